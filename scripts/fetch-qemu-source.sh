@@ -15,7 +15,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 dest="${1:-$here/.cache/qemu-src}"
 mkdir -p "$dest"
 found=$(ls -d "$dest"/qemu-*/ 2>/dev/null | head -n1 || true)
-if [[ -n "$found" && -f "$found/qapi/qapi-schema.json" && -d "$found/python/qemu/qmp" ]]; then
+if [[ -n "$found" && -f "$found/qapi/qapi-schema.json" && -d "$found/python/qemu/qmp" && -d "$found/tests/qapi-schema" ]]; then
   echo "${found%/}"
   exit 0
 fi
@@ -38,6 +38,6 @@ apt-get "${apt_opts[@]}" update >&2
 tarball=$(ls "$tmp"/qemu_*.orig.tar.* | head -n1)
 tar -xf "$tarball" -C "$dest" --wildcards \
   '*/qapi/*.json' '*/scripts/qapi/*' '*/scripts/qapi-gen.py' '*/python/qemu/qmp/*' \
-  '*/docs/interop/*' '*/target/i386/helper.c' '*/target/i386/kvm/kvm.c' '*/target/i386/monitor.c' >&2
+  '*/docs/interop/*' '*/tests/qapi-schema/*' '*/target/i386/helper.c' '*/target/i386/kvm/kvm.c' '*/target/i386/monitor.c' >&2
 found=$(ls -d "$dest"/qemu-*/ | head -n1)
 echo "${found%/}"
