@@ -1,0 +1,468 @@
+/**
+ * The durable record of every memory failure and lifecycle event: one SQLite
+ * file in WAL mode. Writes go in batches (see batch.ts); a replayed event is
+ * recognised by its dedup key and never doubles a row.
+ *
+ * Durability: `synchronous=NORMAL` in WAL mode syncs the log only at
+ * checkpoints, so a committed transaction survives the agent being killed at
+ * any moment (the OS holds the written pages) but the last transactions before
+ * a power loss or kernel crash may roll back. `durability: 'full'` syncs every
+ * commit; bench/agent-ingest.mjs measures what that costs.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import type { Dialect, MemoryFailure, QmpTimestamp } from '../event/model.js';
+import { timestampToIso } from '../event/model.js';
+import { MIGRATIONS, SCHEMA_VERSION } from './migrations.js';
+import type {
+  FailureObservation,
+  LifecycleKind,
+  LifecycleObservation,
+  Observation,
+  StoredFailure,
+  StoredLifecycle,
+} from './records.js';
+import { microsToIso } from './records.js';
+
+export type StoreErrorCode = 'missing' | 'corrupt' | 'newer-schema' | 'unwritable';
+
+/** Why a database could not be used; the message says what to do. */
+export class StoreError extends Error {
+  override name = 'StoreError';
+  constructor(
+    readonly code: StoreErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export type Durability = 'normal' | 'full';
+
+export interface OpenOptions {
+  /** Fail with `missing` instead of creating the file (read-side commands). */
+  readonly mustExist?: boolean;
+  readonly durability?: Durability;
+}
+
+/** What one committed batch changed. */
+export interface InsertResult {
+  /** Ids of failures that were new (not replays), in batch order. */
+  readonly newFailureIds: readonly number[];
+  readonly newLifecycle: number;
+  /** Observations already in the store (a replay after reconnect or restart). */
+  readonly duplicates: number;
+}
+
+export interface FailureFilter {
+  readonly vm?: string;
+  /** Only failures that happened (QMP timestamp, else receipt) at or after this time. */
+  readonly since?: Date;
+  /** Also return failures that did not validate (default: only valid ones). */
+  readonly includeInvalid?: boolean;
+}
+
+export interface LifecycleFilter {
+  readonly vm?: string;
+  readonly since?: Date;
+}
+
+/** An alert owed to one sink for one failure. */
+export interface OutboxEntry {
+  readonly id: number;
+  readonly sink: string;
+  readonly attempts: number;
+  readonly failure: StoredFailure;
+}
+
+export class Store {
+  private readonly insertFailure: Database.Statement;
+  private readonly insertLifecycle: Database.Statement;
+  private readonly insertOutbox: Database.Statement;
+  private readonly insertBatch: (
+    batch: readonly Observation[],
+    sinks: readonly string[],
+  ) => InsertResult;
+
+  private constructor(
+    readonly path: string,
+    private readonly db: Database.Database,
+  ) {
+    this.insertFailure = db.prepare(
+      `INSERT OR IGNORE INTO memory_failure (vm, recipient, action, action_required, recursive,
+         timestamp, ts_seconds, ts_micros, received_at, received_us, dialect, raw, valid, error, dedup_key)
+       VALUES (@vm, @recipient, @action, @actionRequired, @recursive, @timestamp, @tsSeconds,
+         @tsMicros, @receivedAt, @receivedUs, @dialect, @raw, @valid, @error, @dedupKey)`,
+    );
+    this.insertLifecycle = db.prepare(
+      `INSERT OR IGNORE INTO lifecycle (vm, kind, timestamp, ts_seconds, ts_micros, received_at,
+         received_us, data, dedup_key)
+       VALUES (@vm, @kind, @timestamp, @tsSeconds, @tsMicros, @receivedAt, @receivedUs, @data, @dedupKey)`,
+    );
+    this.insertOutbox = db.prepare('INSERT OR IGNORE INTO outbox (failure_id, sink) VALUES (?, ?)');
+    this.insertBatch = db.transaction((batch: readonly Observation[], sinks: readonly string[]) => {
+      const newFailureIds: number[] = [];
+      let newLifecycle = 0;
+      let duplicates = 0;
+      for (const obs of batch) {
+        if (obs.kind === 'failure') {
+          const info = this.insertFailure.run(failureParams(obs));
+          if (info.changes === 0) {
+            duplicates++;
+            continue;
+          }
+          const id = Number(info.lastInsertRowid);
+          newFailureIds.push(id);
+          for (const sink of sinks) this.insertOutbox.run(id, sink);
+        } else {
+          const info = this.insertLifecycle.run(lifecycleParams(obs));
+          if (info.changes === 0) duplicates++;
+          else newLifecycle++;
+        }
+      }
+      return { newFailureIds, newLifecycle, duplicates };
+    });
+  }
+
+  /**
+   * Opens (creating unless `mustExist`) and migrates the database at `path`.
+   * Throws StoreError when the file is missing, not a database, or newer.
+   */
+  static open(path: string, options: OpenOptions = {}): Store {
+    if (options.mustExist && !existsSync(path)) {
+      throw new StoreError('missing', `no database at ${path} (has \`memfail watch\` run?)`);
+    }
+    let db: Database.Database;
+    try {
+      if (!options.mustExist) mkdirSync(dirname(path), { recursive: true });
+      db = new Database(path, { fileMustExist: options.mustExist === true });
+    } catch (err) {
+      throw new StoreError('unwritable', `cannot open database ${path}: ${message(err)}`);
+    }
+    try {
+      // A busy wait rather than SQLITE_BUSY when a reader and the watcher meet.
+      db.pragma('busy_timeout = 5000');
+      db.pragma('journal_mode = WAL');
+      db.pragma(`synchronous = ${options.durability === 'full' ? 'FULL' : 'NORMAL'}`);
+      db.pragma('foreign_keys = ON');
+      migrate(db, path);
+    } catch (err) {
+      db.close();
+      if (err instanceof StoreError) throw err;
+      const code = (err as { code?: unknown }).code;
+      if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT') {
+        throw new StoreError('corrupt', `${path} is not a memfail database (${message(err)})`);
+      }
+      throw new StoreError('unwritable', `cannot use database ${path}: ${message(err)}`);
+    }
+    return new Store(path, db);
+  }
+
+  /** The schema version the file is at (SQLite `user_version`). */
+  get version(): number {
+    return this.db.pragma('user_version', { simple: true }) as number;
+  }
+
+  /**
+   * Writes a batch in one transaction; once this returns, every observation in
+   * it is durable. For each new failure, an outbox row per sink is written in
+   * the same transaction.
+   */
+  insert(batch: readonly Observation[], sinks: readonly string[] = []): InsertResult {
+    return this.insertBatch(batch, sinks);
+  }
+
+  failures(filter: FailureFilter = {}): StoredFailure[] {
+    const { where, params } = whereClause(filter);
+    if (!filter.includeInvalid) where.push('valid = 1');
+    const sql = `SELECT * FROM memory_failure ${joinWhere(where)} ORDER BY received_us, id`;
+    return this.db
+      .prepare(sql)
+      .all(params)
+      .map((row) => toStoredFailure(row as FailureRow));
+  }
+
+  countFailures(filter: FailureFilter = {}): number {
+    const { where, params } = whereClause(filter);
+    if (!filter.includeInvalid) where.push('valid = 1');
+    const row = this.db
+      .prepare(`SELECT count(*) AS n FROM memory_failure ${joinWhere(where)}`)
+      .get(params) as { n: number };
+    return row.n;
+  }
+
+  lifecycle(filter: LifecycleFilter = {}): StoredLifecycle[] {
+    const { where, params } = whereClause(filter);
+    const sql = `SELECT * FROM lifecycle ${joinWhere(where)} ORDER BY received_us, id`;
+    return this.db
+      .prepare(sql)
+      .all(params)
+      .map((row) => toStoredLifecycle(row as LifecycleRow));
+  }
+
+  /** VM names with any record, sorted. */
+  vms(): string[] {
+    const rows = this.db
+      .prepare('SELECT vm FROM memory_failure UNION SELECT vm FROM lifecycle ORDER BY vm')
+      .all() as { vm: string }[];
+    return rows.map((r) => r.vm);
+  }
+
+  /** Undelivered alerts for `sinks` that are due at `nowUs`, oldest first. */
+  dueAlerts(sinks: readonly string[], nowUs: number, limit: number): OutboxEntry[] {
+    if (sinks.length === 0) return [];
+    const marks = sinks.map(() => '?').join(', ');
+    const rows = this.db
+      .prepare(
+        `SELECT o.id AS outbox_id, o.sink, o.attempts, f.* FROM outbox o
+         JOIN memory_failure f ON f.id = o.failure_id
+         WHERE o.delivered_at IS NULL AND o.sink IN (${marks}) AND o.next_attempt_us <= ?
+         ORDER BY o.id LIMIT ?`,
+      )
+      .all(...sinks, nowUs, limit) as (FailureRow & {
+      outbox_id: number;
+      sink: string;
+      attempts: number;
+    })[];
+    return rows.map((r) => ({
+      id: r.outbox_id,
+      sink: r.sink,
+      attempts: r.attempts,
+      failure: toStoredFailure(r),
+    }));
+  }
+
+  /** When the next undelivered alert for `sinks` is due (microseconds), or null if none. */
+  nextAlertDue(sinks: readonly string[]): number | null {
+    if (sinks.length === 0) return null;
+    const marks = sinks.map(() => '?').join(', ');
+    const row = this.db
+      .prepare(
+        `SELECT min(next_attempt_us) AS due FROM outbox
+         WHERE delivered_at IS NULL AND sink IN (${marks})`,
+      )
+      .get(...sinks) as { due: number | null };
+    return row.due;
+  }
+
+  markDelivered(outboxId: number, atUs: number): void {
+    this.db
+      .prepare('UPDATE outbox SET delivered_at = ?, attempts = attempts + 1 WHERE id = ?')
+      .run(microsToIso(atUs), outboxId);
+  }
+
+  markFailed(outboxId: number, error: string, retryAtUs: number): void {
+    this.db
+      .prepare(
+        `UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_us = ?
+         WHERE id = ?`,
+      )
+      .run(error, retryAtUs, outboxId);
+  }
+
+  /** Counts of outbox rows by state, for tests and `report`. */
+  outboxCounts(): { pending: number; delivered: number } {
+    const row = this.db
+      .prepare(
+        `SELECT count(*) FILTER (WHERE delivered_at IS NULL) AS pending,
+                count(*) FILTER (WHERE delivered_at IS NOT NULL) AS delivered FROM outbox`,
+      )
+      .get() as { pending: number; delivered: number };
+    return row;
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}
+
+function migrate(db: Database.Database, path: string): void {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  if (current > SCHEMA_VERSION) {
+    throw new StoreError(
+      'newer-schema',
+      `${path} has schema version ${current}, newer than this memfail understands (${SCHEMA_VERSION}); upgrade memfail`,
+    );
+  }
+  for (const migration of MIGRATIONS) {
+    if (migration.version <= current) continue;
+    db.transaction(() => {
+      db.exec(migration.sql);
+      db.pragma(`user_version = ${migration.version}`);
+    }).immediate();
+  }
+}
+
+/**
+ * Identifies an event across replays: the VM, the event, QMP's timestamp and
+ * the canonical content. Two events that agree on all of these (same VM, same
+ * microsecond, same failure) are one event. Without a usable timestamp, the
+ * raw message stands in.
+ */
+export function failureDedupKey(obs: FailureObservation): Buffer {
+  if (obs.failure !== null && obs.timestamp !== null) {
+    const f = obs.failure;
+    return digest(
+      obs.vm,
+      'MEMORY_FAILURE',
+      `${obs.timestamp.seconds}.${obs.timestamp.microseconds}`,
+      `${f.recipient}/${f.action}/${f.actionRequired ? 1 : 0}/${f.recursive ? 1 : 0}`,
+    );
+  }
+  return digest(obs.vm, 'MEMORY_FAILURE', 'raw', obs.raw);
+}
+
+function lifecycleDedupKey(obs: LifecycleObservation): Buffer | null {
+  // Connection events are the agent's own, each one new.
+  if (obs.timestamp === null) return null;
+  return digest(
+    obs.vm,
+    obs.event,
+    `${obs.timestamp.seconds}.${obs.timestamp.microseconds}`,
+    JSON.stringify(obs.data ?? null),
+  );
+}
+
+function digest(...parts: string[]): Buffer {
+  const hash = createHash('sha256');
+  for (const part of parts) hash.update(part).update('\0');
+  return hash.digest().subarray(0, 16);
+}
+
+function failureParams(obs: FailureObservation) {
+  const f = obs.failure;
+  return {
+    vm: obs.vm,
+    recipient: f?.recipient ?? null,
+    action: f?.action ?? null,
+    actionRequired: f === null ? null : f.actionRequired ? 1 : 0,
+    recursive: f === null ? null : f.recursive ? 1 : 0,
+    ...timestampParams(obs.timestamp),
+    receivedAt: microsToIso(obs.receivedUs),
+    receivedUs: obs.receivedUs,
+    dialect: obs.dialect,
+    raw: obs.raw,
+    valid: f === null ? 0 : 1,
+    error: f === null ? (obs.error ?? 'invalid event') : null,
+    dedupKey: failureDedupKey(obs),
+  };
+}
+
+function lifecycleParams(obs: LifecycleObservation) {
+  return {
+    vm: obs.vm,
+    kind: obs.event,
+    ...timestampParams(obs.timestamp),
+    receivedAt: microsToIso(obs.receivedUs),
+    receivedUs: obs.receivedUs,
+    data: obs.data === undefined ? null : JSON.stringify(obs.data),
+    dedupKey: lifecycleDedupKey(obs),
+  };
+}
+
+function timestampParams(ts: QmpTimestamp | null) {
+  return {
+    timestamp: ts === null ? null : timestampToIso(ts),
+    tsSeconds: ts?.seconds ?? null,
+    tsMicros: ts?.microseconds ?? null,
+  };
+}
+
+interface FailureRow {
+  id: number;
+  vm: string;
+  recipient: MemoryFailure['recipient'] | null;
+  action: MemoryFailure['action'] | null;
+  action_required: number | null;
+  recursive: number | null;
+  timestamp: string | null;
+  ts_seconds: number | null;
+  ts_micros: number | null;
+  received_at: string;
+  received_us: number;
+  dialect: Dialect | null;
+  raw: string;
+  valid: number;
+  error: string | null;
+}
+
+interface LifecycleRow {
+  id: number;
+  vm: string;
+  kind: LifecycleKind;
+  timestamp: string | null;
+  ts_seconds: number | null;
+  ts_micros: number | null;
+  received_at: string;
+  received_us: number;
+  data: string | null;
+}
+
+function toStoredFailure(row: FailureRow): StoredFailure {
+  const failure: MemoryFailure | null =
+    row.valid === 1 && row.recipient !== null && row.action !== null
+      ? {
+          recipient: row.recipient,
+          action: row.action,
+          actionRequired: row.action_required === 1,
+          recursive: row.recursive === 1,
+        }
+      : null;
+  return {
+    id: row.id,
+    vm: row.vm,
+    failure,
+    valid: failure !== null,
+    error: row.error,
+    timestamp: rowTimestamp(row),
+    timestampIso: row.timestamp,
+    receivedAt: row.received_at,
+    receivedUs: row.received_us,
+    dialect: row.dialect,
+    raw: row.raw,
+  };
+}
+
+function toStoredLifecycle(row: LifecycleRow): StoredLifecycle {
+  return {
+    id: row.id,
+    vm: row.vm,
+    event: row.kind,
+    timestamp: rowTimestamp(row),
+    timestampIso: row.timestamp,
+    receivedAt: row.received_at,
+    receivedUs: row.received_us,
+    data: row.data === null ? null : (JSON.parse(row.data) as unknown),
+  };
+}
+
+function rowTimestamp(row: { ts_seconds: number | null; ts_micros: number | null }) {
+  return row.ts_seconds === null || row.ts_micros === null
+    ? null
+    : { seconds: row.ts_seconds, microseconds: row.ts_micros };
+}
+
+function whereClause(filter: { vm?: string; since?: Date }) {
+  const where: string[] = [];
+  const params: Record<string, unknown> = {};
+  if (filter.vm !== undefined) {
+    where.push('vm = @vm');
+    params.vm = filter.vm;
+  }
+  if (filter.since !== undefined) {
+    // The event's own time (QMP's clock) where it has one, else when it arrived.
+    where.push('coalesce(ts_seconds * 1000000 + ts_micros, received_us) >= @since');
+    params.since = filter.since.getTime() * 1000;
+  }
+  return { where, params };
+}
+
+function joinWhere(where: readonly string[]): string {
+  return where.length === 0 ? '' : `WHERE ${where.join(' AND ')}`;
+}
+
+function message(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

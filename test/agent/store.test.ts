@@ -1,0 +1,315 @@
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import Database from 'better-sqlite3';
+import { BatchWriter, type CommittedBatch } from '../../src/agent/batch.js';
+import { SCHEMA_VERSION } from '../../src/agent/migrations.js';
+import { Store, StoreError } from '../../src/agent/store.js';
+import { failure, invalidFailure, lifecycle, tempDir } from './fixtures.js';
+
+describe('Store', () => {
+  test('creates the file, in WAL mode, at the latest schema version', () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const path = join(dir, 'nested', 'events.db');
+      const store = Store.open(path);
+      assert.equal(store.version, SCHEMA_VERSION);
+      store.close();
+      const db = new Database(path);
+      assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
+      assert.equal(db.pragma('user_version', { simple: true }), SCHEMA_VERSION);
+      const tables = db
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        .all()
+        .map((r) => (r as { name: string }).name);
+      assert.deepEqual(tables, ['lifecycle', 'memory_failure', 'outbox']);
+      db.close();
+    } finally {
+      cleanup();
+    }
+  });
+
+  test('reopening an up-to-date database migrates nothing and keeps its rows', () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const path = join(dir, 'events.db');
+      const first = Store.open(path);
+      first.insert([failure('vm1', 1)]);
+      first.close();
+      const second = Store.open(path, { mustExist: true });
+      assert.equal(second.countFailures(), 1);
+      second.close();
+    } finally {
+      cleanup();
+    }
+  });
+
+  test('refuses a database written by a newer schema', () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const path = join(dir, 'events.db');
+      const db = new Database(path);
+      db.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
+      db.close();
+      assert.throws(
+        () => Store.open(path),
+        (err: unknown) => err instanceof StoreError && err.code === 'newer-schema',
+      );
+    } finally {
+      cleanup();
+    }
+  });
+
+  test('a missing database is a clear error when it must exist, and is not created', () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const path = join(dir, 'none.db');
+      assert.throws(
+        () => Store.open(path, { mustExist: true }),
+        (err: unknown) =>
+          err instanceof StoreError && err.code === 'missing' && err.message.includes(path),
+      );
+      assert.throws(() => new Database(path, { fileMustExist: true }));
+    } finally {
+      cleanup();
+    }
+  });
+
+  test('a file that is not SQLite is reported as corrupt and left untouched', () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const path = join(dir, 'events.db');
+      const junk = 'this is not a database, just some text that is long enough '.repeat(20);
+      writeFileSync(path, junk);
+      assert.throws(
+        () => Store.open(path, { mustExist: true }),
+        (err: unknown) => err instanceof StoreError && err.code === 'corrupt',
+      );
+    } finally {
+      cleanup();
+    }
+  });
+
+  test('stores canonical fields, both timestamps, dialect and the raw message', () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const store = Store.open(join(dir, 'events.db'));
+      const obs = failure('web', 332_511, {
+        recipient: 'guest',
+        action: 'reset',
+        actionRequired: true,
+        recursive: true,
+      });
+      store.insert([obs]);
+      const [row] = store.failures();
+      assert.ok(row);
+      assert.equal(row.vm, 'web');
+      assert.deepEqual(row.failure, {
+        recipient: 'guest',
+        action: 'reset',
+        actionRequired: true,
+        recursive: true,
+      });
+      assert.deepEqual(row.timestamp, obs.timestamp);
+      assert.equal(row.timestampIso, '2025-11-24T16:00:00.332511Z');
+      assert.equal(row.receivedUs, obs.receivedUs);
+      assert.equal(row.dialect, 'qemu');
+      assert.equal(row.raw, obs.raw);
+      assert.equal(row.valid, true);
+      assert.equal(row.error, null);
+      store.close();
+    } finally {
+      cleanup();
+    }
+  });
+
+  test('a replayed event never doubles a row, within a batch or across batches', () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const store = Store.open(join(dir, 'events.db'));
+      const events = [failure('a', 1), failure('a', 2), lifecycle('a', 'RESET', 3)];
+      const first = store.insert([...events, events[0]!]);
+      assert.equal(first.newFailureIds.length, 2);
+      assert.equal(first.newLifecycle, 1);
+      assert.equal(first.duplicates, 1);
+      const replay = store.insert(events);
+      assert.deepEqual(replay, { newFailureIds: [], newLifecycle: 0, duplicates: 3 });
+      assert.equal(store.countFailures(), 2);
+      assert.equal(store.lifecycle().length, 1);
+      store.close();
+    } finally {
+      cleanup();
+    }
+  });
+
+  test('the same instant on another VM, or another failure at that instant, is a new event', () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const store = Store.open(join(dir, 'events.db'));
+      store.insert([failure('a', 1), failure('b', 1), failure('a', 1, { actionRequired: true })]);
+      assert.equal(store.countFailures(), 3);
+      store.close();
+    } finally {
+      cleanup();
+    }
+  });
+
+  test('connection events are each recorded, replays of QMP lifecycle events are not', () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const store = Store.open(join(dir, 'events.db'));
+      store.insert([lifecycle('a', 'CONNECTED', 1), lifecycle('a', 'SHUTDOWN', 2)]);
+      store.insert([lifecycle('a', 'CONNECTED', 1), lifecycle('a', 'SHUTDOWN', 2)]);
+      assert.deepEqual(
+        store.lifecycle({ vm: 'a' }).map((l) => l.event),
+        ['CONNECTED', 'CONNECTED', 'SHUTDOWN'],
+      );
+      store.close();
+    } finally {
+      cleanup();
+    }
+  });
+
+  test('an event that fails validation is stored flagged, not dropped, and deduplicated', () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const store = Store.open(join(dir, 'events.db'));
+      const raw = { event: 'MEMORY_FAILURE', data: { recipient: 'moon', action: 'inject' } };
+      const bad = invalidFailure('a', 5, raw);
+      store.insert([failure('a', 1), bad]);
+      store.insert([bad]);
+      assert.equal(store.countFailures(), 1);
+      assert.equal(store.countFailures({ includeInvalid: true }), 2);
+      const flagged = store.failures({ includeInvalid: true }).filter((f) => !f.valid);
+      assert.equal(flagged.length, 1);
+      assert.equal(flagged[0]?.failure, null);
+      assert.match(flagged[0]?.error ?? '', /moon/);
+      assert.deepEqual(JSON.parse(flagged[0]?.raw ?? ''), raw);
+      store.close();
+    } finally {
+      cleanup();
+    }
+  });
+
+  test('filters by VM and by time', () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const store = Store.open(join(dir, 'events.db'));
+      store.insert([failure('a', 0), failure('b', 1_000_000), failure('a', 5_000_000)]);
+      assert.equal(store.countFailures({ vm: 'a' }), 2);
+      const since = store.failures()[1]!.timestamp!;
+      const later = store.failures({ since: new Date(since.seconds * 1000) });
+      assert.deepEqual(
+        later.map((f) => f.vm),
+        ['b', 'a'],
+      );
+      assert.deepEqual(store.vms(), ['a', 'b']);
+      store.close();
+    } finally {
+      cleanup();
+    }
+  });
+
+  test('outbox rows are written with new failures only, and track delivery', () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const store = Store.open(join(dir, 'events.db'));
+      const sinks = ['webhook:http://x/'];
+      store.insert([failure('a', 1), failure('a', 2)], sinks);
+      store.insert([failure('a', 1)], sinks);
+      const due = store.dueAlerts(sinks, Number.MAX_SAFE_INTEGER, 10);
+      assert.equal(due.length, 2);
+      store.markDelivered(due[0]!.id, 1);
+      store.markFailed(due[1]!.id, 'connection refused', 500);
+      assert.deepEqual(store.outboxCounts(), { pending: 1, delivered: 1 });
+      assert.equal(store.dueAlerts(sinks, 499, 10).length, 0);
+      assert.equal(store.nextAlertDue(sinks), 500);
+      const retry = store.dueAlerts(sinks, 500, 10);
+      assert.equal(retry.length, 1);
+      assert.equal(retry[0]?.attempts, 1);
+      assert.equal(store.dueAlerts(['webhook:http://other/'], 500, 10).length, 0);
+      store.close();
+    } finally {
+      cleanup();
+    }
+  });
+});
+
+describe('BatchWriter', () => {
+  test('commits when the batch is full, and reports what it committed', () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const store = Store.open(join(dir, 'events.db'));
+      const writer = new BatchWriter(store, { maxEvents: 3, maxDelayMs: 60_000 });
+      const committed: CommittedBatch[] = [];
+      writer.onCommitted((b) => committed.push(b));
+      writer.push(failure('a', 1));
+      writer.push(failure('a', 2));
+      assert.equal(committed.length, 0);
+      assert.equal(store.countFailures(), 0);
+      writer.push(lifecycle('a', 'RESET', 3));
+      assert.equal(committed.length, 1);
+      assert.equal(committed[0]?.observations.length, 3);
+      assert.equal(committed[0]?.result.newFailureIds.length, 2);
+      assert.equal(store.countFailures(), 2);
+      writer.close();
+      store.close();
+    } finally {
+      cleanup();
+    }
+  });
+
+  test('commits a partial batch after the delay', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const store = Store.open(join(dir, 'events.db'));
+      const writer = new BatchWriter(store, { maxEvents: 1000, maxDelayMs: 5 });
+      const done = new Promise<CommittedBatch>((resolve) => writer.onCommitted(resolve));
+      writer.push(failure('a', 1));
+      const batch = await done;
+      assert.equal(batch.observations.length, 1);
+      assert.equal(store.countFailures(), 1);
+      writer.close();
+      store.close();
+    } finally {
+      cleanup();
+    }
+  });
+
+  test('close commits what is pending; a committed row is visible to another connection', () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const path = join(dir, 'events.db');
+      const store = Store.open(path);
+      const writer = new BatchWriter(store, { maxEvents: 1000, maxDelayMs: 60_000 });
+      writer.push(failure('a', 1));
+      assert.equal(writer.close(), true);
+      assert.throws(() => writer.push(failure('a', 2)), /closed/);
+      const reader = Store.open(path, { mustExist: true });
+      assert.equal(reader.countFailures(), 1);
+      reader.close();
+      store.close();
+    } finally {
+      cleanup();
+    }
+  });
+
+  test('a failed commit keeps the batch pending and reports the error', () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const store = Store.open(join(dir, 'events.db'));
+      const writer = new BatchWriter(store, { maxEvents: 1000, maxDelayMs: 60_000 });
+      const errors: Error[] = [];
+      writer.onError((e) => errors.push(e));
+      writer.push(failure('a', 1));
+      store.close();
+      assert.equal(writer.flush(), false);
+      assert.equal(errors.length, 1);
+      assert.equal(writer.pendingCount, 1);
+      writer.close();
+    } finally {
+      cleanup();
+    }
+  });
+});
