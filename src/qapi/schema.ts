@@ -1,0 +1,352 @@
+/**
+ * The checked schema: turns the syntax-checked expressions into entities
+ * (adding the built-in and implicit types QEMU adds, in QEMU's order), checks
+ * them all, groups them into modules and lets visitors walk them.
+ */
+import { dirname, relative } from 'node:path';
+import {
+  AlternateType,
+  ArrayType,
+  BuiltinType,
+  type BuiltinJsonType,
+  Command,
+  type Entity,
+  EnumType,
+  Event,
+  Include,
+  ObjectType,
+  type QapiType,
+  type TypeResolver,
+  Variants,
+} from './entities.js';
+import { formatError, QapiError, QapiSemanticError } from './error.js';
+import { checkExprs } from './expr.js';
+import { IfCond } from './ifcond.js';
+import { EnumMember, Feature, ObjectTypeMember, Variant } from './members.js';
+import type { QapiDoc } from './doc.js';
+import { type ParsedSchema, parseSchema, type QapiExpression } from './parser.js';
+import type { SourceInfo } from './source.js';
+import type { QapiSchemaVisitor } from './visitor.js';
+
+/** The module holding the built-in types. */
+export const BUILTIN_MODULE = './builtin';
+
+const BUILTINS: readonly (readonly [string, BuiltinJsonType, string])[] = [
+  ['str', 'string', 'char *'],
+  ['number', 'number', 'double'],
+  ['int', 'int', 'int64_t'],
+  ['int8', 'int', 'int8_t'],
+  ['int16', 'int', 'int16_t'],
+  ['int32', 'int', 'int32_t'],
+  ['int64', 'int', 'int64_t'],
+  ['uint8', 'int', 'uint8_t'],
+  ['uint16', 'int', 'uint16_t'],
+  ['uint32', 'int', 'uint32_t'],
+  ['uint64', 'int', 'uint64_t'],
+  ['size', 'int', 'uint64_t'],
+  ['bool', 'boolean', 'bool'],
+  ['any', 'value', 'QObject *'],
+  ['null', 'null', 'QNull *'],
+];
+
+const QTYPES = ['none', 'qnull', 'qnum', 'qstring', 'qdict', 'qlist', 'qbool'];
+
+/** An expression after checkExprs: keys and shapes are known good. */
+type Expr = Record<string, unknown>;
+
+export interface LoadOptions {
+  /** Reads a schema file; defaults to the file system. Errors become QEMU's "can't read" errors. */
+  readFile?: (path: string) => string;
+}
+
+export class QapiSchema implements TypeResolver {
+  readonly docs: readonly QapiDoc[];
+  private readonly entityList: Entity[] = [];
+  private readonly entityDict = new Map<string, Entity>();
+  private readonly moduleDict = new Map<string, Entity[]>();
+  private readonly schemaDir: string;
+  private predefining = true;
+
+  /** Parse, check and model `fname` and everything it includes; throws QapiError. */
+  constructor(
+    readonly fname: string,
+    options: LoadOptions = {},
+  ) {
+    const parsed: ParsedSchema = parseSchema(fname, options);
+    const exprs = checkExprs(parsed.exprs);
+    this.docs = parsed.docs;
+    this.schemaDir = dirname(fname);
+    this.makeModule(BUILTIN_MODULE);
+    this.makeModule(fname);
+    this.definePredefineds();
+    this.predefining = false;
+    for (const e of exprs) this.defineExpr(e);
+    this.check();
+  }
+
+  /** Every entity, in definition order (built-ins first, implicit types before their users). */
+  get entities(): readonly Entity[] {
+    return this.entityList;
+  }
+
+  /** Module names in visiting order: './builtin', the main file, then includes as first met. */
+  get modules(): readonly string[] {
+    return [...this.moduleDict.keys()];
+  }
+
+  lookupEntity(name: string): Entity | undefined {
+    return this.entityDict.get(name);
+  }
+
+  lookupType(name: string): QapiType | undefined {
+    const ent = this.entityDict.get(name);
+    return ent && isType(ent) ? ent : undefined;
+  }
+
+  resolveType(
+    name: string,
+    info: SourceInfo | null,
+    what: string | ((info: SourceInfo | null) => string),
+  ): QapiType {
+    const typ = this.lookupType(name);
+    if (!typ) {
+      const user = typeof what === 'function' ? what(info) : what;
+      throw new QapiSemanticError(info, `${user} uses unknown type '${name}'`);
+    }
+    return typ;
+  }
+
+  /** Walk the modules in order, and each module's entities in definition order. */
+  visit(visitor: QapiSchemaVisitor): void {
+    visitor.visitBegin?.(this);
+    for (const [name, entities] of this.moduleDict) {
+      visitor.visitModule?.(name);
+      for (const ent of entities) {
+        if (visitor.visitNeeded?.(ent) ?? true) ent.visit(visitor);
+      }
+    }
+    visitor.visitEnd?.();
+  }
+
+  private defineEntity(ent: Entity): void {
+    if (!ent.info && !this.predefining)
+      throw new Error(`internal: entity '${ent.name}' has no source`);
+    this.entityList.push(ent);
+    if (ent instanceof Include) return;
+    const other = this.entityDict.get(ent.name);
+    if (other) {
+      if (other.info) {
+        const where = formatError(new QapiSemanticError(other.info, 'previous definition'));
+        throw new QapiSemanticError(ent.info, `'${ent.name}' is already defined\n${where}`);
+      }
+      throw new QapiSemanticError(ent.info, `${other.describe()} is already defined`);
+    }
+    this.entityDict.set(ent.name, ent);
+  }
+
+  private moduleName(fname: string): string {
+    if (fname.startsWith('./')) return fname;
+    return relative(this.schemaDir, fname);
+  }
+
+  private makeModule(fname: string): string {
+    const name = this.moduleName(fname);
+    if (!this.moduleDict.has(name)) this.moduleDict.set(name, []);
+    return name;
+  }
+
+  private definePredefineds(): void {
+    for (const [name, json, cType] of BUILTINS) {
+      this.defineEntity(new BuiltinType(name, json, cType));
+      // Arrays of every built-in exist whether used or not, as in QEMU.
+      this.makeArrayType(name, null);
+    }
+    this.defineEntity(new ObjectType('q_empty', null, null, null, [], null, [], null));
+    const members = QTYPES.map((n) => new EnumMember(n, null, new IfCond()));
+    this.defineEntity(new EnumType('QType', null, null, null, [], members, 'QTYPE'));
+  }
+
+  private makeFeatures(features: unknown, info: SourceInfo | null): Feature[] {
+    if (!Array.isArray(features)) return [];
+    return features.map((f: Expr) => new Feature(String(f.name), info, new IfCond(f.if)));
+  }
+
+  private makeEnumMembers(values: unknown, info: SourceInfo): EnumMember[] {
+    if (!Array.isArray(values)) return [];
+    return values.map(
+      (v: Expr) =>
+        new EnumMember(String(v.name), info, new IfCond(v.if), this.makeFeatures(v.features, info)),
+    );
+  }
+
+  private makeArrayType(elementType: string, info: SourceInfo | null): string {
+    // The 'List' suffix is reserved for these by the name checks.
+    const name = `${elementType}List`;
+    if (!this.lookupType(name)) this.defineEntity(new ArrayType(name, info, elementType));
+    return name;
+  }
+
+  /** A type name, or `['T']` for an array of T. */
+  private typeRef(typ: unknown, info: SourceInfo): string {
+    if (Array.isArray(typ)) return this.makeArrayType(String(typ[0]), info);
+    return String(typ);
+  }
+
+  private makeImplicitObjectType(
+    name: string,
+    info: SourceInfo,
+    ifcond: IfCond,
+    role: 'arg' | 'base',
+    members: ObjectTypeMember[],
+  ): string | null {
+    if (members.length === 0) return null;
+    const typeName = `q_obj_${name}-${role}`;
+    // A second user can only be a duplicate definition, reported when that is defined.
+    if (!(this.lookupEntity(typeName) instanceof ObjectType)) {
+      this.defineEntity(new ObjectType(typeName, info, null, ifcond, [], null, members, null));
+    }
+    return typeName;
+  }
+
+  private makeMembers(data: unknown, info: SourceInfo): ObjectTypeMember[] {
+    return entriesOf(data).map(([key, value]) => {
+      const optional = key.startsWith('*');
+      const name = optional ? key.slice(1) : key;
+      const typ = this.typeRef(value.type, info);
+      return new ObjectTypeMember(
+        name,
+        info,
+        typ,
+        optional,
+        new IfCond(value.if),
+        this.makeFeatures(value.features, info),
+      );
+    });
+  }
+
+  private makeVariants(data: unknown, info: SourceInfo): Variant[] {
+    return entriesOf(data).map(
+      ([key, value]) =>
+        new Variant(key, info, this.typeRef(value.type, info), new IfCond(value.if)),
+    );
+  }
+
+  private defineExpr({ expr, info, doc }: QapiExpression): void {
+    const ifcond = new IfCond(expr.if);
+    const features = (): Feature[] => this.makeFeatures(expr.features, info);
+    if ('enum' in expr) {
+      const prefix = typeof expr.prefix === 'string' ? expr.prefix : null;
+      const members = this.makeEnumMembers(expr.data, info);
+      this.defineEntity(
+        new EnumType(String(expr.enum), info, doc, ifcond, features(), members, prefix),
+      );
+    } else if ('struct' in expr) {
+      const base = typeof expr.base === 'string' ? expr.base : null;
+      const f = features();
+      const members = this.makeMembers(expr.data, info);
+      this.defineEntity(
+        new ObjectType(String(expr.struct), info, doc, ifcond, f, base, members, null),
+      );
+    } else if ('union' in expr) {
+      const name = String(expr.union);
+      const f = features();
+      const base =
+        typeof expr.base === 'string'
+          ? expr.base
+          : this.makeImplicitObjectType(
+              name,
+              info,
+              ifcond,
+              'base',
+              this.makeMembers(expr.base, info),
+            );
+      const variants = this.makeVariants(expr.data, info);
+      const tagged = new Variants(String(expr.discriminator), info, null, variants);
+      this.defineEntity(new ObjectType(name, info, doc, ifcond, f, base, [], tagged));
+    } else if ('alternate' in expr) {
+      const f = features();
+      const variants = this.makeVariants(expr.data, info);
+      const tag = new ObjectTypeMember('type', info, 'QType', false, new IfCond());
+      const alt = new Variants(null, info, tag, variants);
+      this.defineEntity(new AlternateType(String(expr.alternate), info, doc, ifcond, f, alt));
+    } else if ('command' in expr) {
+      const name = String(expr.command);
+      const f = features();
+      const data = this.argTypeRef(name, expr.data, info, ifcond);
+      const rets = expr.returns === undefined ? null : this.typeRef(expr.returns, info);
+      this.defineEntity(
+        new Command(
+          name,
+          info,
+          doc,
+          ifcond,
+          f,
+          data,
+          rets,
+          flag(expr.gen, true),
+          flag(expr['success-response'], true),
+          flag(expr.boxed, false),
+          flag(expr['allow-oob'], false),
+          flag(expr['allow-preconfig'], false),
+          flag(expr.coroutine, false),
+        ),
+      );
+    } else if ('event' in expr) {
+      const name = String(expr.event);
+      const f = features();
+      const data = this.argTypeRef(name, expr.data, info, ifcond);
+      this.defineEntity(new Event(name, info, doc, ifcond, f, data, flag(expr.boxed, false)));
+    } else if ('include' in expr) {
+      // The parser already resolved the include against the including file.
+      this.defineEntity(new Include(this.makeModule(String(expr.include)), info));
+    } else {
+      throw new QapiSemanticError(info, 'internal: unknown kind of definition');
+    }
+  }
+
+  /** 'data' of a command or event: a type name, or members making an implicit q_obj_NAME-arg. */
+  private argTypeRef(name: string, data: unknown, info: SourceInfo, ifcond: IfCond): string | null {
+    if (data === undefined || data === null) return null;
+    if (typeof data === 'string') return data;
+    return this.makeImplicitObjectType(name, info, ifcond, 'arg', this.makeMembers(data, info));
+  }
+
+  private check(): void {
+    for (const ent of this.entityList) {
+      ent.check(this);
+      ent.connectDoc();
+      ent.checkDoc();
+    }
+    for (const ent of this.entityList) {
+      const file = ent.moduleFile();
+      const name = this.moduleName(file ?? BUILTIN_MODULE);
+      const list = this.moduleDict.get(name);
+      if (!list) throw new Error(`internal: no module '${name}'`);
+      ent.module = name;
+      list.push(ent);
+    }
+  }
+}
+
+function isType(ent: Entity): ent is QapiType {
+  return (
+    ent instanceof BuiltinType ||
+    ent instanceof EnumType ||
+    ent instanceof ArrayType ||
+    ent instanceof ObjectType ||
+    ent instanceof AlternateType
+  );
+}
+
+function flag(value: unknown, fallback: boolean): boolean {
+  return typeof value === 'boolean' ? value : fallback;
+}
+
+/** Normalized members: `{ name: { type, if?, features? } }` in source order. */
+function entriesOf(data: unknown): [string, Expr][] {
+  if (data instanceof Map) return [...data.entries()] as [string, Expr][];
+  if (data === null || typeof data !== 'object') return [];
+  return Object.entries(data as Record<string, Expr>);
+}
+
+export { QapiError };
