@@ -107,6 +107,7 @@ function errorInfo(fname: string, e: QapiError): QapiErrorInfo {
     line: e.info?.line ?? null,
     col: e.col ?? null,
     message: e.message,
-    text: e.info ? formatError(e) : `${file}: ${e.message}`,
+    // Errors without a position name their file in the message, as QEMU's do.
+    text: formatError(e),
   };
 }
