@@ -1,0 +1,325 @@
+/**
+ * Documentation comments (`## ... ##` blocks) as QEMU 7.2 reads them: a
+ * symbol line, a body, `@arg:` sections, a `Features:` part and tagged
+ * sections. Syntax errors are reported at the parser's current comment line,
+ * so the parser hands in a `fail` callback; model-level checks (documented
+ * members that do not exist) run later through `connectMember`/`check`.
+ */
+import { QapiSemanticError } from './error.js';
+import { leadingSpace, PY_SPACE_CLASS, pyRstrip, pyStrip } from './pytext.js';
+import type { SourceInfo } from './source.js';
+
+/** Raises a parse error at the parser's current position. */
+export type DocFail = (message: string) => never;
+
+export type SectionTag = 'Returns' | 'Since' | 'Note' | 'Notes' | 'Example' | 'Examples' | 'TODO';
+
+const SECTION_TAGS: ReadonlySet<string> = new Set([
+  'Returns:',
+  'Since:',
+  'Note:',
+  'Notes:',
+  'Example:',
+  'Examples:',
+  'TODO:',
+]);
+
+const FREEFORM_SYMBOL = new RegExp(`^(@[^${PY_SPACE_CLASS}]+:)`);
+const ARG_HEADER = new RegExp(`^@[^${PY_SPACE_CLASS}]*:[${PY_SPACE_CLASS}]*`);
+const TAG_HEADER = new RegExp(`^[^${PY_SPACE_CLASS}]*:[${PY_SPACE_CLASS}]*`);
+
+/** What a documented member or feature is connected to (stage 2 passes its entities). */
+export interface DocMember {
+  readonly name: string;
+}
+export interface DocFeature {
+  readonly name: string;
+  readonly info: SourceInfo | null;
+}
+
+export class DocSection {
+  text = '';
+  constructor(
+    private readonly fail: DocFail,
+    /** Member/feature name, or section tag without ':'; null for the body and untagged sections. */
+    readonly name: string | null = null,
+    /** Continuation lines must be indented at least this much. */
+    private readonly indent = 0,
+  ) {}
+
+  append(line: string): void {
+    if (line) {
+      if (leadingSpace(line) < this.indent) {
+        this.fail(`unexpected de-indent (expected at least ${this.indent} spaces)`);
+      }
+      line = line.slice(this.indent);
+    }
+    this.text += `${pyRstrip(line)}\n`;
+  }
+}
+
+export class ArgSection extends DocSection {
+  member: DocMember | null = null;
+  connect(member: DocMember): void {
+    this.member = member;
+  }
+}
+
+type LineMode = 'body' | 'args' | 'features' | 'various' | 'ended';
+
+/** First word of a line, as `line.split(' ', 1)[0]`. */
+function firstWord(line: string): string {
+  const sp = line.indexOf(' ');
+  return sp < 0 ? line : line.slice(0, sp);
+}
+
+function isSymbolWord(word: string): boolean {
+  return word.startsWith('@') && word.endsWith(':');
+}
+
+/** Width of a header like "@arg:   " or "Since: " (the indent of its continuation lines). */
+function headerWidth(re: RegExp, line: string, word: string): number {
+  const m = re.exec(line);
+  return m ? m[0].length : word.length + leadingSpace(line.slice(word.length));
+}
+
+export class QapiDoc {
+  /** The definition this block documents; null for free-form documentation. */
+  symbol: string | null = null;
+  readonly body: DocSection;
+  readonly args = new Map<string, ArgSection>();
+  readonly features = new Map<string, ArgSection>();
+  readonly sections: DocSection[] = [];
+  private section: DocSection;
+  private mode: LineMode = 'body';
+
+  constructor(
+    /** Where the block starts (its opening `##`). */
+    readonly info: SourceInfo,
+    private readonly fail: DocFail,
+  ) {
+    this.body = new DocSection(fail);
+    this.section = this.body;
+  }
+
+  hasSection(name: string): boolean {
+    return this.sections.some((s) => s.name === name);
+  }
+
+  /** Takes one comment line, including its leading '#'. */
+  append(raw: string): void {
+    const line = raw.slice(1);
+    if (!line) {
+      this.appendFreeform(line);
+      return;
+    }
+    if (line.charCodeAt(0) !== 32) this.fail('missing space after #');
+    this.appendLine(line.slice(1));
+  }
+
+  endComment(): void {
+    this.switchSection(null);
+    this.mode = 'ended';
+  }
+
+  private appendLine(line: string): void {
+    switch (this.mode) {
+      case 'body':
+        this.appendBodyLine(line);
+        break;
+      case 'args':
+        this.appendArgsLine(line);
+        break;
+      case 'features':
+        this.appendFeaturesLine(line);
+        break;
+      case 'various':
+        this.appendVariousLine(line);
+        break;
+      case 'ended':
+        throw new Error('doc comment text appended after its end');
+    }
+  }
+
+  private appendBodyLine(line: string): void {
+    const name = firstWord(line);
+    if (!this.symbol && !this.body.text && line.startsWith('@')) {
+      if (!line.endsWith(':')) this.fail("line should end with ':'");
+      this.symbol = line.slice(1, -1);
+      // The name itself is validated against the definition that follows.
+      if (!this.symbol) this.fail("name required after '@'");
+    } else if (this.symbol) {
+      if (isSymbolWord(name)) {
+        this.mode = 'args';
+        this.appendArgsLine(line);
+      } else if (line === 'Features:') {
+        this.mode = 'features';
+      } else if (SECTION_TAGS.has(name)) {
+        this.mode = 'various';
+        this.appendVariousLine(line);
+      } else {
+        this.appendFreeform(line);
+      }
+    } else {
+      this.appendFreeform(line);
+    }
+  }
+
+  /** For "@name: first line", the continuation indent and the line with the header blanked. */
+  private symbolHeader(line: string, name: string): [string, number] {
+    let indent = headerWidth(ARG_HEADER, line, name);
+    const rest = line.slice(indent);
+    if (!rest) indent = 0;
+    return [rest ? ' '.repeat(indent) + rest : rest, indent];
+  }
+
+  private startsNewSection(line: string): boolean {
+    return this.section.text.endsWith('\n\n') && line !== '' && !isPyLeadingSpace(line);
+  }
+
+  private appendArgsLine(line: string): void {
+    const name = firstWord(line);
+    if (isSymbolWord(name)) {
+      const [text, indent] = this.symbolHeader(line, name);
+      this.startSymbolSection(this.args, name.slice(1, -1), indent);
+      this.appendFreeform(text);
+      return;
+    }
+    if (SECTION_TAGS.has(name)) {
+      this.mode = 'various';
+      this.appendVariousLine(line);
+      return;
+    }
+    if (this.startsNewSection(line)) {
+      if (line === 'Features:') {
+        this.mode = 'features';
+      } else {
+        this.startSection(null, 0);
+        this.mode = 'various';
+        this.appendVariousLine(line);
+      }
+      return;
+    }
+    this.appendFreeform(line);
+  }
+
+  private appendFeaturesLine(line: string): void {
+    const name = firstWord(line);
+    if (isSymbolWord(name)) {
+      const [text, indent] = this.symbolHeader(line, name);
+      this.startSymbolSection(this.features, name.slice(1, -1), indent);
+      this.appendFreeform(text);
+      return;
+    }
+    if (SECTION_TAGS.has(name)) {
+      this.mode = 'various';
+      this.appendVariousLine(line);
+      return;
+    }
+    if (this.startsNewSection(line)) {
+      this.startSection(null, 0);
+      this.mode = 'various';
+      this.appendVariousLine(line);
+      return;
+    }
+    this.appendFreeform(line);
+  }
+
+  private appendVariousLine(line: string): void {
+    const name = firstWord(line);
+    if (isSymbolWord(name)) {
+      const first = this.sections[0]?.name ?? 'None';
+      this.fail(`'${name}' can't follow '${first}' section`);
+    }
+    if (SECTION_TAGS.has(name)) {
+      let indent = headerWidth(TAG_HEADER, line, name);
+      const rest = line.slice(indent);
+      if (!rest) indent = 0;
+      line = rest ? ' '.repeat(indent) + rest : rest;
+      this.startSection(name.slice(0, -1), indent);
+    }
+    this.appendFreeform(line);
+  }
+
+  private startSymbolSection(into: Map<string, ArgSection>, name: string, indent: number): void {
+    if (!name) this.fail('invalid parameter name');
+    if (into.has(name)) this.fail(`'${name}' parameter name duplicated`);
+    const section = new ArgSection(this.fail, name, indent);
+    this.switchSection(section);
+    into.set(name, section);
+  }
+
+  private startSection(name: string | null, indent: number): void {
+    if ((name === 'Returns' || name === 'Since') && this.hasSection(name)) {
+      this.fail(`duplicated '${name}' section`);
+    }
+    const section = new DocSection(this.fail, name, indent);
+    this.switchSection(section);
+    this.sections.push(section);
+  }
+
+  /** Closes the current section (only the body may be empty); `null` ends the block. */
+  private switchSection(next: DocSection | null): void {
+    const text = pyStrip(this.section.text);
+    this.section.text = text;
+    if (this.section !== this.body && !text) {
+      this.fail(`empty doc section '${this.section.name ?? 'None'}'`);
+    }
+    if (next) this.section = next;
+  }
+
+  private appendFreeform(line: string): void {
+    const m = FREEFORM_SYMBOL.exec(line);
+    if (m) this.fail(`'${m[1]}' not allowed in free-form documentation`);
+    this.section.append(line);
+  }
+
+  /** Ties a member of the documented definition to its `@name:` section (creating an empty one if undocumented). */
+  connectMember(member: DocMember): void {
+    let section = this.args.get(member.name);
+    if (!section) {
+      section = new ArgSection(this.fail, member.name);
+      this.args.set(member.name, section);
+    }
+    section.connect(member);
+  }
+
+  connectFeature(feature: DocFeature): void {
+    const section = this.features.get(feature.name);
+    if (!section) {
+      throw new QapiSemanticError(feature.info, `feature '${feature.name}' lacks documentation`);
+    }
+    section.connect(feature);
+  }
+
+  /** Checks that need the definition's expression (run by the expression checker). */
+  checkExpr(expr: Readonly<Record<string, unknown>>): void {
+    if (this.hasSection('Returns') && !Object.hasOwn(expr, 'command')) {
+      throw new QapiSemanticError(this.info, "'Returns:' is only valid for commands");
+    }
+  }
+
+  /** After all members and features are connected: nothing documented may be bogus. */
+  check(): void {
+    checkConnected(this.info, this.args, 'member');
+    checkConnected(this.info, this.features, 'feature');
+  }
+}
+
+function isPyLeadingSpace(line: string): boolean {
+  return leadingSpace(line.slice(0, 1)) === 1;
+}
+
+function checkConnected(
+  info: SourceInfo,
+  sections: ReadonlyMap<string, ArgSection>,
+  what: string,
+): void {
+  const bogus = [...sections].filter(([, s]) => !s.member).map(([name]) => name);
+  if (bogus.length === 0) return;
+  const many = bogus.length > 1;
+  throw new QapiSemanticError(
+    info,
+    `documented ${what}${many ? 's' : ''} '${bogus.join("', '")}' ${many ? 'do' : 'does'} not exist`,
+  );
+}

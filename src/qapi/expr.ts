@@ -1,0 +1,385 @@
+/**
+ * Context-free checks of parsed expressions, as QEMU 7.2's expr.py: one
+ * small check per kind of definition. Also normalizes the sugared forms
+ * (member `'name': 'Type'` → `{ type: 'Type' }`, feature and enum value
+ * strings → `{ name }`) in place, so the model builder sees one shape.
+ */
+import type { QapiDoc } from './doc.js';
+import { QapiSemanticError } from './error.js';
+import { cNameUnprotected, nameStem } from './names.js';
+import type { QapiExpression } from './parser.js';
+import { pyTruthy } from './pytext.js';
+import type { DefinitionMeta, SourceInfo } from './source.js';
+
+type Dict = Record<string, unknown>;
+
+const METAS: readonly DefinitionMeta[] = [
+  'enum',
+  'struct',
+  'union',
+  'alternate',
+  'command',
+  'event',
+];
+
+function isDict(v: unknown): v is Dict {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function has(d: Dict, key: string): boolean {
+  return Object.hasOwn(d, key);
+}
+
+function get(d: Dict, key: string): unknown {
+  return has(d, key) ? d[key] : undefined;
+}
+
+function fail(info: SourceInfo, message: string): never {
+  throw new QapiSemanticError(info, message);
+}
+
+function checkNameIsStr(name: unknown, info: SourceInfo, source: string): asserts name is string {
+  if (typeof name !== 'string') fail(info, `${source} requires a string name`);
+}
+
+function checkNameStr(name: string, info: SourceInfo, source: string): string {
+  const stem = nameStem(name);
+  if (stem === null) fail(info, `${source} has an invalid name`);
+  return stem;
+}
+
+/** Event names: upper case stem. */
+function checkNameUpper(name: string, info: SourceInfo, source: string): void {
+  const stem = checkNameStr(name, info, source);
+  if (/[a-z-]/.test(stem)) fail(info, `name of ${source} must not use lowercase or '-'`);
+}
+
+/** Command and member names: lower case stem, no '_' (unless permitted). */
+function checkNameLower(
+  name: string,
+  info: SourceInfo,
+  source: string,
+  permitUpper = false,
+  permitUnderscore = false,
+): void {
+  const stem = checkNameStr(name, info, source);
+  if ((!permitUpper && /[A-Z]/.test(stem)) || (!permitUnderscore && stem.includes('_'))) {
+    fail(info, `name of ${source} must not use uppercase or '_'`);
+  }
+}
+
+/** Type names: CamelCase stem. */
+function checkNameCamel(name: string, info: SourceInfo, source: string): void {
+  const stem = checkNameStr(name, info, source);
+  if (!/^[A-Z][A-Za-z0-9]*[a-z][A-Za-z0-9]*$/.test(stem)) {
+    fail(info, `name of ${source} must use CamelCase`);
+  }
+}
+
+function checkDefnNameStr(name: string, info: SourceInfo, meta: DefinitionMeta): void {
+  if (meta === 'event') {
+    checkNameUpper(name, info, meta);
+  } else if (meta === 'command') {
+    const permitUnderscore = info.pragma.commandNameExceptions.includes(name);
+    checkNameLower(name, info, meta, false, permitUnderscore);
+  } else {
+    checkNameCamel(name, info, meta);
+    if (name.endsWith('List')) fail(info, `${meta} name should not end in 'List'`);
+  }
+}
+
+function quoteSorted(keys: Iterable<string>): string {
+  return [...keys]
+    .sort()
+    .map((k) => `'${k}'`)
+    .join(', ');
+}
+
+/** The dict has every required key and nothing beyond required + optional. */
+function checkKeys(
+  value: Dict,
+  info: SourceInfo,
+  source: string,
+  required: readonly string[],
+  optional: readonly string[],
+): void {
+  const missing = required.filter((k) => !has(value, k));
+  if (missing.length > 0) {
+    const s = missing.length > 1 ? 's' : '';
+    fail(info, `${source} misses key${s} ${quoteSorted(missing)}`);
+  }
+  const allowed = new Set([...required, ...optional]);
+  const unknown = Object.keys(value).filter((k) => !allowed.has(k));
+  if (unknown.length > 0) {
+    const s = unknown.length > 1 ? 's' : '';
+    fail(
+      info,
+      `${source} has unknown key${s} ${quoteSorted(unknown)}\nValid keys are ${quoteSorted(allowed)}.`,
+    );
+  }
+}
+
+function checkFlags(expr: Dict, info: SourceInfo): void {
+  for (const key of ['gen', 'success-response']) {
+    if (has(expr, key) && expr[key] !== false) fail(info, `flag '${key}' may only use false value`);
+  }
+  for (const key of ['boxed', 'allow-oob', 'allow-preconfig', 'coroutine']) {
+    if (has(expr, key) && expr[key] !== true) fail(info, `flag '${key}' may only use true value`);
+  }
+  // Not fundamentally incompatible, but without a use case the semantics are unclear.
+  if (has(expr, 'allow-oob') && has(expr, 'coroutine')) {
+    fail(info, "flags 'allow-oob' and 'coroutine' are incompatible");
+  }
+}
+
+/** The optional `if` condition: an identifier string, or `{all: [...]}`, `{any: [...]}`, `{not: ...}`. */
+function checkIf(expr: Dict, info: SourceInfo, source: string): void {
+  const checkCond = (cond: unknown): void => {
+    if (typeof cond === 'string') {
+      if (!/^[A-Z][A-Z0-9_]*$/.test(cond)) {
+        fail(info, `'if' condition '${cond}' of ${source} is not a valid identifier`);
+      }
+      return;
+    }
+    if (!isDict(cond)) fail(info, `'if' condition of ${source} must be a string or an object`);
+    checkKeys(cond, info, `'if' condition of ${source}`, [], ['all', 'any', 'not']);
+    if (Object.keys(cond).length !== 1)
+      fail(info, `'if' condition of ${source} has conflicting keys`);
+    if (has(cond, 'not')) checkCond(cond.not);
+    else if (has(cond, 'all')) checkInfix('all', cond.all);
+    else checkInfix('any', cond.any);
+  };
+  const checkInfix = (operator: string, operands: unknown): void => {
+    if (!Array.isArray(operands))
+      fail(info, `'${operator}' condition of ${source} must be an array`);
+    if (operands.length === 0) fail(info, `'if' condition [] of ${source} is useless`);
+    for (const operand of operands) checkCond(operand);
+  };
+  const ifcond = get(expr, 'if');
+  if (ifcond !== undefined) checkCond(ifcond);
+}
+
+/** `'name': 'Type'` → `'name': { 'type': 'Type' }` in a members dict. */
+function normalizeMembers(members: unknown): void {
+  if (!isDict(members)) return;
+  for (const key of Object.keys(members)) {
+    const arg = members[key];
+    if (!isDict(arg)) members[key] = { type: arg };
+  }
+}
+
+/**
+ * A type reference: a name, a one-element array (if allowed) or an
+ * anonymous members dict (if allowed; a string `allowDict` names the type,
+ * for the member-name-exceptions pragma).
+ */
+function checkType(
+  value: unknown,
+  info: SourceInfo,
+  source: string,
+  allowArray = false,
+  allowDict: boolean | string = false,
+): void {
+  if (value === undefined || typeof value === 'string') return;
+  if (Array.isArray(value)) {
+    if (!allowArray) fail(info, `${source} cannot be an array`);
+    if (value.length !== 1 || typeof value[0] !== 'string') {
+      fail(info, `${source}: array type must contain single type name`);
+    }
+    return;
+  }
+  if (allowDict === false || allowDict === '') fail(info, `${source} should be a type name`);
+  if (!isDict(value)) fail(info, `${source} should be an object or type name`);
+  const permissive =
+    typeof allowDict === 'string' && info.pragma.memberNameExceptions.includes(allowDict);
+  for (const [rawKey, arg] of Object.entries(value)) {
+    const keySource = `${source} member '${rawKey}'`;
+    const key = rawKey.startsWith('*') ? rawKey.slice(1) : rawKey;
+    checkNameLower(key, info, keySource, permissive, permissive);
+    const c = cNameUnprotected(key);
+    if (c === 'u' || c.startsWith('has_')) fail(info, `${keySource} uses reserved name`);
+    const member = arg as Dict; // normalized to a dict before we get here
+    checkKeys(member, info, keySource, ['type'], ['if', 'features']);
+    checkIf(member, info, keySource);
+    checkFeatures(get(member, 'features'), info);
+    checkType(member.type, info, keySource, true);
+  }
+}
+
+/** `features`: a list of names or `{name, if}` dicts; names normalized to dicts. */
+function checkFeatures(features: unknown, info: SourceInfo): void {
+  if (features === undefined) return;
+  if (!Array.isArray(features)) fail(info, "'features' must be an array");
+  for (let i = 0; i < features.length; i++) {
+    if (!isDict(features[i])) features[i] = { name: features[i] };
+  }
+  for (const feat of features as Dict[]) {
+    let source = "'features' member";
+    checkKeys(feat, info, source, ['name'], ['if']);
+    checkNameIsStr(feat.name, info, source);
+    source = `${source} '${feat.name}'`;
+    checkNameLower(feat.name, info, source);
+    checkIf(feat, info, source);
+  }
+}
+
+function checkEnum(expr: Dict, info: SourceInfo): void {
+  const name = expr.enum as string;
+  const members = expr.data;
+  const prefix = get(expr, 'prefix');
+  if (!Array.isArray(members)) fail(info, "'data' must be an array");
+  if (prefix !== undefined && typeof prefix !== 'string') fail(info, "'prefix' must be a string");
+  const permissive = info.pragma.memberNameExceptions.includes(name);
+  for (let i = 0; i < members.length; i++) {
+    if (!isDict(members[i])) members[i] = { name: members[i] };
+  }
+  for (const member of members as Dict[]) {
+    let source = "'data' member";
+    checkKeys(member, info, source, ['name'], ['if', 'features']);
+    const memberName = member.name;
+    checkNameIsStr(memberName, info, source);
+    source = `${source} '${memberName}'`;
+    // Enum values may start with a digit: check the rest as if it were a letter.
+    const c0 = memberName.charCodeAt(0);
+    const checked = c0 >= 0x30 && c0 <= 0x39 ? `d${memberName}` : memberName;
+    checkNameLower(checked, info, source, permissive, permissive);
+    checkIf(member, info, source);
+    checkFeatures(get(member, 'features'), info);
+  }
+}
+
+function checkStruct(expr: Dict, info: SourceInfo): void {
+  checkType(expr.data, info, "'data'", false, expr.struct as string);
+  checkType(get(expr, 'base'), info, "'base'");
+}
+
+function checkUnion(expr: Dict, info: SourceInfo): void {
+  const base = expr.base;
+  const members = expr.data;
+  checkType(base, info, "'base'", false, expr.union as string);
+  checkNameIsStr(expr.discriminator, info, "'discriminator'");
+  if (!isDict(members)) fail(info, "'data' must be an object");
+  for (const [key, value] of Object.entries(members)) {
+    const source = `'data' member '${key}'`;
+    const branch = value as Dict; // normalized
+    checkKeys(branch, info, source, ['type'], ['if']);
+    checkIf(branch, info, source);
+    checkType(branch.type, info, source, !pyTruthy(base));
+  }
+}
+
+function checkAlternate(expr: Dict, info: SourceInfo): void {
+  const members = expr.data;
+  if (!pyTruthy(members)) fail(info, "'data' must not be empty");
+  if (!isDict(members)) fail(info, "'data' must be an object");
+  for (const [key, value] of Object.entries(members)) {
+    const source = `'data' member '${key}'`;
+    checkNameLower(key, info, source);
+    const branch = value as Dict; // normalized
+    checkKeys(branch, info, source, ['type'], ['if']);
+    checkIf(branch, info, source);
+    checkType(branch.type, info, source, true);
+  }
+}
+
+function checkCommand(expr: Dict, info: SourceInfo): void {
+  const args = get(expr, 'data');
+  const boxed = pyTruthy(get(expr, 'boxed'));
+  if (boxed && args === undefined) fail(info, "'boxed': true requires 'data'");
+  checkType(args, info, "'data'", false, !boxed);
+  checkType(get(expr, 'returns'), info, "'returns'", true);
+}
+
+function checkEvent(expr: Dict, info: SourceInfo): void {
+  const args = get(expr, 'data');
+  const boxed = pyTruthy(get(expr, 'boxed'));
+  if (boxed && args === undefined) fail(info, "'boxed': true requires 'data'");
+  checkType(args, info, "'data'", false, !boxed);
+}
+
+function checkDoc(doc: QapiDoc | null, expr: Dict, name: string, info: SourceInfo): void {
+  if (doc) {
+    if (doc.symbol !== name) fail(info, `documentation comment is for '${doc.symbol}'`);
+    doc.checkExpr(expr);
+  } else if (info.pragma.docRequired) {
+    fail(info, 'documentation comment required');
+  }
+}
+
+const COMMAND_OPTIONAL = [
+  'data',
+  'returns',
+  'boxed',
+  'if',
+  'features',
+  'gen',
+  'success-response',
+  'allow-oob',
+  'allow-preconfig',
+  'coroutine',
+];
+
+/** Checks one definition; returns its kind. */
+function checkDefinition(expr: Dict, info: SourceInfo, doc: QapiDoc | null): void {
+  const metas = METAS.filter((m) => has(expr, m));
+  const meta = metas[0];
+  if (metas.length !== 1 || meta === undefined) {
+    fail(
+      info,
+      "expression must have exactly one key 'enum', 'struct', 'union', 'alternate', 'command', 'event'",
+    );
+  }
+  const name = expr[meta];
+  checkNameIsStr(name, info, `'${meta}'`);
+  info.setDefn(meta, name);
+  checkDefnNameStr(name, info, meta);
+  checkDoc(doc, expr, name, info);
+
+  switch (meta) {
+    case 'enum':
+      checkKeys(expr, info, meta, ['enum', 'data'], ['if', 'features', 'prefix']);
+      checkEnum(expr, info);
+      break;
+    case 'union':
+      checkKeys(expr, info, meta, ['union', 'base', 'discriminator', 'data'], ['if', 'features']);
+      normalizeMembers(get(expr, 'base'));
+      normalizeMembers(expr.data);
+      checkUnion(expr, info);
+      break;
+    case 'alternate':
+      checkKeys(expr, info, meta, ['alternate', 'data'], ['if', 'features']);
+      normalizeMembers(expr.data);
+      checkAlternate(expr, info);
+      break;
+    case 'struct':
+      checkKeys(expr, info, meta, ['struct', 'data'], ['base', 'if', 'features']);
+      normalizeMembers(expr.data);
+      checkStruct(expr, info);
+      break;
+    case 'command':
+      checkKeys(expr, info, meta, ['command'], COMMAND_OPTIONAL);
+      normalizeMembers(get(expr, 'data'));
+      checkCommand(expr, info);
+      break;
+    case 'event':
+      checkKeys(expr, info, meta, ['event'], ['data', 'boxed', 'if', 'features']);
+      normalizeMembers(get(expr, 'data'));
+      checkEvent(expr, info);
+      break;
+  }
+  checkIf(expr, info, meta);
+  checkFeatures(get(expr, 'features'), info);
+  checkFlags(expr, info);
+}
+
+/**
+ * Validates and normalizes (in place) the parser's expressions; throws the
+ * first error, as QEMU does. Include markers pass through unchecked.
+ */
+export function checkExprs(exprs: readonly QapiExpression[]): QapiExpression[] {
+  for (const { expr, info, doc } of exprs) {
+    if (has(expr, 'include')) continue;
+    checkDefinition(expr, info, doc);
+  }
+  return [...exprs];
+}
