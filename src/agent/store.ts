@@ -54,6 +54,8 @@ export interface InsertResult {
   readonly newLifecycle: number;
   /** Observations already in the store (a replay after reconnect or restart). */
   readonly duplicates: number;
+  /** Per observation, in batch order: true if it made a new row. */
+  readonly fresh: readonly boolean[];
 }
 
 export interface FailureFilter {
@@ -106,9 +108,11 @@ export class Store {
       const newFailureIds: number[] = [];
       let newLifecycle = 0;
       let duplicates = 0;
+      const fresh: boolean[] = [];
       for (const obs of batch) {
         if (obs.kind === 'failure') {
           const info = this.insertFailure.run(failureParams(obs));
+          fresh.push(info.changes > 0);
           if (info.changes === 0) {
             duplicates++;
             continue;
@@ -118,11 +122,12 @@ export class Store {
           for (const sink of sinks) this.insertOutbox.run(id, sink);
         } else {
           const info = this.insertLifecycle.run(lifecycleParams(obs));
+          fresh.push(info.changes > 0);
           if (info.changes === 0) duplicates++;
           else newLifecycle++;
         }
       }
-      return { newFailureIds, newLifecycle, duplicates };
+      return { newFailureIds, newLifecycle, duplicates, fresh };
     });
   }
 

@@ -134,7 +134,13 @@ describe('Store', () => {
       assert.equal(first.newLifecycle, 1);
       assert.equal(first.duplicates, 1);
       const replay = store.insert(events);
-      assert.deepEqual(replay, { newFailureIds: [], newLifecycle: 0, duplicates: 3 });
+      assert.deepEqual(replay, {
+        newFailureIds: [],
+        newLifecycle: 0,
+        duplicates: 3,
+        fresh: [false, false, false],
+      });
+      assert.deepEqual(first.fresh, [true, true, true, false]);
       assert.equal(store.countFailures(), 2);
       assert.equal(store.lifecycle().length, 1);
       store.close();
