@@ -20,4 +20,39 @@ export function registerSchema(program: Command, ctx: CommandContext): void {
       const { runSchemaCheck } = await import('./schema-check.js');
       ctx.exitCode = runSchemaCheck(files, { json: opts.json === true }, ctx.io);
     });
+  schema
+    .command('introspect')
+    .description(
+      "Print FILE's schema as QEMU's query-qmp-schema returns it (SchemaInfo list, JSON)",
+    )
+    .argument('<FILE>', 'schema file')
+    .option('--mask', 'number type names as QEMU does by default')
+    .addHelpText(
+      'after',
+      '\nExample:\n  memfail schema introspect schema/qemu.json | jq \'.[] | select(.name == "MEMORY_FAILURE")\'',
+    )
+    .action(async (file: string, opts: { mask?: boolean }) => {
+      const { runSchemaIntrospect } = await import('./schema-gen.js');
+      ctx.exitCode = runSchemaIntrospect(file, { mask: opts.mask === true }, ctx.io);
+    });
+  schema
+    .command('gen')
+    .description(
+      'Generate TypeScript (types, validators, introspection, runtime) from FILE into DIR',
+    )
+    .argument('<FILE>', 'schema file')
+    .requiredOption('-o, --out <DIR>', 'output directory (created if missing)')
+    .option(
+      '--runtime <MODULE>',
+      'import validator helpers from MODULE instead of writing DIR/runtime.ts',
+    )
+    .option(
+      '--check',
+      'write nothing; exit 1 listing files that differ from what would be generated',
+    )
+    .addHelpText('after', '\nExample:\n  memfail schema gen schema/qemu.json -o src/generated/qemu')
+    .action(async (file: string, opts: { out: string; runtime?: string; check?: boolean }) => {
+      const { runSchemaGen } = await import('./schema-gen.js');
+      ctx.exitCode = runSchemaGen(file, opts, ctx.io);
+    });
 }

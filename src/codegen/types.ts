@@ -36,19 +36,23 @@ export function generateTypes(model: WireModel, naming: Naming): string {
 function enumDecl(t: EnumType, naming: Naming): string {
   const id = naming.typeId(t.name);
   const values = t.values.map((v) => quote(v.name));
-  let text = tsdoc(docParts(t.doc, t.ifcond, t.features));
+  const valueDocs = t.values
+    .map((v) => {
+      const doc = t.doc?.members.get(v.name);
+      const cond = v.ifcond ? ` (only when built with: ${v.ifcond})` : '';
+      return doc || cond ? `- \`${v.name}\`: ${(doc ?? '').replace(/\s+/g, ' ')}${cond}` : '';
+    })
+    .filter((line) => line !== '');
+  const parts = docParts(t.doc, t.ifcond, t.features);
+  const text0 = [parts.text ?? '', valueDocs.join('\n')].filter((x) => x !== '').join('\n\n');
+  let text = tsdoc({ ...parts, text: text0 });
   text += `export type ${id} = ${values.length ? values.join(' | ') : 'never'};\n`;
   text += `/** Every value of {@link ${id}}, in schema order. */\n`;
   text += `export const ${id}Values: readonly ${id}[] = [${values.join(', ')}];\n`;
   return text;
 }
 
-function memberLines(
-  model: WireModel,
-  t: ObjectType,
-  naming: Naming,
-  skip: ReadonlySet<string>,
-): string {
+function memberLines(t: ObjectType, naming: Naming, skip: ReadonlySet<string>): string {
   let text = '';
   for (const m of t.members) {
     if (skip.has(m.name)) continue;
@@ -66,7 +70,7 @@ function objectDecl(model: WireModel, t: ObjectType, naming: Naming): string {
   let text = tsdoc(docParts(t.doc, t.ifcond, t.features));
   if (t.variants) {
     // A union: its members are exactly its base's; each branch adds the branch type's members.
-    const base = t.base ? naming.typeExpr(t.base) : inlineMembers(model, t, naming);
+    const base = t.base ? naming.typeExpr(t.base) : inlineMembers(t, naming);
     const tag = t.variants.tag;
     const branches = t.variants.variants.map((v) => {
       const branch = model.types.get(v.type);
@@ -80,13 +84,13 @@ function objectDecl(model: WireModel, t: ObjectType, naming: Naming): string {
   const baseType = t.base ? model.types.get(t.base) : undefined;
   const inherited = new Set(baseType?.kind === 'object' ? baseType.members.map((m) => m.name) : []);
   const ext = t.base ? ` extends ${naming.typeExpr(t.base)}` : '';
-  const body = memberLines(model, t, naming, inherited);
+  const body = memberLines(t, naming, inherited);
   text += `export interface ${id}${ext} {${body ? `\n${body}` : ''}}\n`;
   return text;
 }
 
-function inlineMembers(model: WireModel, t: ObjectType, naming: Naming): string {
-  return `{\n${memberLines(model, t, naming, new Set()).replace(/^/gm, '  ')}}`;
+function inlineMembers(t: ObjectType, naming: Naming): string {
+  return `{\n${memberLines(t, naming, new Set()).replace(/^/gm, '  ')}}`;
 }
 
 function alternateDecl(t: AlternateType, naming: Naming): string {
