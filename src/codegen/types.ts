@@ -101,9 +101,14 @@ function alternateDecl(t: AlternateType, naming: Naming): string {
 
 function commandsDecl(model: WireModel, naming: Naming): string {
   let text =
-    '/** Every command: its arguments and what it returns. */\nexport interface Commands {\n';
+    '/** Every command: its arguments (`| undefined`: they may be omitted) and what it returns. */\nexport interface Commands {\n';
   for (const c of model.commands.values()) {
-    const args = c.argType ? naming.typeExpr(c.argType) : EMPTY_OBJECT_TYPE;
+    // QMP lets a client omit `arguments` when no member is required.
+    const argType = c.argType ? model.types.get(c.argType) : undefined;
+    const omittable =
+      !argType ||
+      (argType.kind === 'object' && !argType.variants && argType.members.every((m) => m.optional));
+    const args = `${c.argType ? naming.typeExpr(c.argType) : EMPTY_OBJECT_TYPE}${omittable ? ' | undefined' : ''}`;
     const returns = c.retType ? naming.typeExpr(c.retType) : EMPTY_OBJECT_TYPE;
     text += tsdoc(docParts(c.doc, c.ifcond, c.features), '  ');
     text += `  ${propertyKey(c.name)}: { args: ${args}; returns: ${returns} };\n`;

@@ -268,6 +268,15 @@ export function assertEventData<N extends EventName>(name: N, data: unknown): as
   if (!r.ok) throw new ValidationError(r.issue, r.message);
 }
 
+/**
+ * For a QMP client's event hook: why \`message\` is not a valid event of this
+ * schema (unknown name, bad data), or null when it is.
+ */
+export function describeInvalidEvent(message: { readonly event: string; readonly data?: unknown }): string | null {
+  const r = validateEvent(message.event, message.data);
+  return r.ok ? null : r.message;
+}
+
 /** Whether \`name\` is an event of this schema. */
 export function isEventName(name: string): name is EventName {
   return Object.hasOwn(eventChecks, name);
