@@ -66,10 +66,8 @@ export class AgentMetrics {
         const sentUs = obs.timestamp.seconds * 1_000_000 + obs.timestamp.microseconds;
         this.lag.observe(Math.max(0, obs.receivedUs - sentUs) / 1_000_000);
       }
-      if (obs.failure === null) {
-        this.invalid.inc({ vm: obs.vm });
-        return;
-      }
+      if (obs.error !== null) this.invalid.inc({ vm: obs.vm });
+      if (obs.failure === null) return;
       const f = obs.failure;
       const key = `${obs.vm}\0${f.recipient}\0${f.action}\0${f.actionRequired}`;
       const entry = failures.get(key);

@@ -17,8 +17,9 @@ export const MIGRATIONS: readonly Migration[] = [
     version: 1,
     description: 'memory failures, lifecycle events, alert outbox',
     sql: `
-      -- One row per MEMORY_FAILURE received. Canonical columns are NULL when the
-      -- event failed validation (valid = 0, error says why): kept, never dropped.
+      -- One row per MEMORY_FAILURE received. An event that fails validation is
+      -- kept with valid = 0 and error saying why; its canonical columns are
+      -- NULL only when they could not be read at all.
       CREATE TABLE memory_failure (
         id              INTEGER PRIMARY KEY,
         vm              TEXT    NOT NULL,

@@ -28,7 +28,11 @@ export function isQmpLifecycleEvent(name: string): name is LifecycleKind {
   return (QMP_LIFECYCLE_EVENTS as readonly string[]).includes(name);
 }
 
-/** A MEMORY_FAILURE as received. `failure` is null exactly when `error` is not. */
+/**
+ * A MEMORY_FAILURE as received. `error` says why it failed validation (null:
+ * valid); `failure` holds its canonical fields whenever they could be read —
+ * an event with an unexpected extra member is flagged yet still readable.
+ */
 export interface FailureObservation {
   readonly kind: 'failure';
   readonly vm: string;
@@ -57,6 +61,7 @@ export type Observation = FailureObservation | LifecycleObservation;
 export interface StoredFailure {
   readonly id: number;
   readonly vm: string;
+  /** Null when the event was unreadable (no canonical fields). */
   readonly failure: MemoryFailure | null;
   readonly valid: boolean;
   readonly error: string | null;

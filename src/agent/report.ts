@@ -69,7 +69,7 @@ export interface Tally {
   readonly actionRequired: number;
   readonly recursive: number;
   readonly byOutcome: Record<ObservedOutcome, number>;
-  /** Events that failed validation (stored flagged, not counted above). */
+  /** Events that failed validation (stored flagged; counted above when still readable). */
   readonly invalid: number;
   readonly firstSeen: string | null;
   readonly lastSeen: string | null;
@@ -201,7 +201,7 @@ function tally(accounts: readonly FailureAccount[], stored: readonly StoredFailu
     actionRequired,
     recursive,
     byOutcome,
-    invalid: stored.length - stored.filter((f) => f.failure !== null).length,
+    invalid: stored.filter((f) => !f.valid).length,
     firstSeen: times[0] ?? null,
     lastSeen: times[times.length - 1] ?? null,
   };

@@ -62,8 +62,11 @@ export interface FailureFilter {
   readonly vm?: string;
   /** Only failures that happened (QMP timestamp, else receipt) at or after this time. */
   readonly since?: Date;
-  /** Also return failures that did not validate (default: only valid ones). */
-  readonly includeInvalid?: boolean;
+  /**
+   * Also return failures whose canonical fields could not be read (default:
+   * only readable ones, which includes those flagged invalid for lesser faults).
+   */
+  readonly includeUnreadable?: boolean;
 }
 
 export interface LifecycleFilter {
@@ -181,7 +184,7 @@ export class Store {
 
   failures(filter: FailureFilter = {}): StoredFailure[] {
     const { where, params } = whereClause(filter);
-    if (!filter.includeInvalid) where.push('valid = 1');
+    if (!filter.includeUnreadable) where.push('recipient IS NOT NULL');
     const sql = `SELECT * FROM memory_failure ${joinWhere(where)} ORDER BY received_us, id`;
     return this.db
       .prepare(sql)
@@ -191,7 +194,7 @@ export class Store {
 
   countFailures(filter: FailureFilter = {}): number {
     const { where, params } = whereClause(filter);
-    if (!filter.includeInvalid) where.push('valid = 1');
+    if (!filter.includeUnreadable) where.push('recipient IS NOT NULL');
     const row = this.db
       .prepare(`SELECT count(*) AS n FROM memory_failure ${joinWhere(where)}`)
       .get(params) as { n: number };
@@ -349,8 +352,8 @@ function failureParams(obs: FailureObservation) {
     receivedUs: obs.receivedUs,
     dialect: obs.dialect,
     raw: obs.raw,
-    valid: f === null ? 0 : 1,
-    error: f === null ? (obs.error ?? 'invalid event') : null,
+    valid: obs.error === null && f !== null ? 1 : 0,
+    error: f === null ? (obs.error ?? 'unreadable event') : obs.error,
     dedupKey: failureDedupKey(obs),
   };
 }
@@ -407,7 +410,7 @@ interface LifecycleRow {
 
 function toStoredFailure(row: FailureRow): StoredFailure {
   const failure: MemoryFailure | null =
-    row.valid === 1 && row.recipient !== null && row.action !== null
+    row.recipient !== null && row.action !== null
       ? {
           recipient: row.recipient,
           action: row.action,
@@ -419,7 +422,7 @@ function toStoredFailure(row: FailureRow): StoredFailure {
     id: row.id,
     vm: row.vm,
     failure,
-    valid: failure !== null,
+    valid: row.valid === 1,
     error: row.error,
     timestamp: rowTimestamp(row),
     timestampIso: row.timestamp,

@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { type CommandContext, type Io, processIo, UsageError } from './io.js';
+import { registerAgent } from './agent.js';
 import { registerSchema } from './schema.js';
 
 /**
@@ -19,6 +20,7 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.stdout(s), writeErr: (s) => io.stderr(s) });
   registerSchema(program, ctx);
+  registerAgent(program, ctx);
   for (const cmd of program.commands) inherit(cmd, io);
   try {
     await program.parseAsync(argv as string[], { from: 'user' });

@@ -29,7 +29,7 @@ function scenario(dir: string) {
     failure('calm', 30 * S, { action: 'inject' }),
     lifecycle('calm', 'DISCONNECTED', 31 * S, { reason: 'agent-stopped' }),
   ]);
-  const report = buildReport(store.failures({ includeInvalid: true }), store.lifecycle());
+  const report = buildReport(store.failures({ includeUnreadable: true }), store.lifecycle());
   store.close();
   return report;
 }

@@ -186,12 +186,28 @@ describe('Store', () => {
       store.insert([failure('a', 1), bad]);
       store.insert([bad]);
       assert.equal(store.countFailures(), 1);
-      assert.equal(store.countFailures({ includeInvalid: true }), 2);
-      const flagged = store.failures({ includeInvalid: true }).filter((f) => !f.valid);
+      assert.equal(store.countFailures({ includeUnreadable: true }), 2);
+      const flagged = store.failures({ includeUnreadable: true }).filter((f) => !f.valid);
       assert.equal(flagged.length, 1);
       assert.equal(flagged[0]?.failure, null);
       assert.match(flagged[0]?.error ?? '', /moon/);
       assert.deepEqual(JSON.parse(flagged[0]?.raw ?? ''), raw);
+      store.close();
+    } finally {
+      cleanup();
+    }
+  });
+
+  test('a readable event that fails validation keeps its canonical fields, flagged', () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const store = Store.open(join(dir, 'events.db'));
+      const extra = { ...failure('a', 1), error: "qemu: data: unexpected member 'colour'" };
+      store.insert([extra]);
+      const [row] = store.failures();
+      assert.equal(row?.valid, false);
+      assert.equal(row?.error, "qemu: data: unexpected member 'colour'");
+      assert.deepEqual(row?.failure, extra.failure);
       store.close();
     } finally {
       cleanup();

@@ -1,0 +1,353 @@
+/**
+ * Watches many VMs at once: one QMP connection each, reconnecting with
+ * backoff when a VM restarts or is not up yet, recording every MEMORY_FAILURE
+ * (canonical fields via the VM's dialect) and its lifecycle events through a
+ * BatchWriter.
+ *
+ * Dialect: asked of the VM itself with `query-qmp-schema` right after each
+ * connect (see dialect-probe.ts); until the answer arrives, or when the VM
+ * cannot say, each event's own shape decides.
+ *
+ * `once` mode: a VM is done when its first connection closes (the VM exited),
+ * or when it never could be reached within `onceWaitMs`; the watcher is done
+ * when every VM is. VMs that were never reached are reported by `unreached`.
+ */
+import { detectDialect, formatDialectError, fromWire } from '../event/dialect.js';
+import type { Dialect, MemoryFailure, QmpTimestamp } from '../event/model.js';
+import { formatAddress, parseAddress, type QmpAddress } from '../qmp/address.js';
+import { QmpClient, type QmpEvent } from '../qmp/client.js';
+import type { LooseEvents } from '../qmp/message.js';
+import { validateEvent as validateQemuEvent } from '../generated/qemu/validators.js';
+import { validateEvent as validateSeedEvent } from '../generated/seed/validators.js';
+import type { BatchWriter } from './batch.js';
+import { dialectFromSchema } from './dialect-probe.js';
+import type { AgentMetrics } from './metrics.js';
+import { isQmpLifecycleEvent, nowMicros } from './records.js';
+
+const VALIDATORS = { qemu: validateQemuEvent, seed: validateSeedEvent } as const;
+
+/** One VM to watch: `NAME=ADDRESS` on the command line. */
+export interface VmTarget {
+  readonly name: string;
+  readonly address: QmpAddress;
+}
+
+export class VmArgumentError extends Error {
+  override name = 'VmArgumentError';
+}
+
+/** Parses `NAME=ADDRESS` (address: unix:PATH, tcp:HOST:PORT or a bare path). */
+export function parseVmArgument(text: string): VmTarget {
+  const eq = text.indexOf('=');
+  if (eq < 0) {
+    throw new VmArgumentError(`'${text}' is not NAME=ADDRESS (e.g. vm1=unix:/run/vm1.qmp)`);
+  }
+  const name = text.slice(0, eq);
+  if (!/^[^\s=]{1,200}$/.test(name)) {
+    throw new VmArgumentError(`'${text}': the VM name must be 1-200 characters without spaces`);
+  }
+  try {
+    return { name, address: parseAddress(text.slice(eq + 1)) };
+  } catch (err) {
+    throw new VmArgumentError(`'${text}': ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+/** Parses every argument and rejects a name given twice. */
+export function parseVmArguments(texts: readonly string[]): VmTarget[] {
+  const targets = texts.map(parseVmArgument);
+  const seen = new Set<string>();
+  for (const t of targets) {
+    if (seen.has(t.name)) throw new VmArgumentError(`VM name '${t.name}' is given twice`);
+    seen.add(t.name);
+  }
+  return targets;
+}
+
+export interface WatcherOptions {
+  readonly once?: boolean;
+  /** In once mode, how long to keep trying a VM that was never reached (default 30 s). */
+  readonly onceWaitMs?: number;
+  /** Reconnect backoff: first delay, doubling per failed attempt up to the max (defaults 50 ms, 2 s). */
+  readonly backoffInitialMs?: number;
+  readonly backoffMaxMs?: number;
+  readonly connectTimeoutMs?: number;
+  readonly metrics?: AgentMetrics;
+  /** Connection news for people (connected, disconnected, retrying). */
+  readonly log?: (line: string) => void;
+}
+
+export type VmState = 'connecting' | 'connected' | 'waiting' | 'done';
+
+export interface VmStatus {
+  readonly name: string;
+  readonly state: VmState;
+  readonly connections: number;
+  readonly dialect: Dialect | null;
+  readonly events: number;
+}
+
+export class Watcher {
+  private readonly vms: VmWatch[];
+  private stopping = false;
+  /** Resolves when every VM is done (once mode) or after stop(). */
+  readonly done: Promise<void>;
+
+  constructor(
+    targets: readonly VmTarget[],
+    writer: BatchWriter,
+    private readonly options: WatcherOptions = {},
+  ) {
+    this.vms = targets.map((t) => new VmWatch(t, writer, options));
+    this.done = Promise.all(this.vms.map((v) => v.finished)).then(() => undefined);
+  }
+
+  start(): void {
+    for (const vm of this.vms) vm.start();
+  }
+
+  /** Closes every connection (recorded as DISCONNECTED, reason agent-stopped) and waits. */
+  async stop(): Promise<void> {
+    if (!this.stopping) {
+      this.stopping = true;
+      for (const vm of this.vms) vm.stop();
+    }
+    await this.done;
+  }
+
+  status(): VmStatus[] {
+    return this.vms.map((v) => v.status());
+  }
+
+  /** VMs that were never reached (once mode gave up on them). */
+  get unreached(): string[] {
+    return this.vms.filter((v) => v.status().connections === 0).map((v) => v.target.name);
+  }
+
+  get isStopping(): boolean {
+    return this.stopping;
+  }
+}
+
+class VmWatch {
+  private state: VmState = 'connecting';
+  private connections = 0;
+  private dialect: Dialect | null = null;
+  private events = 0;
+  private client: QmpClient | null = null;
+  private stopped = false;
+  private readonly abort = new AbortController();
+  private wakeSleep: (() => void) | null = null;
+  private resolveFinished!: () => void;
+  readonly finished = new Promise<void>((resolve) => {
+    this.resolveFinished = resolve;
+  });
+
+  constructor(
+    readonly target: VmTarget,
+    private readonly writer: BatchWriter,
+    private readonly options: WatcherOptions,
+  ) {}
+
+  status(): VmStatus {
+    return {
+      name: this.target.name,
+      state: this.state,
+      connections: this.connections,
+      dialect: this.dialect,
+      events: this.events,
+    };
+  }
+
+  start(): void {
+    this.run().then(
+      () => this.finish(),
+      (err: unknown) => {
+        this.log(`stopped watching: ${err instanceof Error ? err.message : String(err)}`);
+        this.finish();
+      },
+    );
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.abort.abort();
+    this.wakeSleep?.();
+    void this.client?.close();
+  }
+
+  private finish(): void {
+    this.state = 'done';
+    this.resolveFinished();
+  }
+
+  private async run(): Promise<void> {
+    const once = this.options.once === true;
+    const giveUpAt = Date.now() + (this.options.onceWaitMs ?? 30_000);
+    let failures = 0;
+    while (!this.stopped) {
+      this.state = 'connecting';
+      const client = new QmpClient({ connectTimeoutMs: this.options.connectTimeoutMs ?? 10_000 });
+      this.client = client;
+      client.on('event', (ev) => this.onEvent(ev));
+      // A restarted VM may run another QEMU: learn its dialect afresh.
+      this.dialect = null;
+      try {
+        await client.connect(this.target.address, { signal: this.abort.signal });
+      } catch (err) {
+        if (this.stopped) return;
+        failures++;
+        if (once && (this.connections > 0 || Date.now() >= giveUpAt)) {
+          if (this.connections === 0) this.log(`never reached: ${describe(err)}`);
+          return;
+        }
+        const delay = this.backoff(failures);
+        if (failures === 1 || failures % 20 === 0) {
+          this.log(`cannot connect (${describe(err)}); retrying every ≤${delay} ms`);
+        }
+        this.state = 'waiting';
+        await this.sleep(delay);
+        continue;
+      }
+      failures = 0;
+      this.connections++;
+      this.state = 'connected';
+      if (this.connections > 1) this.options.metrics?.countReconnect(this.target.name);
+      this.options.metrics?.setConnected(this.target.name, true);
+      this.push({ kind: 'lifecycle', event: 'CONNECTED', data: this.connectedData(client) });
+      this.log(`connected to ${formatAddress(this.target.address)}`);
+      void this.probeDialect(client);
+      const info = await client.closed;
+      this.options.metrics?.setConnected(this.target.name, false);
+      const reason = this.stopped && info.reason === 'closed' ? 'agent-stopped' : info.reason;
+      this.push({
+        kind: 'lifecycle',
+        event: 'DISCONNECTED',
+        data: { reason, ...(info.error ? { error: info.error.message } : {}) },
+      });
+      if (!this.stopped)
+        this.log(`disconnected (${reason}${info.error ? `: ${info.error.message}` : ''})`);
+      if (once || this.stopped) return;
+      // The VM went away: it may be restarting. Start over at the shortest delay.
+      this.state = 'waiting';
+      await this.sleep(this.backoff(1));
+    }
+  }
+
+  private connectedData(client: QmpClient): Record<string, unknown> {
+    const version = client.greeting?.version.qemu;
+    return {
+      address: formatAddress(this.target.address),
+      ...(version ? { qemu: `${version.major}.${version.minor}.${version.micro}` } : {}),
+    };
+  }
+
+  /** Asks the VM for its schema; the answer fixes the dialect for this connection. */
+  private async probeDialect(client: QmpClient): Promise<void> {
+    try {
+      const schema = await client.execute('query-qmp-schema');
+      if (this.client === client) this.dialect = dialectFromSchema(schema) ?? this.dialect;
+    } catch {
+      // Not offered, or the VM went away: each event's shape decides.
+    }
+  }
+
+  private onEvent(ev: QmpEvent<LooseEvents>): void {
+    const receivedUs = nowMicros();
+    const timestamp = usableTimestamp(ev.timestamp);
+    if (ev.event === 'MEMORY_FAILURE') {
+      this.events++;
+      const raw = JSON.stringify({ event: ev.event, data: ev.data, timestamp: ev.timestamp });
+      this.writer.push({
+        kind: 'failure',
+        vm: this.target.name,
+        ...this.readFailure(ev.data),
+        timestamp,
+        receivedUs,
+        raw,
+      });
+      return;
+    }
+    if (isQmpLifecycleEvent(ev.event)) {
+      this.events++;
+      this.writer.push({
+        kind: 'lifecycle',
+        vm: this.target.name,
+        event: ev.event,
+        timestamp,
+        receivedUs,
+        data: ev.data,
+      });
+    }
+  }
+
+  /**
+   * Validates `data` against the dialect's schema (the generated validator:
+   * strict, unknown members included) and reads its canonical fields (the
+   * dialect mapping: lenient). The dialect is the VM's, or until known, the
+   * one the event's shape says.
+   */
+  private readFailure(data: unknown): {
+    failure: MemoryFailure | null;
+    error: string | null;
+    dialect: Dialect | null;
+  } {
+    let dialect = this.dialect;
+    if (dialect === null) {
+      const detected = detectDialect(data);
+      if (!detected.ok)
+        return { failure: null, error: formatDialectError(detected.error), dialect: null };
+      dialect = detected.value;
+    }
+    const read = fromWire(dialect, data);
+    const checked = VALIDATORS[dialect]('MEMORY_FAILURE', data);
+    const error = !read.ok
+      ? formatDialectError(read.error)
+      : checked.ok
+        ? null
+        : `${dialect}: ${checked.message}`;
+    return { failure: read.ok ? read.value : null, error, dialect };
+  }
+
+  private push(obs: {
+    kind: 'lifecycle';
+    event: 'CONNECTED' | 'DISCONNECTED';
+    data: unknown;
+  }): void {
+    this.writer.push({ ...obs, vm: this.target.name, timestamp: null, receivedUs: nowMicros() });
+  }
+
+  private backoff(failures: number): number {
+    const initial = this.options.backoffInitialMs ?? 50;
+    const max = this.options.backoffMaxMs ?? 2000;
+    const delay = Math.min(max, initial * 2 ** Math.min(failures - 1, 20));
+    // Jitter, so that many VMs restarted together do not reconnect in lockstep.
+    return Math.round(delay * (0.75 + Math.random() * 0.5));
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      const self = this;
+      function done() {
+        clearTimeout(timer);
+        self.wakeSleep = null;
+        resolve();
+      }
+      this.wakeSleep = done;
+    });
+  }
+
+  private log(line: string): void {
+    this.options.log?.(`${this.target.name}: ${line}`);
+  }
+}
+
+/** QEMU sends -1/-1 when the host had no clock: no usable timestamp then. */
+function usableTimestamp(ts: QmpTimestamp): QmpTimestamp | null {
+  return ts.seconds >= 0 && ts.microseconds >= 0 ? ts : null;
+}
+
+function describe(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,51 @@
+/** `memfail events` and `memfail report`: read the agent's database. */
+import { formatEventLine, toEventRecord } from '../agent/event-record.js';
+import { defaultDbPath } from '../agent/paths.js';
+import { buildReport, formatReport } from '../agent/report.js';
+import { Store, StoreError } from '../agent/store.js';
+import { type EventsFlags, parseSince, type ReportFlags } from './agent.js';
+import type { Io } from './io.js';
+
+export function events(opts: EventsFlags, io: Io): number {
+  const since = opts.since === undefined ? undefined : parseSince(opts.since);
+  return withStore(opts.db, io, (store) => {
+    const filter = {
+      ...(opts.vm === undefined ? {} : { vm: opts.vm }),
+      ...(since === undefined ? {} : { since }),
+      includeUnreadable: opts.all === true,
+    };
+    if (opts.count) {
+      io.stdout(`${store.countFailures(filter)}\n`);
+      return 0;
+    }
+    const records = store.failures(filter).map(toEventRecord);
+    if (opts.json) io.stdout(`${JSON.stringify(records, null, 2)}\n`);
+    else io.stdout(records.map((r) => `${formatEventLine(r)}\n`).join(''));
+    return 0;
+  });
+}
+
+export function report(opts: ReportFlags, io: Io): number {
+  return withStore(opts.db, io, (store) => {
+    const r = buildReport(store.failures({ includeUnreadable: true }), store.lifecycle());
+    io.stdout(opts.json ? `${JSON.stringify(r, null, 2)}\n` : formatReport(r));
+    return 0;
+  });
+}
+
+function withStore(db: string | undefined, io: Io, use: (store: Store) => number): number {
+  const path = db ?? defaultDbPath();
+  let store: Store;
+  try {
+    store = Store.open(path, { mustExist: true });
+  } catch (err) {
+    if (!(err instanceof StoreError)) throw err;
+    io.stderr(`memfail: ${err.message}\n`);
+    return 1;
+  }
+  try {
+    return use(store);
+  } finally {
+    store.close();
+  }
+}

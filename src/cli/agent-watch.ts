@@ -1,0 +1,153 @@
+/** `memfail watch`: wires store, batch writer, watcher, metrics and alerts together. */
+import {
+  AlertDispatcher,
+  type AlertSink,
+  CommandLineError,
+  splitCommand,
+} from '../agent/alerts.js';
+import { BatchWriter } from '../agent/batch.js';
+import {
+  AgentMetrics,
+  type MetricsServer,
+  parseMetricsListen,
+  serveMetrics,
+} from '../agent/metrics.js';
+import { defaultDbPath } from '../agent/paths.js';
+import { Store, StoreError } from '../agent/store.js';
+import { parseVmArguments, VmArgumentError, Watcher } from '../agent/watcher.js';
+import type { WatchFlags } from './agent.js';
+import { type Io, UsageError } from './io.js';
+
+/** With --once, how long pending alerts may hold up the exit. */
+const ONCE_ALERT_DRAIN_MS = 10_000;
+
+export async function watch(vmArgs: readonly string[], opts: WatchFlags, io: Io): Promise<number> {
+  const { targets, sinks, listen, onceWaitMs } = parseFlags(vmArgs, opts);
+  const log = opts.quiet ? () => {} : (line: string) => io.stderr(`memfail watch: ${line}\n`);
+  const path = opts.db ?? defaultDbPath();
+
+  let store: Store;
+  try {
+    store = Store.open(path, { durability: opts.durability });
+  } catch (err) {
+    if (!(err instanceof StoreError)) throw err;
+    io.stderr(`memfail: ${err.message}\n`);
+    return 1;
+  }
+
+  const metrics = new AgentMetrics();
+  const dispatcher = new AlertDispatcher(store, sinks, {
+    metrics,
+    onFailure: (sink, error, retryInMs) =>
+      log(
+        `alert to ${sink.kind === 'webhook' ? sink.url : sink.argv[0]} failed (${error}); retry in ${retryInMs} ms`,
+      ),
+  });
+  const writer = new BatchWriter(store, { sinks: dispatcher.sinkIds });
+  let newFailures = 0;
+  writer.onCommitted((batch) => {
+    newFailures += batch.result.newFailureIds.length;
+    metrics.observeCommitted(batch);
+    if (batch.result.newFailureIds.length > 0) dispatcher.wake();
+  });
+  writer.onError((error, batch) =>
+    log(`cannot commit ${batch.length} events to ${path} (${error.message}); retrying`),
+  );
+
+  let metricsServer: MetricsServer | null = null;
+  if (listen !== null) {
+    try {
+      metricsServer = await serveMetrics(metrics, listen);
+      log(`metrics at ${metricsServer.url}`);
+    } catch (err) {
+      io.stderr(`memfail: cannot serve metrics on ${opts.metrics}: ${(err as Error).message}\n`);
+      store.close();
+      return 1;
+    }
+  }
+
+  const watcher = new Watcher(targets, writer, {
+    once: opts.once === true,
+    onceWaitMs,
+    metrics,
+    log,
+  });
+  const onSignal = (signal: NodeJS.Signals) => {
+    log(`${signal}: committing what is pending and stopping`);
+    void watcher.stop();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    dispatcher.start();
+    watcher.start();
+    log(`watching ${targets.length} VM${targets.length === 1 ? '' : 's'}, recording to ${path}`);
+    await watcher.done;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+
+  const committed = writer.close();
+  await dispatcher.stop(opts.once && !watcher.isStopping ? ONCE_ALERT_DRAIN_MS : 0);
+  const owed = sinks.length > 0 ? store.outboxCounts().pending : 0;
+  await metricsServer?.close();
+  store.close();
+  log(`recorded ${newFailures} new memory failure${newFailures === 1 ? '' : 's'} in ${path}`);
+  if (owed > 0)
+    log(`${owed} alert${owed === 1 ? '' : 's'} still owed; the next watch delivers them`);
+  if (!committed) {
+    io.stderr(`memfail: could not commit the last events to ${path}\n`);
+    return 1;
+  }
+  const unreached = opts.once ? watcher.unreached : [];
+  if (unreached.length > 0) {
+    io.stderr(`memfail: never reached: ${unreached.join(', ')}\n`);
+    return 1;
+  }
+  return 0;
+}
+
+function parseFlags(vmArgs: readonly string[], opts: WatchFlags) {
+  let targets: ReturnType<typeof parseVmArguments>;
+  try {
+    targets = parseVmArguments(vmArgs);
+  } catch (err) {
+    if (err instanceof VmArgumentError) throw new UsageError(err.message);
+    throw err;
+  }
+  const sinks: AlertSink[] = [];
+  for (const url of opts.webhook) {
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      throw new UsageError(`--webhook '${url}' is not a URL`);
+    }
+    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+      throw new UsageError(`--webhook '${url}': only http: and https: URLs`);
+    }
+    sinks.push({ kind: 'webhook', url });
+  }
+  if (opts.onEvent !== undefined) {
+    try {
+      sinks.push({ kind: 'command', argv: splitCommand(opts.onEvent) });
+    } catch (err) {
+      if (err instanceof CommandLineError) throw new UsageError(`--on-event: ${err.message}`);
+      throw err;
+    }
+  }
+  let listen = null;
+  if (opts.metrics !== undefined) {
+    try {
+      listen = parseMetricsListen(opts.metrics);
+    } catch (err) {
+      throw new UsageError((err as Error).message);
+    }
+  }
+  const onceWait = Number(opts.onceWait);
+  if (!Number.isFinite(onceWait) || onceWait < 0) {
+    throw new UsageError(`--once-wait '${opts.onceWait}' is not a number of seconds`);
+  }
+  return { targets, sinks, listen, onceWaitMs: onceWait * 1000 };
+}

@@ -1,0 +1,151 @@
+import { type Command, Option } from 'commander';
+import { type CommandContext, UsageError } from './io.js';
+
+/**
+ * `memfail watch`, `memfail events`, `memfail report`: the upper layer. The
+ * agent's modules (SQLite, prom-client, QMP) load only when one of these runs.
+ */
+export function registerAgent(program: Command, ctx: CommandContext): void {
+  program
+    .command('watch')
+    .description('Watch VMs over QMP and durably record every memory failure and lifecycle event')
+    .argument('<vm...>', 'NAME=ADDRESS, address unix:PATH, tcp:HOST:PORT or a socket path')
+    .option('--db <path>', 'SQLite database (default: platform state dir, see --help)')
+    .option('--once', 'exit once every VM has disconnected (or was never reachable)')
+    .option(
+      '--once-wait <seconds>',
+      'with --once: how long to keep trying a VM that is not up',
+      '30',
+    )
+    .option(
+      '--metrics <host:port>',
+      'serve Prometheus metrics at /metrics (host defaults to 127.0.0.1)',
+    )
+    .option(
+      '--on-event <cmd>',
+      'run CMD (split into words, no shell) with each failure as JSON on stdin',
+    )
+    .option('--webhook <url>', 'POST each failure as JSON to URL (repeatable)', collect, [])
+    .addOption(
+      new Option(
+        '--durability <level>',
+        'commit sync: normal (survives kill) or full (survives power loss)',
+      )
+        .choices(['normal', 'full'])
+        .default('normal'),
+    )
+    .option('-q, --quiet', 'no connection news on stderr')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  memfail watch vm1=unix:/run/vm1.qmp vm2=tcp:127.0.0.1:4444 --db /var/lib/memfail/events.db
+  memfail watch vm1=/run/vm1.qmp --once --webhook http://alerts.local/hook
+  memfail watch vm1=/run/vm1.qmp --on-event "logger -t memfail" --metrics 127.0.0.1:9464
+
+An event is acknowledged once its transaction committed (a reader of --db sees
+it); nothing acknowledged is lost if the agent is killed, and a replay never
+doubles a row. SIGTERM/SIGINT commit what is pending and exit 0.
+Alerts go through an outbox in the database and are retried with backoff until
+delivered, across restarts. --on-event: '...' and "..." quote, \\ escapes; no
+shell (use sh -c '...' for pipes).
+Default --db: $XDG_STATE_HOME/memfail/events.db (~/.local/state/memfail/events.db)
+on Linux, ~/Library/Application Support/memfail/events.db on macOS,
+%LOCALAPPDATA%\\memfail\\events.db on Windows.`,
+    )
+    .action(async (vms: string[], opts: WatchFlags) => {
+      const { watch } = await import('./agent-watch.js');
+      ctx.exitCode = await watch(vms, opts, ctx.io);
+    });
+
+  program
+    .command('events')
+    .description('List recorded memory failures')
+    .option('--db <path>', 'SQLite database (default: as for watch)')
+    .option('--vm <name>', 'only this VM')
+    .option('--since <time>', 'only failures at or after TIME (ISO 8601, or 30s, 15m, 2h, 7d ago)')
+    .option('--all', 'also list events too malformed to read (recipient etc. null)')
+    .addOption(new Option('--json', 'print a JSON array of records').conflicts('count'))
+    .option('--count', 'print only how many')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  memfail events --db events.db --vm vm1 --since 2h
+  memfail events --db events.db --json | jq '.[] | select(.actionRequired)'
+
+JSON records: {id, vm, recipient, action, actionRequired, recursive, timestamp
+(QEMU's, ISO 8601 with microseconds), receivedAt, dialect, valid, error}.
+An event that failed validation is stored flagged (valid: false, error says
+why); it is listed when its canonical fields could still be read.`,
+    )
+    .action(async (opts: EventsFlags) => {
+      const { events } = await import('./agent-read.js');
+      ctx.exitCode = events(opts, ctx.io);
+    });
+
+  program
+    .command('report')
+    .description('Summarise memory failures per VM and overall, with what became of each VM')
+    .option('--db <path>', 'SQLite database (default: as for watch)')
+    .option('--json', 'print the report as JSON')
+    .addHelpText(
+      'after',
+      `
+Example:
+  memfail report --db events.db
+
+Outcomes are read from the lifecycle events after each failure (within 60 s and
+before the next failure): guest-handled, guest-reset, guest-panicked,
+vm-shut-down, vm-died (connection closed without SHUTDOWN), or *-ignored.`,
+    )
+    .action(async (opts: ReportFlags) => {
+      const { report } = await import('./agent-read.js');
+      ctx.exitCode = report(opts, ctx.io);
+    });
+}
+
+export interface WatchFlags {
+  db?: string;
+  once?: boolean;
+  onceWait: string;
+  metrics?: string;
+  onEvent?: string;
+  webhook: string[];
+  durability: 'normal' | 'full';
+  quiet?: boolean;
+}
+
+export interface EventsFlags {
+  db?: string;
+  vm?: string;
+  since?: string;
+  all?: boolean;
+  json?: boolean;
+  count?: boolean;
+}
+
+export interface ReportFlags {
+  db?: string;
+  json?: boolean;
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+/** `--since`: ISO 8601, or an age such as 90s, 15m, 2h, 7d. */
+export function parseSince(text: string, now: Date = new Date()): Date {
+  const age = /^(\d+)(s|m|h|d)$/.exec(text);
+  if (age) {
+    const unit = { s: 1, m: 60, h: 3600, d: 86400 }[age[2] as 's' | 'm' | 'h' | 'd'];
+    return new Date(now.getTime() - Number(age[1]) * unit * 1000);
+  }
+  const date = /^\d{4}-\d{2}-\d{2}/.test(text) ? new Date(text) : new Date(Number.NaN);
+  if (Number.isNaN(date.getTime())) {
+    throw new UsageError(
+      `--since '${text}': expected ISO 8601 (2026-11-25T10:00:00Z) or an age (15m, 2h, 7d)`,
+    );
+  }
+  return date;
+}
