@@ -22,7 +22,9 @@ export interface ParsedExample extends EventExample {
 /** Every message in a doc comment that names an event (`<- {...}`; two QEMU examples omit the arrow). */
 export function extractEventExamples(qapiDir: string): EventExample[] {
   const out: EventExample[] = [];
-  for (const file of readdirSync(qapiDir).filter((f) => f.endsWith('.json')).sort()) {
+  for (const file of readdirSync(qapiDir)
+    .filter((f) => f.endsWith('.json'))
+    .sort()) {
     const lines = readFileSync(join(qapiDir, file), 'utf8').split('\n');
     for (let i = 0; i < lines.length; i++) {
       const start = /^#\s*(?:<-\s*)?(\{.*)$/.exec(lines[i]!);
