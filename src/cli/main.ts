@@ -2,6 +2,8 @@ import { Command, CommanderError } from 'commander';
 import { type CommandContext, type Io, processIo, UsageError } from './io.js';
 import { registerAgent } from './agent.js';
 import { registerSchema } from './schema.js';
+import { registerSim } from './sim.js';
+import { registerInject } from './inject.js';
 
 /**
  * The `memfail` command line. Each group of commands lives in its own file and
@@ -21,6 +23,8 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     .configureOutput({ writeOut: (s) => io.stdout(s), writeErr: (s) => io.stderr(s) });
   registerSchema(program, ctx);
   registerAgent(program, ctx);
+  registerSim(program, ctx);
+  registerInject(program, ctx);
   for (const cmd of program.commands) inherit(cmd, io);
   try {
     await program.parseAsync(argv as string[], { from: 'user' });

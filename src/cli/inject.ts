@@ -1,0 +1,87 @@
+import { type Command, Option } from 'commander';
+import { type CommandContext, UsageError } from './io.js';
+
+/** `memfail inject`: put a memory failure into a simulated or real VM and show what came of it. */
+export function registerInject(program: Command, ctx: CommandContext): void {
+  program
+    .command('inject')
+    .description(
+      'Inject a memory failure into a VM over QMP (memfail sim, or real QEMU for the guest path)\n' +
+        'and print what was sent and every MEMORY_FAILURE (and RESET/SHUTDOWN) that followed.',
+    )
+    .argument('<address>', 'unix:PATH, tcp:HOST:PORT or a socket path')
+    .addOption(
+      new Option('--host <code>', 'host-side SIGBUS (simulator only)').choices([
+        'AR',
+        'AO',
+        'ar',
+        'ao',
+      ]),
+    )
+    .option('--address <addr>', 'host fault: guest-physical address (default 0x1000)')
+    .option('--hypervisor-memory', "host fault: the page is QEMU's own memory, not guest RAM")
+    .addOption(
+      new Option('--preset <name>', 'a ready-made guest-path machine check').choices([
+        'ar',
+        'ao',
+        'corrected',
+      ]),
+    )
+    .option('--cpu <n>', 'vCPU index (guest path; host fault: the vCPU that took the signal)')
+    .option('--bank <n>', 'guest path: MCA bank')
+    .option('--status <x>', 'guest path: MCi_STATUS')
+    .option('--mcg-status <x>', 'guest path: MCG_STATUS')
+    .option('--addr <x>', 'guest path: MCi_ADDR (presets: default 0x1000)')
+    .option('--misc <x>', 'guest path: MCi_MISC')
+    .option('--broadcast', 'guest path: mce -b, also hit every other vCPU')
+    .option('--settle-ms <ms>', 'keep listening this long after the reply for late events', '100')
+    .option('--json', 'print one JSON object instead of text')
+    .addHelpText(
+      'after',
+      `
+Exactly one of --host, --preset, or the guest-path set (--bank --status --mcg-status
+--addr --misc; --cpu defaults to 0). Numbers may be decimal or 0x-prefixed hex.
+
+Examples:
+  memfail inject unix:/tmp/vm.sock --host AR --address 0x7f000
+  memfail inject unix:/tmp/vm.sock --host AO --address 0x1000 --hypervisor-memory
+  memfail inject unix:/tmp/vm.sock --preset ar --cpu 1
+  memfail inject unix:/tmp/qemu.qmp --cpu 0 --bank 9 --status 0xbd80000000000134 \\
+      --mcg-status 7 --addr 0x1000 --misc 0x8c`,
+    )
+    .action(async (address: string, opts: InjectOptions) => {
+      const { runInject } = await import('./inject-run.js');
+      ctx.exitCode = await runInject(address, opts, ctx.io);
+    });
+}
+
+export interface InjectOptions {
+  host?: string;
+  address?: string;
+  hypervisorMemory?: boolean;
+  preset?: 'ar' | 'ao' | 'corrected';
+  cpu?: string;
+  bank?: string;
+  status?: string;
+  mcgStatus?: string;
+  addr?: string;
+  misc?: string;
+  broadcast?: boolean;
+  settleMs: string;
+  json?: boolean;
+}
+
+/** A 64-bit unsigned number from decimal or 0x hex. */
+export function parseU64(text: string, flag: string): bigint {
+  if (!/^(0[xX][0-9a-fA-F]+|\d+)$/.test(text))
+    throw new UsageError(`${flag}: expected a number (decimal or 0x hex), got '${text}'`);
+  const v = BigInt(text);
+  if (v > 0xffffffffffffffffn) throw new UsageError(`${flag}: ${text} does not fit in 64 bits`);
+  return v;
+}
+
+export function parseSmall(text: string, flag: string): number {
+  const v = parseU64(text, flag);
+  if (v > 0x7fffffffn) throw new UsageError(`${flag}: ${text} is too large`);
+  return Number(v);
+}
