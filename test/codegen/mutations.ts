@@ -72,7 +72,7 @@ export function mutate(
               value: changed(at, (p, k) => {
                 p[k] = wrong;
               }),
-              message: new RegExp(`^${escape(show(at))}: expected .*, got `),
+              message: new RegExp(`^${escapeRegExp(show(at))}: expected .*, got `),
             });
           }
           if (mt.kind === 'enum') {
@@ -81,7 +81,9 @@ export function mutate(
               value: changed(at, (p, k) => {
                 p[k] = 'no-such-value';
               }),
-              message: new RegExp(`^${escape(show(at))}: expected one of .*, got "no-such-value"$`),
+              message: new RegExp(
+                `^${escapeRegExp(show(at))}: expected one of .*, got "no-such-value"$`,
+              ),
             });
           }
           walk(mt, obj[m.name], at);
@@ -128,9 +130,9 @@ function wrongValue(model: WireModel, t: WireType): unknown {
 }
 
 function exact(text: string): RegExp {
-  return new RegExp(`^${escape(text)}$`);
+  return new RegExp(`^${escapeRegExp(text)}$`);
 }
 
-function escape(text: string): string {
+function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
