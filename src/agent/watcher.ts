@@ -93,11 +93,7 @@ export class Watcher {
   /** Resolves when every VM is done (once mode) or after stop(). */
   readonly done: Promise<void>;
 
-  constructor(
-    targets: readonly VmTarget[],
-    writer: BatchWriter,
-    private readonly options: WatcherOptions = {},
-  ) {
+  constructor(targets: readonly VmTarget[], writer: BatchWriter, options: WatcherOptions = {}) {
     this.vms = targets.map((t) => new VmWatch(t, writer, options));
     this.done = Promise.all(this.vms.map((v) => v.finished)).then(() => undefined);
   }

@@ -25,7 +25,9 @@ export async function startVm(path: string, dialect: Dialect | null = 'qemu'): P
     const w = waiters;
     waiters = [];
     // Resolve after this reply is written, so later events follow it.
-    setImmediate(() => w.forEach((f) => f()));
+    setImmediate(() => {
+      for (const f of w) f();
+    });
     if (dialect === null) return [];
     return (dialect === 'qemu' ? qemuSchema : seedSchema) as unknown as Record<string, unknown>[];
   });
@@ -59,3 +61,69 @@ export const QEMU_RESET = {
   action: 'reset',
   flags: { 'action-required': true, recursive: true },
 };
+
+/** One MEMORY_FAILURE of a deterministic stream: event i always has the same timestamp and data. */
+export function streamEvent(i: number): Record<string, unknown> {
+  const kinds = [
+    { recipient: 'guest', action: 'inject', flags: { 'action-required': true, recursive: false } },
+    { recipient: 'guest', action: 'inject', flags: { 'action-required': false, recursive: false } },
+    {
+      recipient: 'hypervisor',
+      action: 'ignore',
+      flags: { 'action-required': false, recursive: false },
+    },
+    { recipient: 'guest', action: 'reset', flags: { 'action-required': true, recursive: true } },
+  ];
+  return {
+    event: 'MEMORY_FAILURE',
+    data: kinds[i % kinds.length],
+    timestamp: { seconds: 1_764_000_000 + Math.floor(i / 1_000_000), microseconds: i % 1_000_000 },
+  };
+}
+
+/** Microseconds since the epoch of stream event i (its identity in the tests). */
+export function streamEventMicros(i: number): number {
+  return 1_764_000_000 * 1_000_000 + i;
+}
+
+export interface StreamOptions {
+  /** Events written between pauses. */
+  readonly chunk?: number;
+  readonly pauseMs?: number;
+  /** End the session after the last event (the VM exits). */
+  readonly endAfter?: boolean;
+}
+
+/**
+ * Serves the same `count` events, from the first, to every client once it has
+ * negotiated; respects backpressure. Returns a stop function.
+ */
+export function serveStream(
+  server: QmpServer,
+  count: number,
+  options: StreamOptions = {},
+): () => void {
+  let stopped = false;
+  const chunk = options.chunk ?? 1000;
+  const lines = Array.from({ length: count }, (_, i) => `${JSON.stringify(streamEvent(i))}\r\n`);
+  const off = server.onSession(async (session) => {
+    let gone = false;
+    void session.closed.then(() => {
+      gone = true;
+    });
+    while (!session.negotiated) {
+      if (stopped || gone) return;
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    for (let i = 0; i < count && !stopped && !gone; i += chunk) {
+      for (let k = i; k < Math.min(count, i + chunk); k++) session.writeLine(lines[k]!);
+      while (session.unsentBytes > 1 << 20 && !stopped) await new Promise((r) => setTimeout(r, 1));
+      if (options.pauseMs) await new Promise((r) => setTimeout(r, options.pauseMs));
+    }
+    if (options.endAfter) session.end();
+  });
+  return () => {
+    stopped = true;
+    off();
+  };
+}
