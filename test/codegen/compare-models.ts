@@ -75,7 +75,7 @@ export function compareTypes(
         diffs.push(`${path}: ${present.length} vs ${b.variants.length} alternatives`);
         break;
       }
-      present.forEach((v, i) => recurse(v.type, b.variants[i]!.type, `${path}|${i}`));
+      for (const [i, v] of present.entries()) recurse(v.type, b.variants[i]!.type, `${path}|${i}`);
       break;
     }
   }
