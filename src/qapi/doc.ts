@@ -6,7 +6,7 @@
  * members that do not exist) run later through `connectMember`/`check`.
  */
 import { QapiSemanticError } from './error.js';
-import { leadingSpace, PY_SPACE_CLASS, pyRstrip, pyStrip } from './pytext.js';
+import { isPySpace, leadingSpace, PY_SPACE_CLASS, pyRstrip, pyStrip } from './pytext.js';
 import type { SourceInfo } from './source.js';
 
 /** Raises a parse error at the parser's current position. */
@@ -24,6 +24,7 @@ const SECTION_TAGS: ReadonlySet<string> = new Set([
   'TODO:',
 ]);
 
+const AT = 0x40;
 const FREEFORM_SYMBOL = new RegExp(`^(@[^${PY_SPACE_CLASS}]+:)`);
 const ARG_HEADER = new RegExp(`^@[^${PY_SPACE_CLASS}]*:[${PY_SPACE_CLASS}]*`);
 const TAG_HEADER = new RegExp(`^[^${PY_SPACE_CLASS}]*:[${PY_SPACE_CLASS}]*`);
@@ -49,10 +50,10 @@ export class DocSection {
 
   append(line: string): void {
     if (line) {
-      if (leadingSpace(line) < this.indent) {
+      if (this.indent > 0 && leadingSpace(line) < this.indent) {
         this.fail(`unexpected de-indent (expected at least ${this.indent} spaces)`);
       }
-      line = line.slice(this.indent);
+      if (this.indent > 0) line = line.slice(this.indent);
     }
     this.text += `${pyRstrip(line)}\n`;
   }
@@ -108,13 +109,12 @@ export class QapiDoc {
 
   /** Takes one comment line, including its leading '#'. */
   append(raw: string): void {
-    const line = raw.slice(1);
-    if (!line) {
-      this.appendFreeform(line);
+    if (raw.length === 1) {
+      this.appendFreeform('');
       return;
     }
-    if (line.charCodeAt(0) !== 32) this.fail('missing space after #');
-    this.appendLine(line.slice(1));
+    if (raw.charCodeAt(1) !== 32) this.fail('missing space after #');
+    this.appendLine(raw.slice(2));
   }
 
   endComment(): void {
@@ -269,7 +269,7 @@ export class QapiDoc {
   }
 
   private appendFreeform(line: string): void {
-    const m = FREEFORM_SYMBOL.exec(line);
+    const m = line.charCodeAt(0) === AT ? FREEFORM_SYMBOL.exec(line) : null;
     if (m) this.fail(`'${m[1]}' not allowed in free-form documentation`);
     this.section.append(line);
   }
@@ -307,7 +307,7 @@ export class QapiDoc {
 }
 
 function isPyLeadingSpace(line: string): boolean {
-  return leadingSpace(line.slice(0, 1)) === 1;
+  return isPySpace(line.charCodeAt(0));
 }
 
 function checkConnected(

@@ -108,10 +108,10 @@ function checkKeys(
     const s = missing.length > 1 ? 's' : '';
     fail(info, `${source} misses key${s} ${quoteSorted(missing)}`);
   }
-  const allowed = new Set([...required, ...optional]);
-  const unknown = Object.keys(value).filter((k) => !allowed.has(k));
+  const unknown = Object.keys(value).filter((k) => !required.includes(k) && !optional.includes(k));
   if (unknown.length > 0) {
     const s = unknown.length > 1 ? 's' : '';
+    const allowed = new Set([...required, ...optional]);
     fail(
       info,
       `${source} has unknown key${s} ${quoteSorted(unknown)}\nValid keys are ${quoteSorted(allowed)}.`,

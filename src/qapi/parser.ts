@@ -260,9 +260,9 @@ class SchemaFileParser {
   private accept(skipComment: boolean): void {
     const src = this.src;
     for (;;) {
-      const c = src.charCodeAt(this.cursor);
-      this.pos = this.cursor;
-      this.cursor++;
+      const c = src.charCodeAt(this.cursor++);
+      if (c === 0x20) continue; // the common case, kept out of the switch
+      this.pos = this.cursor - 1;
       this.val = null;
       this.tok = c;
       switch (c) {

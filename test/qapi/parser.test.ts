@@ -204,9 +204,22 @@ describe('directives', () => {
     );
   });
 
-  test('invalid UTF-8 is a read error, not a crash', () => {
-    const err = errorOf({ 'a.json': "{ 'include': 'bad.json' }", 'bad.json': '' }, false);
-    assert.equal(err, '');
+  test('invalid UTF-8 is a read error, not a crash', async () => {
+    const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const dir = mkdtempSync(join(tmpdir(), 'qapi-utf8-'));
+    try {
+      const file = join(dir, 'bad.json');
+      writeFileSync(file, Buffer.from([0x7b, 0xff, 0x7d, 0x0a]));
+      assert.throws(
+        () => parseSchema(file),
+        (e: unknown) =>
+          e instanceof QapiError && e.message === `can't read schema file '${file}': invalid UTF-8`,
+      );
+    } finally {
+      rmSync(dir, { recursive: true });
+    }
   });
 });
 
