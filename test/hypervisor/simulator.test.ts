@@ -133,7 +133,11 @@ describe('simulator over a real socket (QEMU dialect)', () => {
       // The guest rebooted and enabled machine checks again.
       assert.equal(await hmp(r.client, AR), '');
       assert.equal(r.events.at(-1)?.event, 'MEMORY_FAILURE');
-      assert.equal((r.events.at(-1)?.data as { action: string }).action, 'inject');
+      assert.deepEqual(failures(r.events).at(-1), {
+        recipient: 'guest',
+        action: 'inject',
+        flags: { 'action-required': true, recursive: false },
+      });
     } finally {
       await stop(r);
     }
