@@ -6,7 +6,8 @@
  */
 import type { QapiDoc } from './doc.js';
 import { QapiSemanticError } from './error.js';
-import { cNameUnprotected, nameStem } from './names.js';
+import { cName } from './c-name.js';
+import { nameStem } from './names.js';
 import type { QapiExpression } from './parser.js';
 import { pyTruthy } from './pytext.js';
 import type { DefinitionMeta, SourceInfo } from './source.js';
@@ -196,7 +197,7 @@ function checkType(
     const keySource = `${source} member '${rawKey}'`;
     const key = rawKey.startsWith('*') ? rawKey.slice(1) : rawKey;
     checkNameLower(key, info, keySource, permissive, permissive);
-    const c = cNameUnprotected(key);
+    const c = cName(key, false);
     if (c === 'u' || c.startsWith('has_')) fail(info, `${keySource} uses reserved name`);
     const member = arg as Dict; // normalized to a dict before we get here
     checkKeys(member, info, keySource, ['type'], ['if', 'features']);

@@ -10,7 +10,7 @@ export {
   structuredError,
 } from './error.js';
 export { checkExprs } from './expr.js';
-export { cNameUnprotected, nameStem } from './names.js';
+export { nameStem } from './names.js';
 export type { ParsedSchema, ParseOptions, QapiExpression, QapiValue } from './parser.js';
 export { MAX_NESTING, parseSchema, readSchemaFile } from './parser.js';
 export type { DefinitionMeta } from './source.js';

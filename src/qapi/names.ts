@@ -1,11 +1,7 @@
-/** QAPI naming helpers shared by the checker and the model (facts from QEMU's common.py/expr.py). */
+/** QAPI naming rules shared by the checker and the model (facts from QEMU's expr.py). */
+import { cName } from './c-name.js';
 
 const VALID_NAME = /^(__[a-z0-9.-]+_)?(x-)?([a-z][a-z0-9_-]*)$/i;
-
-/** Maps a name to a C identifier, as QEMU's `c_name(name, protect=False)`. */
-export function cNameUnprotected(name: string): string {
-  return name.replace(/[^A-Za-z0-9_]/g, '_');
-}
 
 /**
  * The stem of a well-formed QAPI name (without `__RFQDN_` and `x-`
@@ -13,6 +9,6 @@ export function cNameUnprotected(name: string): string {
  */
 export function nameStem(name: string): string | null {
   const m = VALID_NAME.exec(name);
-  if (!m || cNameUnprotected(name).startsWith('q_')) return null;
+  if (!m || cName(name, false).startsWith('q_')) return null;
   return m[3] ?? null;
 }
