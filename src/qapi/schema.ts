@@ -65,6 +65,7 @@ export class QapiSchema implements TypeResolver {
   private readonly entityDict = new Map<string, Entity>();
   private readonly moduleDict = new Map<string, Entity[]>();
   private readonly schemaDir: string;
+  private readonly moduleNames = new Map<string, string>();
   private predefining = true;
 
   /** Parse, check and model `fname` and everything it includes; throws QapiError. */
@@ -146,7 +147,13 @@ export class QapiSchema implements TypeResolver {
 
   private moduleName(fname: string): string {
     if (fname.startsWith('./')) return fname;
-    return relative(this.schemaDir, fname);
+    // Every entity asks; path.relative resolves against the cwd each time.
+    let name = this.moduleNames.get(fname);
+    if (name === undefined) {
+      name = relative(this.schemaDir, fname);
+      this.moduleNames.set(fname, name);
+    }
+    return name;
   }
 
   private makeModule(fname: string): string {

@@ -1,0 +1,79 @@
+// Whole-process benchmark: `memfail schema check` against QEMU 7.2's own
+// Python front end building the same checked schema, in alternating runs.
+//
+//   node bench/qapi-check.mjs [--runs N] [SCHEMA]
+//
+// Needs a build (npx tsc -p tsconfig.json) and the fetched QEMU source.
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const qemu = join(root, '.cache/qemu-src/qemu-7.2.0');
+const args = process.argv.slice(2);
+const runsAt = args.indexOf('--runs');
+const runs = runsAt >= 0 ? Number(args.splice(runsAt, 2)[1]) : 15;
+const schema = args[0] ?? join(qemu, 'qapi/qapi-schema.json');
+
+if (!existsSync(schema) || !existsSync(join(qemu, 'scripts/qapi/schema.py'))) {
+  console.error('QEMU 7.2 source missing: run `bash scripts/setup.sh --test`');
+  process.exit(2);
+}
+if (!existsSync(join(root, 'dist/src/cli/main.js'))) {
+  console.error('no build: run `npx tsc -p tsconfig.json`');
+  process.exit(2);
+}
+
+const TIME = '/usr/bin/time';
+const haveTime = existsSync(TIME);
+
+const contenders = {
+  memfail: [process.execPath, join(root, 'bin/memfail.js'), 'schema', 'check', schema],
+  python: ['python3', join(root, 'bench/qapi_check.py'), join(qemu, 'scripts'), schema],
+};
+
+/** One run: wall time in ms and peak RSS in KiB. */
+function runOnce(argv) {
+  const cmd = haveTime ? [TIME, '-f', '%M', ...argv] : argv;
+  const start = performance.now();
+  const r = spawnSync(cmd[0], cmd.slice(1), { encoding: 'utf8' });
+  const ms = performance.now() - start;
+  if (r.status !== 0) throw new Error(`${argv.join(' ')} failed (${r.status}): ${r.stderr}`);
+  const rssKiB = haveTime ? Number(r.stderr.trim().split('\n').at(-1)) : r.resourceUsage?.maxRSS;
+  return { ms, rssKiB };
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+// One warm-up each (page cache, pyc files), then alternate so load affects both alike.
+runOnce(contenders.memfail);
+runOnce(contenders.python);
+const samples = { memfail: [], python: [] };
+for (let i = 0; i < runs; i++) {
+  for (const name of i % 2 ? ['python', 'memfail'] : ['memfail', 'python']) {
+    samples[name].push(runOnce(contenders[name]));
+  }
+}
+
+const summary = Object.fromEntries(
+  Object.entries(samples).map(([name, xs]) => [
+    name,
+    { medianMs: median(xs.map((x) => x.ms)), peakRssKiB: Math.max(...xs.map((x) => x.rssKiB)) },
+  ]),
+);
+const ratio = summary.python.medianMs / summary.memfail.medianMs;
+console.log(`schema: ${schema}`);
+console.log(
+  `runs: ${runs} each, alternating; RSS via ${haveTime ? '/usr/bin/time -f %M' : 'resourceUsage().maxRSS'}`,
+);
+console.log('| contender | median wall (ms) | peak RSS (MiB) |');
+console.log('| --- | ---: | ---: |');
+for (const [name, s] of Object.entries(summary)) {
+  console.log(`| ${name} | ${s.medianMs.toFixed(1)} | ${(s.peakRssKiB / 1024).toFixed(1)} |`);
+}
+console.log(`speed-up (python / memfail median): ${ratio.toFixed(2)}x`);
