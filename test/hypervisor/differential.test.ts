@@ -233,3 +233,38 @@ describe('differential: simulator vs QEMU 7.2 (TCG, boot-sector guest)', () => {
     await same({ mce: true }, lines, []);
   });
 });
+
+describe('memfail inject against real QEMU 7.2', () => {
+  test('the guest path goes through human-monitor-command and shows the event; a host fault is refused', async () => {
+    const { main } = await import('../../src/cli/main.js');
+    const guest = await startQemuGuest({ mce: true });
+    try {
+      await guest.waitReady();
+      let out = '';
+      let err = '';
+      const io = { stdout: (s: string) => (out += s), stderr: (s: string) => (err += s) };
+      assert.equal(
+        await main(['inject', guest.secondQmp, '--preset', 'ar', '--settle-ms', '0'], io),
+        0,
+        err,
+      );
+      assert.match(out, /\(QEMU\): mce 0 9 0xbd80000000000134 0x7 0x1000 0x8c\n/);
+      // QEMU's own member order, printed as received.
+      assert.match(
+        out,
+        /event MEMORY_FAILURE \{"flags":\{"recursive":false,"action-required":true\},"recipient":"guest","action":"inject"\}\n/,
+      );
+      assert.match(
+        out,
+        /vm — action-required error in guest memory; QEMU injected a machine check.*\[qemu dialect\]/,
+      );
+      assert.equal(
+        await main(['inject', guest.secondQmp, '--host', 'AR', '--address', '0x1000'], io),
+        1,
+      );
+      assert.match(err, /real QEMU cannot take a host-side memory failure over QMP/);
+    } finally {
+      await guest.stop();
+    }
+  });
+});

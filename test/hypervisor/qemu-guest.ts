@@ -67,6 +67,8 @@ export interface QemuGuest {
   readonly process: ChildProcess;
   /** QEMU's exit status. */
   readonly exited: Promise<number | null>;
+  /** A second QMP socket for another client (a QMP socket serves one client at a time). */
+  readonly secondQmp: string;
   /** Polls `info registers` until the guest idles at its hlt loop (after boot or reboot). */
   waitReady(): Promise<void>;
   stop(): Promise<void>;
@@ -102,6 +104,8 @@ export async function startQemuGuest(options: GuestOptions): Promise<QemuGuest> 
     `file=${disk},format=raw,if=ide`,
     '-qmp',
     `unix:${sock},server=on,wait=on`,
+    '-qmp',
+    `unix:${join(dir, 'qmp2.sock')},server=on,wait=off`,
     ...(options.noReboot ? ['-no-reboot'] : []),
   ];
   const child = spawn(QEMU, args, { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -116,6 +120,7 @@ export async function startQemuGuest(options: GuestOptions): Promise<QemuGuest> 
     client,
     process: child,
     exited,
+    secondQmp: join(dir, 'qmp2.sock'),
     waitReady: async () => {
       for (let i = 0; i < 600; i++) {
         const regs = String(
