@@ -109,7 +109,18 @@ const RESERVED = new Set([
  * `q_` prefix.
  */
 export function cName(name: string, protect = true): string {
-  const mapped = name.replace(/[^A-Za-z0-9_]/g, '_');
-  if (protect && (RESERVED.has(mapped) || /^[0-9]/.test(mapped))) return `q_${mapped}`;
+  const cache = protect ? PROTECTED : UNPROTECTED;
+  let mapped = cache.get(name);
+  if (mapped === undefined) {
+    mapped = name.replace(/[^A-Za-z0-9_]/g, '_');
+    if (protect && (RESERVED.has(mapped) || /^[0-9]/.test(mapped))) mapped = `q_${mapped}`;
+    if (cache.size >= CACHE_LIMIT) cache.clear();
+    cache.set(name, mapped);
+  }
   return mapped;
 }
+
+// Member clash checks ask for the same few thousand names again and again.
+const CACHE_LIMIT = 65536;
+const PROTECTED = new Map<string, string>();
+const UNPROTECTED = new Map<string, string>();
