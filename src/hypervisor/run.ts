@@ -45,7 +45,7 @@ export async function runSimulators(options: RunOptions): Promise<number> {
     return 1;
   }
   const stop = () => {
-    for (const s of sims) void s.close();
+    for (const s of sims) void s.shutdown('host-signal');
   };
   const signal = options.signal;
   if (signal) signal.addEventListener('abort', stop, { once: true });

@@ -132,10 +132,14 @@ export class SimulatedVm {
     return { events: decision.events, decision };
   }
 
-  /** Shut down as `quit` does (SHUTDOWN host-qmp-quit), after flushing. */
-  quit(): Promise<number> {
+  /**
+   * Shut down from the host side as QEMU does: SHUTDOWN (guest false) with
+   * the reason (`quit` → host-qmp-quit, SIGINT/SIGTERM → host-signal), then
+   * exit 0 once clients have it.
+   */
+  shutdown(reason: 'host-qmp-quit' | 'host-signal'): Promise<number> {
     if (!this.exiting) {
-      this.server.emit('SHUTDOWN', { guest: false, reason: 'host-qmp-quit' });
+      this.server.emit('SHUTDOWN', { guest: false, reason });
       this.exit(0);
     }
     return this.exited;
@@ -244,7 +248,7 @@ export class SimulatedVm {
     });
     s.handle('quit', (args) => {
       onlyKnown(args, []);
-      void this.quit();
+      void this.shutdown('host-qmp-quit');
       return {};
     });
     s.handle('human-monitor-command', (args) => {

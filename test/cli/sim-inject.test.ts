@@ -106,6 +106,25 @@ describe('memfail sim (a real process)', () => {
     assert.equal(code, 0);
   });
 
+  test('SIGTERM: clients get SHUTDOWN (host-signal), then the process exits 0', async () => {
+    const sock = join(dir, 'signal.sock');
+    const sim = await spawnSim(['--listen', sock]);
+    const client = new QmpClient();
+    await client.connect(sock);
+    const events: QmpEvent<LooseEvents>[] = [];
+    client.on('event', (ev) => events.push(ev));
+    await client.execute('query-status');
+    const exit = once(sim.child, 'exit');
+    sim.child.kill('SIGTERM');
+    const [code] = await exit;
+    await client.closed;
+    assert.equal(code, 0);
+    assert.deepEqual(
+      events.map((e) => [e.event, e.data]),
+      [['SHUTDOWN', { guest: false, reason: 'host-signal' }]],
+    );
+  });
+
   test('usage errors exit 2', async () => {
     const r = await run(['sim', '--listen', join(dir, 'x.sock'), '--vms', '0']);
     assert.equal(r.code, 2);
