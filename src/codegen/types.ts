@@ -57,7 +57,12 @@ function memberLines(t: ObjectType, naming: Naming, skip: ReadonlySet<string>): 
   for (const m of t.members) {
     if (skip.has(m.name)) continue;
     const doc = tsdoc(
-      { text: t.doc?.members.get(m.name) ?? null, features: m.features, ifcond: m.ifcond },
+      {
+        text: t.doc?.members.get(m.name) ?? null,
+        features: m.features,
+        featureDocs: t.doc?.features ?? new Map(),
+        ifcond: m.ifcond,
+      },
       '  ',
     );
     text += `${doc}  ${propertyKey(m.name)}${m.optional ? '?' : ''}: ${naming.typeExpr(m.type)};\n`;

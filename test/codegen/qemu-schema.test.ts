@@ -199,6 +199,22 @@ describe("codegen on QEMU 7.2's schema", () => {
     assert.equal(u.ok ? '' : u.message, "execute: unknown command 'no-such-command'");
   });
 
+  test('TSDoc carries the doc comment, @since, @deprecated and if conditions', () => {
+    const types = readFileSync(join(dir, 'types.ts'), 'utf8');
+    assert.match(
+      types,
+      / {3}\* Emitted when memory hot unplug error occurs\.\n {3}\*\n {3}\* @since 2\.4\n {3}\* @deprecated This event is deprecated\. Use @DEVICE_UNPLUG_GUEST_ERROR\n {3}\* instead\.\n {3}\*\/\n {2}MEM_UNPLUG_ERROR: MemUnplugErrorData;/,
+    );
+    assert.match(
+      types,
+      /@remarks Only when built with: CONFIG_LINUX\n {3}\*\/\n {2}abstract\?: boolean;/,
+    );
+    assert.match(
+      types,
+      /\* - `guest`: memory failure at guest memory,\n \*\n \* @since 5\.2\n \*\/\nexport type MemoryFailureRecipient = 'hypervisor' \| 'guest';/,
+    );
+  });
+
   test('generated text is deterministic', () => {
     const again = generate(model, { source: 'qapi/qapi-schema.json' });
     for (const f of again) {

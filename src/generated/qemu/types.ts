@@ -178,7 +178,7 @@ export interface SchemaInfoEnum {
   /**
    * its member names, in order.
    *
-   * @deprecated Deprecated in the schema.
+   * @deprecated use @members instead.
    */
   values: string[];
 }
