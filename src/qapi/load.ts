@@ -91,7 +91,10 @@ function asQapiError(fname: string, err: unknown): QapiError {
   if (err instanceof QapiError) return err;
   if (err instanceof RangeError) {
     // Deeply nested input exhausts the stack of the recursive parser.
-    return new QapiError(null, `schema file '${fname}' is nested too deeply`);
+    return new QapiError(
+      null,
+      `schema file '${fname}' is nested too deeply to check (e.g. a very long chain of base types)`,
+    );
   }
   if (err instanceof SchemaReadError || (err instanceof Error && 'code' in err)) {
     return new QapiError(null, `can't read schema file '${fname}': ${strerror(err)}`);

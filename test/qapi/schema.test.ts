@@ -336,6 +336,34 @@ describe('semantic checks (QEMU 7.2 messages)', () => {
   });
 });
 
+describe('limits', () => {
+  test('a base chain deeper than the stack is an error, not a crash', () => {
+    const depth = 30_000;
+    const defs: string[] = [];
+    for (let i = 0; i < depth; i++)
+      defs.push(`{ 'struct': 'Sa${i}', 'base': 'Sa${i + 1}', 'data': {} }`);
+    defs.push(`{ 'struct': 'Sa${depth}', 'data': {} }`);
+    const result = checkSchemaFile('chain.json', { readFile: () => `${defs.join('\n')}\n` });
+    assert.equal(result.ok, false);
+    assert.equal(
+      result.errors[0]?.message,
+      "schema file 'chain.json' is nested too deeply to check (e.g. a very long chain of base types)",
+    );
+  });
+
+  test('a moderately deep base chain is fine', () => {
+    const defs: string[] = [];
+    for (let i = 0; i < 300; i++)
+      defs.push(`{ 'struct': 'Sa${i}', 'base': 'Sa${i + 1}', 'data': { 'm${i}': 'int' } }`);
+    defs.push("{ 'struct': 'Sa300', 'data': {} }");
+    const schema = load(`${defs.join('\n')}\n`);
+    const top = schema.lookupType('Sa0');
+    assert.ok(top instanceof ObjectType);
+    assert.equal(top.members.length, 300);
+    assert.equal(top.members[0]?.name, 'm299');
+  });
+});
+
 describe('positive cases', () => {
   test("memfail's own schema files pass with doc-required on", () => {
     for (const f of ['memory-failure-seed.json', 'memory-failure-qemu.json', 'qmp-core.json']) {
