@@ -1,0 +1,454 @@
+/**
+ * QmpClient: one QMP connection at a time (unix or tcp), greeting, capability
+ * negotiation, commands, events.
+ *
+ *   const client = new QmpClient({ oob: true, validateEvent: (ev) => null });
+ *   const greeting = await client.connect('unix:/run/vm1.qmp'); // greeting + qmp_capabilities
+ *   const status = await client.execute('query-status');        // rejects with QmpCommandError
+ *   const off = client.on('event', (ev) => ..., { names: ['MEMORY_FAILURE'] });
+ *   for await (const ev of client.events({ names: ['STOP'] })) ...  // ends at disconnect
+ *   const info = await client.closed;   // { reason: 'eof' | ..., error }
+ *   await client.close();
+ *
+ * Run state: idle → connecting → running → disconnecting → idle; a client can
+ * connect again once idle. Every way a connection ends (EOF, socket error,
+ * protocol error, close(), connect failure or timeout) goes through teardown(),
+ * which runs after the socket has delivered its last byte: every message
+ * received before EOF is dispatched before pending commands are rejected,
+ * streams end and 'disconnect' fires.
+ *
+ * Invalid events (validateEvent returns a reason) are still delivered, on the
+ * same channel, as `{ ...event, invalid: reason }`.
+ *
+ * Typed use: QmpClient<Commands, Events> where Commands maps a command name to
+ * `{ args, returns }` and Events maps an event name to its data type.
+ */
+
+import { connect as netConnect, type Socket } from 'node:net';
+import { formatAddress, parseAddress, type QmpAddress } from './address.js';
+import { QmpCommandError, QmpConnectionError, QmpProtocolError } from './errors.js';
+import { EventHub, type EventFilter, type StreamOptions } from './events.js';
+import { type FramerLimits, QmpFramer } from './framing.js';
+import {
+  type CommandArgs,
+  type CommandReturns,
+  type CommandSpec,
+  classifyServerMessage,
+  type JsonObject,
+  type LooseCommands,
+  type LooseEvents,
+  type QmpEventMessage,
+  type QmpGreeting,
+  type QmpTimestamp,
+} from './message.js';
+
+export type RunState = 'idle' | 'connecting' | 'running' | 'disconnecting';
+
+/** An event as delivered: typed by name; `invalid` set when the validator objected. */
+export type QmpEvent<E, K extends keyof E & string = keyof E & string> = K extends unknown
+  ? {
+      readonly event: K;
+      readonly data: E[K];
+      readonly timestamp: QmpTimestamp;
+      readonly invalid?: string;
+    }
+  : never;
+
+export type DisconnectReason =
+  /** The server closed the connection. */
+  | 'eof'
+  /** close() was called. */
+  | 'closed'
+  | 'socket-error'
+  /** The server broke the protocol (bad JSON, bad greeting, ...); we hung up. */
+  | 'protocol-error'
+  | 'connect-timeout'
+  | 'aborted';
+
+export interface DisconnectInfo {
+  readonly reason: DisconnectReason;
+  readonly error: Error | null;
+  /** The stream ended in the middle of a message. */
+  readonly truncated: boolean;
+}
+
+export interface QmpClientOptions {
+  /** Limit for connect + greeting + negotiation (default 10 s). */
+  readonly connectTimeoutMs?: number;
+  /** Send qmp_capabilities after the greeting (default true). */
+  readonly negotiate?: boolean;
+  /** Enable out-of-band execution when the server offers it (default false). */
+  readonly oob?: boolean;
+  /** Returns why an event is invalid, or null; invalid events are flagged, not dropped. */
+  readonly validateEvent?: (event: QmpEventMessage) => string | null;
+  readonly limits?: FramerLimits;
+}
+
+export interface ConnectOptions {
+  readonly signal?: AbortSignal;
+}
+
+interface Pending {
+  readonly command: string;
+  resolve(value: unknown): void;
+  reject(err: Error): void;
+}
+
+/** One connection's private state; replaced on every connect(). */
+interface Connection {
+  readonly socket: Socket;
+  readonly framer: QmpFramer;
+  readonly address: QmpAddress;
+  greeting: QmpGreeting | null;
+  onGreeting: ((g: QmpGreeting) => void) | null;
+  /** Why we are hanging up, set before the socket is destroyed. */
+  reason: { reason: DisconnectReason; error: Error | null } | null;
+  resolveClosed(info: DisconnectInfo): void;
+}
+
+type Listeners = {
+  event: (ev: never) => void;
+  disconnect: (info: DisconnectInfo) => void;
+  state: (state: RunState) => void;
+};
+
+export class QmpClient<C extends { [K in keyof C]: CommandSpec } = LooseCommands, E = LooseEvents> {
+  private runState: RunState = 'idle';
+  private conn: Connection | null = null;
+  private closedPromise: Promise<DisconnectInfo>;
+  private nextId = 1;
+  private readonly pending = new Map<number, Pending>();
+  private readonly hub = new EventHub<QmpEvent<E>>();
+  private readonly disconnectListeners = new Set<(info: DisconnectInfo) => void>();
+  private readonly stateListeners = new Set<(state: RunState) => void>();
+  private currentGreeting: QmpGreeting | null = null;
+  private enabled: readonly string[] = [];
+
+  constructor(private readonly options: QmpClientOptions = {}) {
+    this.closedPromise = new Promise(() => {});
+  }
+
+  get state(): RunState {
+    return this.runState;
+  }
+
+  /** The greeting of the current (or last) connection. */
+  get greeting(): QmpGreeting | null {
+    return this.currentGreeting;
+  }
+
+  /** Capabilities enabled by negotiation on the current connection. */
+  get capabilities(): readonly string[] {
+    return this.enabled;
+  }
+
+  /** Resolves when the current connection ends (pending until the first connect). */
+  get closed(): Promise<DisconnectInfo> {
+    return this.closedPromise;
+  }
+
+  /** Connects, reads the greeting and (unless disabled) negotiates capabilities. */
+  async connect(target: QmpAddress | string, options: ConnectOptions = {}): Promise<QmpGreeting> {
+    if (this.runState !== 'idle') {
+      throw new QmpConnectionError('busy', `connect() while ${this.runState}`);
+    }
+    const address = typeof target === 'string' ? parseAddress(target) : target;
+    const where = formatAddress(address);
+    if (options.signal?.aborted)
+      throw new QmpConnectionError('aborted', `connect to ${where} aborted`);
+    this.setState('connecting');
+    const socket =
+      address.kind === 'unix'
+        ? netConnect({ path: address.path })
+        : netConnect({ host: address.host, port: address.port });
+    let resolveClosed!: (info: DisconnectInfo) => void;
+    this.closedPromise = new Promise((r) => {
+      resolveClosed = r;
+    });
+    const conn: Connection = {
+      socket,
+      address,
+      framer: new QmpFramer(
+        {
+          message: (obj) => this.onMessage(conn, obj),
+          error: (err) => this.hangUp(conn, 'protocol-error', err),
+        },
+        this.options.limits,
+      ),
+      greeting: null,
+      onGreeting: null,
+      reason: null,
+      resolveClosed,
+    };
+    this.conn = conn;
+    this.currentGreeting = null;
+    this.enabled = [];
+    socket.on('data', (chunk: Buffer) => conn.framer.push(chunk));
+    socket.on('error', (err) => {
+      conn.reason ??= { reason: 'socket-error', error: err };
+    });
+    socket.on('close', () => this.teardown(conn));
+
+    const timeoutMs = this.options.connectTimeoutMs ?? 10_000;
+    let timer: NodeJS.Timeout | undefined;
+    const onAbort = () =>
+      this.hangUp(
+        conn,
+        'aborted',
+        new QmpConnectionError('aborted', `connect to ${where} aborted`),
+      );
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      const greeting = await new Promise<QmpGreeting>((resolve, reject) => {
+        timer = setTimeout(
+          () =>
+            this.hangUp(
+              conn,
+              'connect-timeout',
+              new QmpConnectionError(
+                'connect-timeout',
+                `no QMP greeting from ${where} within ${timeoutMs} ms`,
+              ),
+            ),
+          timeoutMs,
+        );
+        conn.onGreeting = resolve;
+        this.closedPromise.then((info) =>
+          reject(
+            new QmpConnectionError(
+              info.reason === 'connect-timeout'
+                ? 'connect-timeout'
+                : info.reason === 'aborted'
+                  ? 'aborted'
+                  : 'connect-failed',
+              `cannot connect to ${where}: ${info.error?.message ?? 'connection closed before the greeting'}`,
+              { cause: info.error ?? undefined },
+            ),
+          ),
+        );
+      });
+      if (this.options.negotiate !== false) {
+        const enable = this.options.oob && greeting.capabilities.includes('oob') ? ['oob'] : [];
+        try {
+          await this.send(
+            conn,
+            'qmp_capabilities',
+            false,
+            enable.length > 0 ? { enable } : undefined,
+          );
+        } catch (err) {
+          const cause = err instanceof Error ? err : new Error(String(err));
+          const failure = new QmpConnectionError(
+            err instanceof QmpCommandError ? 'negotiation-failed' : 'connect-failed',
+            `capability negotiation with ${where} failed: ${cause.message}`,
+            { cause },
+          );
+          this.hangUp(conn, 'protocol-error', failure);
+          throw failure;
+        }
+        this.enabled = enable;
+      }
+      this.setState('running');
+      return greeting;
+    } finally {
+      clearTimeout(timer);
+      options.signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /** Runs a command; resolves its `return`, rejects with QmpCommandError or QmpConnectionError. */
+  execute<K extends keyof C & string>(
+    name: K,
+    ...args: CommandArgs<C[K]>
+  ): Promise<CommandReturns<C[K]>> {
+    return this.run(name, false, args[0]);
+  }
+
+  /** Runs a command out of band (needs the 'oob' capability: QmpClientOptions.oob). */
+  executeOob<K extends keyof C & string>(
+    name: K,
+    ...args: CommandArgs<C[K]>
+  ): Promise<CommandReturns<C[K]>> {
+    return this.run(name, true, args[0]);
+  }
+
+  /** Listens for events (optionally by name). Returns the unsubscribe function. */
+  on(
+    type: 'event',
+    listener: (ev: QmpEvent<E>) => void,
+    filter?: EventFilter<keyof E & string>,
+  ): () => void;
+  on(type: 'disconnect', listener: (info: DisconnectInfo) => void): () => void;
+  on(type: 'state', listener: (state: RunState) => void): () => void;
+  on<T extends keyof Listeners>(
+    type: T,
+    listener: ((ev: QmpEvent<E>) => void) | Listeners[T],
+    filter?: EventFilter<keyof E & string>,
+  ): () => void {
+    if (type === 'event')
+      return this.hub.subscribe(listener as (ev: QmpEvent<E>) => void, filter?.names);
+    const set = (
+      type === 'disconnect' ? this.disconnectListeners : this.stateListeners
+    ) as Set<unknown>;
+    set.add(listener);
+    return () => set.delete(listener);
+  }
+
+  /**
+   * Events as an async iterator, from this call on, ending (after what was
+   * received) when the connection ends, on `signal`, or on `break`.
+   */
+  events(options: StreamOptions<keyof E & string> = {}): AsyncIterableIterator<QmpEvent<E>> {
+    return this.hub.stream(options);
+  }
+
+  /** Hangs up; resolves once the connection is torn down. No-op when idle. */
+  async close(): Promise<void> {
+    const conn = this.conn;
+    if (conn === null) return;
+    this.hangUp(conn, 'closed', null);
+    await this.closedPromise;
+  }
+
+  private async run(name: string, oob: boolean, args: unknown): Promise<never> {
+    const conn = this.conn;
+    if (conn === null || this.runState !== 'running') {
+      throw new QmpConnectionError(
+        'not-connected',
+        `cannot run ${name}: the client is ${this.runState}`,
+      );
+    }
+    if (oob && !this.enabled.includes('oob')) {
+      throw new QmpConnectionError(
+        'not-connected',
+        `cannot run ${name} out of band: 'oob' was not negotiated`,
+      );
+    }
+    return this.send(conn, name, oob, args) as Promise<never>;
+  }
+
+  private send(conn: Connection, name: string, oob: boolean, args: unknown): Promise<unknown> {
+    const id = this.nextId++;
+    const request: JsonObject = oob ? { 'exec-oob': name } : { execute: name };
+    if (args !== undefined) request.arguments = args;
+    request.id = id;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { command: name, resolve, reject });
+      conn.socket.write(`${JSON.stringify(request)}\n`);
+    });
+  }
+
+  private onMessage(conn: Connection, obj: JsonObject): void {
+    if (this.conn !== conn) return;
+    const msg = classifyServerMessage(obj);
+    if (msg instanceof QmpProtocolError) {
+      this.hangUp(conn, 'protocol-error', msg);
+      return;
+    }
+    if (conn.greeting === null && msg.kind !== 'greeting') {
+      this.hangUp(
+        conn,
+        'protocol-error',
+        new QmpProtocolError(
+          'bad-greeting',
+          `expected the QMP greeting first, got a ${msg.kind} message`,
+        ),
+      );
+      return;
+    }
+    switch (msg.kind) {
+      case 'event': {
+        this.deliver(msg.event);
+        return;
+      }
+      case 'greeting':
+        if (conn.greeting !== null) {
+          this.hangUp(
+            conn,
+            'protocol-error',
+            new QmpProtocolError('unexpected-message', 'a second greeting'),
+          );
+          return;
+        }
+        conn.greeting = msg.greeting;
+        this.currentGreeting = msg.greeting;
+        conn.onGreeting?.(msg.greeting);
+        return;
+      case 'return':
+      case 'error': {
+        if (msg.id === undefined) {
+          // We always send ids: an id-less reply means the server could not read our request.
+          const desc = msg.kind === 'error' ? msg.desc : 'a return without id';
+          this.hangUp(
+            conn,
+            'protocol-error',
+            new QmpProtocolError('unexpected-message', `server reply without id: ${desc}`),
+          );
+          return;
+        }
+        const pending = typeof msg.id === 'number' ? this.pending.get(msg.id) : undefined;
+        if (pending === undefined) return; // the spec says to drop replies with unknown ids
+        this.pending.delete(msg.id as number);
+        if (msg.kind === 'return') pending.resolve(msg.value);
+        else pending.reject(new QmpCommandError(msg.errorClass, msg.desc, pending.command));
+        return;
+      }
+    }
+  }
+
+  private deliver(event: QmpEventMessage): void {
+    const validate = this.options.validateEvent;
+    let ev = event as unknown as QmpEvent<E>;
+    if (validate !== undefined) {
+      let invalid: string | null;
+      try {
+        invalid = validate(event);
+      } catch (err) {
+        invalid = `validator failed: ${(err as Error).message}`;
+      }
+      if (invalid !== null) ev = { ...ev, invalid };
+    }
+    this.hub.dispatch(ev);
+  }
+
+  /** Starts hanging up: records why and destroys the socket; teardown() follows on 'close'. */
+  private hangUp(conn: Connection, reason: DisconnectReason, error: Error | null): void {
+    if (this.conn !== conn) return;
+    conn.reason ??= { reason, error };
+    if (this.runState !== 'disconnecting') this.setState('disconnecting');
+    // Nothing more from this peer is wanted after a protocol error or close().
+    conn.socket.destroy();
+  }
+
+  /** The one place a connection ends; runs on the socket's 'close', after its last 'data'. */
+  private teardown(conn: Connection): void {
+    if (this.conn !== conn) return;
+    this.conn = null; // first, so that nothing below can re-enter hangUp() for this connection
+    const truncated = conn.reason === null && conn.framer.end() !== null;
+    if (this.runState !== 'disconnecting') this.setState('disconnecting');
+    const { reason, error } = conn.reason ?? { reason: 'eof' as const, error: null };
+    const info: DisconnectInfo = { reason, error, truncated };
+    const why = error ? `${reason}: ${error.message}` : reason;
+    for (const [id, p] of this.pending) {
+      this.pending.delete(id);
+      p.reject(
+        new QmpConnectionError(
+          'disconnected',
+          `${p.command}: disconnected from ${formatAddress(conn.address)} (${why})`,
+          {
+            cause: error ?? undefined,
+          },
+        ),
+      );
+    }
+    this.hub.endStreams();
+    this.setState('idle');
+    for (const l of [...this.disconnectListeners]) l(info);
+    conn.resolveClosed(info);
+  }
+
+  private setState(state: RunState): void {
+    this.runState = state;
+    for (const l of [...this.stateListeners]) l(state);
+  }
+}

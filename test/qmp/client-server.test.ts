@@ -1,0 +1,317 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { lstatSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { connect, createServer, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import {
+  formatAddress,
+  type QmpAddress,
+  QmpClient,
+  QmpCommandError,
+  QmpConnectionError,
+  QmpEventValidationError,
+  QmpServer,
+} from '../../src/qmp/index.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'memfail-qmp-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+let sockets = 0;
+const unixPath = () => join(dir, `s${sockets++}.sock`);
+
+function newServer(): QmpServer {
+  const server = new QmpServer({ oobCommands: ['x-oob-echo'] });
+  server.handle('echo', (args) => args);
+  server.handle('x-oob-echo', (args) => args);
+  server.handle('fail', () => {
+    throw new QmpCommandError('DeviceNotFound', "Device 'nope' not found");
+  });
+  server.handle('crash', () => {
+    throw new Error('handler blew up');
+  });
+  return server;
+}
+
+/** A raw line-based peer, to see exactly what goes over the wire. */
+async function rawPeer(address: QmpAddress) {
+  const socket: Socket =
+    address.kind === 'unix' ? connect(address.path) : connect(address.port, address.host);
+  let buffer = '';
+  const lines: string[] = [];
+  let wake: (() => void) | null = null;
+  socket.setEncoding('utf8');
+  socket.on('data', (d: string) => {
+    buffer += d;
+    let nl = buffer.indexOf('\n');
+    while (nl >= 0) {
+      lines.push(buffer.slice(0, nl));
+      buffer = buffer.slice(nl + 1);
+      nl = buffer.indexOf('\n');
+    }
+    wake?.();
+  });
+  const ended = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+  return {
+    socket,
+    ended,
+    send: (text: string) => socket.write(text),
+    async next(): Promise<Record<string, unknown>> {
+      while (lines.length === 0) await new Promise<void>((r) => (wake = r));
+      return JSON.parse(lines.shift()!);
+    },
+  };
+}
+
+for (const kind of ['unix', 'tcp'] as const) {
+  describe(`client and server over ${kind}`, () => {
+    const listenOn = () => (kind === 'unix' ? `unix:${unixPath()}` : 'tcp:127.0.0.1:0');
+
+    test('greeting, negotiation, execute, errors and events', async () => {
+      const server = newServer();
+      const address = await server.listen(listenOn());
+      const client = new QmpClient({ oob: true });
+      const greeting = await client.connect(address);
+      assert.deepEqual(greeting.version.qemu, { major: 7, minor: 2, micro: 0 });
+      assert.deepEqual(greeting.capabilities, ['oob']);
+      assert.equal(client.state, 'running');
+      assert.deepEqual(client.capabilities, ['oob']);
+
+      assert.deepEqual(await client.execute('echo', { a: [1, 'é'] }), { a: [1, 'é'] });
+      assert.deepEqual(await client.executeOob('x-oob-echo', { b: 2 }), { b: 2 });
+      await assert.rejects(client.execute('fail'), (e: unknown) => {
+        assert.ok(e instanceof QmpCommandError);
+        assert.equal(e.errorClass, 'DeviceNotFound');
+        assert.equal(e.desc, "Device 'nope' not found");
+        assert.equal(e.command, 'fail');
+        return true;
+      });
+      await assert.rejects(client.execute('crash'), {
+        errorClass: 'GenericError',
+        desc: 'handler blew up',
+      });
+      await assert.rejects(client.execute('nope'), {
+        errorClass: 'CommandNotFound',
+        desc: 'The command nope has not been found',
+      });
+      await assert.rejects(client.executeOob('echo'), {
+        errorClass: 'GenericError',
+        desc: 'The command echo does not support OOB',
+      });
+      await assert.rejects(client.execute('qmp_capabilities'), {
+        errorClass: 'CommandNotFound',
+        desc: 'Capabilities negotiation is already complete, command ignored',
+      });
+
+      const seen: string[] = [];
+      const off = client.on('event', (ev) => seen.push(ev.event), { names: ['STOP'] });
+      const stream = client.events({ names: ['RESUME', 'STOP'] });
+      assert.equal(server.emit('RESUME'), 1);
+      assert.equal(server.emit('STOP', { reason: 'x' }), 1);
+      const first = await stream.next();
+      const second = await stream.next();
+      assert.equal(first.value?.event, 'RESUME');
+      assert.deepEqual(first.value?.data, {});
+      assert.equal(second.value?.event, 'STOP');
+      assert.deepEqual(second.value?.data, { reason: 'x' });
+      assert.ok(Number.isInteger(second.value?.timestamp.seconds));
+      assert.deepEqual(seen, ['STOP']);
+      off();
+
+      await client.close();
+      assert.equal(client.state, 'idle');
+      assert.equal((await client.closed).reason, 'closed');
+      assert.equal((await stream.next()).done, true);
+      await server.close();
+    });
+
+    test('negotiation mode: only qmp_capabilities, QEMU wording, no events', async () => {
+      const server = newServer();
+      const address = await server.listen(listenOn());
+      const peer = await rawPeer(address);
+      const greeting = await peer.next();
+      assert.deepEqual(greeting, {
+        QMP: {
+          version: { qemu: { major: 7, minor: 2, micro: 0 }, package: 'memfail' },
+          capabilities: ['oob'],
+        },
+      });
+      peer.send('{"execute": "echo", "id": 1}\n');
+      assert.deepEqual(await peer.next(), {
+        id: 1,
+        error: {
+          class: 'CommandNotFound',
+          desc: "Expecting capabilities negotiation with 'qmp_capabilities'",
+        },
+      });
+      server.emit('STOP'); // not negotiated: must not reach this peer
+      peer.send('[1]\r\n{"execute": }\n{"foo": 1, "id": "x"}\n{"id": 2}\n');
+      assert.deepEqual(await peer.next(), {
+        error: { class: 'GenericError', desc: 'QMP input must be a JSON object' },
+      });
+      const parse = await peer.next();
+      assert.match((parse.error as { desc: string }).desc, /^JSON parse error, /);
+      assert.deepEqual(await peer.next(), {
+        id: 'x',
+        error: { class: 'GenericError', desc: "QMP input member 'foo' is unexpected" },
+      });
+      assert.deepEqual(await peer.next(), {
+        id: 2,
+        error: { class: 'GenericError', desc: "QMP input lacks member 'execute'" },
+      });
+      peer.send('{"exec-oob": "x-oob-echo", "id": 3}\n');
+      assert.deepEqual(await peer.next(), {
+        id: 3,
+        error: { class: 'GenericError', desc: "QMP input member 'exec-oob' is unexpected" },
+      });
+      peer.send('{"execute": "qmp_capabilities", "arguments": {"enable": ["foo"]}, "id": 4}\n');
+      assert.deepEqual(await peer.next(), {
+        id: 4,
+        error: { class: 'GenericError', desc: "Parameter 'null' does not accept value 'foo'" },
+      });
+      peer.send('{"execute": "qmp_capabilities", "id": 5}\n');
+      assert.deepEqual(await peer.next(), { return: {}, id: 5 });
+      server.emit('RESUME');
+      const ev = await peer.next();
+      assert.equal(ev.event, 'RESUME');
+      peer.socket.destroy();
+      await server.close();
+    });
+
+    test('several clients each get every event; close() flushes before closing', async () => {
+      const server = newServer();
+      const address = await server.listen(listenOn());
+      const clients = [new QmpClient(), new QmpClient(), new QmpClient()];
+      await Promise.all(clients.map((c) => c.connect(address)));
+      const counts = clients.map(() => 0);
+      for (const [i, c] of clients.entries()) c.on('event', () => counts[i]!++);
+      const total = 2000;
+      const payload = {
+        recipient: 'guest',
+        action: 'inject',
+        flags: { 'action-required': true, recursive: false },
+      };
+      for (let i = 0; i < total; i++) server.emit('MEMORY_FAILURE', payload);
+      await server.close(); // must flush all 2000 to each before the EOF
+      const infos = await Promise.all(clients.map((c) => c.closed));
+      assert.deepEqual(counts, [total, total, total]);
+      for (const info of infos) assert.equal(info.reason, 'eof');
+    });
+
+    test('events received before EOF are delivered before the disconnect; pending commands reject', async () => {
+      const server = newServer();
+      let release!: () => void;
+      let started!: () => void;
+      const slowStarted = new Promise<void>((r) => (started = r));
+      server.handle('slow', () => {
+        started();
+        return new Promise((r) => (release = () => r({})));
+      });
+      const address = await server.listen(listenOn());
+      const client = new QmpClient();
+      await client.connect(address);
+      const order: string[] = [];
+      client.on('event', (ev) => order.push(ev.event));
+      client.on('disconnect', (info) => order.push(`disconnect:${info.reason}`));
+      const slow = assert.rejects(
+        client.execute('slow'),
+        (e: unknown) => e instanceof QmpConnectionError && e.code === 'disconnected',
+      );
+      await slowStarted;
+      server.emit('MEMORY_FAILURE', { recipient: 'guest' });
+      server.emit('SHUTDOWN', { guest: true, reason: 'guest-reset' });
+      await server.close();
+      await slow;
+      assert.deepEqual(order, ['MEMORY_FAILURE', 'SHUTDOWN', 'disconnect:eof']);
+      release();
+    });
+  });
+}
+
+describe('client edge cases', () => {
+  test('connect to nothing fails with connect-failed; bad address is an AddressError', async () => {
+    const client = new QmpClient();
+    await assert.rejects(client.connect(`unix:${join(dir, 'missing.sock')}`), {
+      code: 'connect-failed',
+    });
+    assert.equal(client.state, 'idle');
+    await assert.rejects(client.connect('tcp:localhost'), {
+      name: 'AddressError',
+      code: 'missing-port',
+    });
+  });
+
+  test('a silent server hits the connect timeout', async () => {
+    const path = unixPath();
+    const silent = createServer(() => {});
+    await new Promise<void>((r) => silent.listen(path, r));
+    const client = new QmpClient({ connectTimeoutMs: 50 });
+    await assert.rejects(client.connect(path), { code: 'connect-timeout' });
+    assert.equal(client.state, 'idle');
+    await new Promise<void>((r) => silent.close(() => r()));
+  });
+
+  test('garbage from the server is a protocol error, not a crash', async () => {
+    const path = unixPath();
+    const bad = createServer((s) => {
+      s.write(
+        '{"QMP": {"version": {"qemu": {"major": 7, "minor": 2, "micro": 0}}, "capabilities": []}}\n',
+      );
+      // Answer the negotiation, then break the protocol in the same write.
+      s.once('data', () => s.end('{"return": {}, "id": 1}\n{oops}\n'));
+    });
+    await new Promise<void>((r) => bad.listen(path, r));
+    const client = new QmpClient();
+    await client.connect(path);
+    const info = await client.closed;
+    assert.equal(info.reason, 'protocol-error');
+    assert.equal((info.error as { code?: string }).code, 'invalid-json');
+    await new Promise<void>((r) => bad.close(() => r()));
+  });
+
+  test('invalid events are flagged and still delivered', async () => {
+    const server = newServer();
+    const address = await server.listen(`unix:${unixPath()}`);
+    const client = new QmpClient({
+      validateEvent: (ev) => (typeof ev.data.recipient === 'string' ? null : 'recipient missing'),
+    });
+    await client.connect(address);
+    const stream = client.events();
+    server.emit('MEMORY_FAILURE', { recipient: 'guest' });
+    server.emit('MEMORY_FAILURE', { action: 'inject' });
+    assert.equal((await stream.next()).value?.invalid, undefined);
+    assert.equal((await stream.next()).value?.invalid, 'recipient missing');
+    await client.close();
+    await server.close();
+  });
+
+  test('the server refuses to emit events its validator rejects', async () => {
+    const server = new QmpServer({
+      validateEvent: (ev) => (ev.event === 'BAD' ? 'no such event' : null),
+    });
+    assert.throws(() => server.emit('BAD'), QmpEventValidationError);
+    assert.equal(server.emit('GOOD'), 0);
+  });
+
+  test('a stale unix socket file is replaced; a regular file is not', async () => {
+    const path = unixPath();
+    const first = new QmpServer();
+    await first.listen(path);
+    const live = new QmpServer();
+    await assert.rejects(live.listen(path), /another server is listening/);
+    await first.close();
+    // A process that dies while listening leaves its socket file behind.
+    execFileSync(process.execPath, [
+      '-e',
+      `require('node:net').createServer().listen(${JSON.stringify(path)}, () => process.exit(0))`,
+    ]);
+    assert.ok(lstatSync(path).isSocket());
+    const second = new QmpServer();
+    const address = await second.listen(path);
+    assert.equal(formatAddress(address), `unix:${path}`);
+    await second.close();
+    const regular = join(dir, 'regular-file');
+    writeFileSync(regular, 'x');
+    await assert.rejects(new QmpServer().listen(regular), /not a socket/);
+  });
+});
