@@ -100,7 +100,7 @@ function decideGuest(vm: VmMca, f: GuestFault): Decision {
 function decideHost(vm: VmMca, f: HostFault): Decision {
   const cpu = f.cpu ?? 0;
   const vcpu = vm.vcpus[cpu];
-  const where = `${hex64(f.address)}`;
+  const where = hex64(f.address);
   if (vcpu && has(vcpu.mcgCap, MCG_SER_P) && f.inGuestRam) {
     const ar = f.code === 'AR';
     let status =

@@ -254,7 +254,10 @@ export class SimulatedVm {
     s.handle('human-monitor-command', (args) => {
       onlyKnown(args, ['command-line', 'cpu-index']);
       const line = requireString(args, 'command-line');
-      optionalInt(args, 'cpu-index');
+      const cpu = optionalInt(args, 'cpu-index');
+      if (cpu !== undefined && (cpu < 0 || cpu >= this.mca.vcpus.length)) {
+        throw new QmpCommandError('GenericError', "Parameter 'cpu-index' expects a CPU number");
+      }
       return toMonitorOutput(this.hmp(line));
     });
     s.handle('x-memfail-host-memory-failure', (args) => {
