@@ -34,7 +34,15 @@ export function modelFromIntrospection(infos: unknown): WireModel {
     throw new IntrospectionError('query-qmp-schema result is not an array');
   const definitions: Definition[] = [];
   for (const [i, raw] of infos.entries()) {
-    definitions.push(definitionOf(raw as SchemaInfo, i));
+    try {
+      definitions.push(definitionOf(raw as SchemaInfo, i));
+    } catch (err) {
+      // A member list or name of the wrong JSON type surfaces here as a TypeError.
+      if (err instanceof IntrospectionError) throw err;
+      throw new IntrospectionError(
+        `entry ${i} is malformed: ${err instanceof Error ? err.message : String(err)}`,
+      );
+    }
   }
   // QEMU lists every type it mentions, but tolerate arrays ("[T]") it did not.
   const known = new Set(

@@ -51,10 +51,9 @@ export function modelFromSchema(schema: QapiSchema): WireModel {
     visitArrayType(name, _info, ifcond, elementType) {
       definitions.push({ ...common(name, ifcond, []), kind: 'array', element: elementType.name });
     },
-    visitObjectType(name, _info, ifcond, features, base, _members, variants) {
-      const entity = schema.lookupType(name);
-      const all =
-        entity && 'members' in entity ? (entity.members as readonly QapiMemberLike[]) : [];
+    visitObjectType(name, _info, ifcond, features, base, members, variants) {
+      // Flattened, as QEMU's checked model keeps them: base members first.
+      const all = [...(base?.members ?? []), ...members];
       definitions.push({
         ...common(name, ifcond, features),
         kind: 'object',
@@ -110,14 +109,6 @@ export function modelFromSchema(schema: QapiSchema): WireModel {
     },
   });
   return makeModel(definitions);
-}
-
-interface QapiMemberLike {
-  readonly name: string;
-  readonly type: { readonly name: string };
-  readonly optional: boolean;
-  readonly ifcond: IfCond;
-  readonly features: readonly QapiFeature[];
 }
 
 function cond(ifcond: IfCond): string | null {

@@ -106,8 +106,9 @@ export function interpret(model: WireModel): SchemaValidator {
       case 'alternate': {
         const byKind = new Map<JsonKind, TypeCheck>();
         for (const variant of t.variants) {
+          // QEMU rejects alternates whose branches share a JSON type; first one wins regardless.
           for (const kind of jsonKindsOf(lookupType(model, variant.type))) {
-            byKind.set(kind, typeCheck(variant.type));
+            if (!byKind.has(kind)) byKind.set(kind, typeCheck(variant.type));
           }
         }
         const what = [...byKind.keys()].join(' or ');
