@@ -8,6 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { type SchemaValidator, validatorFromIntrospection } from '../../src/codegen/index.js';
 import * as qemuSchema from '../../src/generated/qemu/index.js';
 import { SimulatedVm } from '../../src/hypervisor/simulator.js';
 import { QmpClient, type QmpEvent } from '../../src/qmp/client.js';
@@ -83,9 +84,31 @@ function watched(events: readonly QmpEvent<LooseEvents>[]): [string, unknown][] 
   return out;
 }
 
+/** QEMU 7.2's own schema, as its query-qmp-schema reports it (set by the first QEMU run). */
+let qemuOwnSchema: SchemaValidator | null = null;
+
+/** Every event must be valid in our generated QEMU-dialect schema and in QEMU's own. */
+function assertValid(events: readonly QmpEvent<LooseEvents>[]): void {
+  assert.ok(qemuOwnSchema, "QEMU's own schema was not fetched");
+  for (const ev of events) {
+    assert.equal(qemuSchema.describeInvalidEvent(ev), null, JSON.stringify(ev));
+    const own = qemuOwnSchema.validateEvent(ev.event, ev.data);
+    assert.ok(own.ok, `${JSON.stringify(ev)}: ${own.ok ? '' : own.message}`);
+  }
+}
+
 async function onQemu(options: GuestOptions, steps: readonly Step[]): Promise<Run> {
   const guest = await startQemuGuest(options);
   try {
+    if (qemuOwnSchema === null) {
+      qemuOwnSchema = validatorFromIntrospection(await guest.client.execute('query-qmp-schema'));
+      // It has teeth: the seed's wire form is not QEMU 7.2's.
+      const seedData = {
+        action: 'guest-mce-inject',
+        flags: { 'action-required': true, recursive: false },
+      };
+      assert.equal(qemuOwnSchema.validateEvent('MEMORY_FAILURE', seedData).ok, false);
+    }
     await guest.waitReady();
     const { texts, events } = await drive(guest.client, steps, guest.waitReady);
     for (const ev of events)
