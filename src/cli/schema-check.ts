@@ -1,6 +1,6 @@
 /** `memfail schema check`: the action, loaded only when the command runs. */
 import { checkSchemaFile } from '../qapi/load.js';
-import type { Io } from './io.js';
+import { type Io, processIo } from './io.js';
 
 /** Check each file as its own schema; returns the exit code (0 all valid, 1 otherwise). */
 export function runSchemaCheck(
@@ -21,4 +21,16 @@ export function runSchemaCheck(
     io.stdout(`${JSON.stringify(report, null, 2)}\n`);
   }
   return results.every((r) => r.ok) ? 0 : 1;
+}
+
+/**
+ * `schema check` without building the command line (see bin/memfail.js):
+ * handles only plain arguments, file names and `--json`, and returns null for
+ * anything else (help, `--`, unknown options, no files) so that main() gives
+ * the usual usage handling.
+ */
+export function fastSchemaCheck(args: readonly string[]): number | null {
+  const files = args.filter((a) => a !== '--json');
+  if (files.length === 0 || files.some((f) => f.startsWith('-'))) return null;
+  return runSchemaCheck(files, { json: files.length !== args.length }, processIo);
 }

@@ -12,6 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import type { Io } from '../../src/cli/io.js';
 import { main } from '../../src/cli/main.js';
+import { fastSchemaCheck } from '../../src/cli/schema-check.js';
 import { checkSchemaFile } from '../../src/qapi/load.js';
 import { REPO_ROOT } from '../qapi/qemu-source.js';
 
@@ -222,6 +223,32 @@ describe('memfail schema check (real binary)', () => {
     );
     assert.equal(r.stderr.trim().split('\n').length, 3);
     assert.doesNotMatch(r.stderr, /\bat .*\.js:\d+|Error:/);
+  });
+});
+
+describe('the start-up fast path (bin/memfail.js)', () => {
+  test('takes plain arguments only, leaving help, options and usage errors to main()', () => {
+    assert.equal(fastSchemaCheck([]), null);
+    assert.equal(fastSchemaCheck(['--json']), null);
+    assert.equal(fastSchemaCheck(['--help']), null);
+    assert.equal(fastSchemaCheck(['-h', path('good.json')]), null);
+    assert.equal(fastSchemaCheck(['--', path('good.json')]), null);
+    assert.equal(fastSchemaCheck([path('good.json'), '--verbose']), null);
+  });
+
+  test('gives the same results as main() through the binary', async () => {
+    for (const args of [
+      [path('good.json')],
+      ['--json', path('bad.json'), path('good.json')],
+      [path('junk.bin')],
+    ]) {
+      const viaMain = await run(['schema', 'check', ...args]);
+      const viaBinary = runBinary(['schema', 'check', ...args]);
+      assert.deepEqual(viaBinary, viaMain);
+    }
+    const help = runBinary(['schema', 'check', '--help']);
+    assert.equal(help.code, 0);
+    assert.match(help.stdout, /Usage: memfail schema check/);
   });
 });
 
