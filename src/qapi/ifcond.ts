@@ -19,6 +19,11 @@ export class IfCond {
     this.expr = expr === undefined || expr === null ? null : toIfExpr(expr);
   }
 
+  /** The condition of `expr` (a normalized `if` value, or undefined); absent ones share one instance. */
+  static of(expr: unknown): IfCond {
+    return expr === undefined || expr === null ? NO_CONDITION : new IfCond(expr);
+  }
+
   isPresent(): boolean {
     return this.expr !== null;
   }
@@ -45,6 +50,8 @@ export class IfCond {
     );
   }
 }
+
+const NO_CONDITION = new IfCond();
 
 /** Narrow a normalized (already syntax-checked) `if` value. */
 function toIfExpr(value: unknown): IfExpr {

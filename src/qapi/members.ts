@@ -85,6 +85,7 @@ function connectFeatures(doc: QapiDoc | null, features: readonly Feature[]): voi
 }
 
 function checkFeatureClashes(info: SourceInfo | null, features: readonly Feature[]): void {
+  if (features.length < 2) return;
   const seen: SeenMembers = new Map();
   for (const f of features) f.checkClash(info, seen);
 }

@@ -15,7 +15,7 @@ import {
   Event,
   Include,
   ObjectType,
-  type QapiType,
+  QapiType,
   type TypeResolver,
   Variants,
 } from './entities.js';
@@ -169,20 +169,20 @@ export class QapiSchema implements TypeResolver {
       this.makeArrayType(name, null);
     }
     this.defineEntity(new ObjectType('q_empty', null, null, null, [], null, [], null));
-    const members = QTYPES.map((n) => new EnumMember(n, null, new IfCond()));
+    const members = QTYPES.map((n) => new EnumMember(n, null, IfCond.of(undefined)));
     this.defineEntity(new EnumType('QType', null, null, null, [], members, 'QTYPE'));
   }
 
   private makeFeatures(features: unknown, info: SourceInfo | null): Feature[] {
     if (!Array.isArray(features)) return [];
-    return features.map((f: Expr) => new Feature(String(f.name), info, new IfCond(f.if)));
+    return features.map((f: Expr) => new Feature(String(f.name), info, IfCond.of(f.if)));
   }
 
   private makeEnumMembers(values: unknown, info: SourceInfo): EnumMember[] {
     if (!Array.isArray(values)) return [];
     return values.map(
       (v: Expr) =>
-        new EnumMember(String(v.name), info, new IfCond(v.if), this.makeFeatures(v.features, info)),
+        new EnumMember(String(v.name), info, IfCond.of(v.if), this.makeFeatures(v.features, info)),
     );
   }
 
@@ -225,7 +225,7 @@ export class QapiSchema implements TypeResolver {
         info,
         typ,
         optional,
-        new IfCond(value.if),
+        IfCond.of(value.if),
         this.makeFeatures(value.features, info),
       );
     });
@@ -233,13 +233,12 @@ export class QapiSchema implements TypeResolver {
 
   private makeVariants(data: unknown, info: SourceInfo): Variant[] {
     return entriesOf(data).map(
-      ([key, value]) =>
-        new Variant(key, info, this.typeRef(value.type, info), new IfCond(value.if)),
+      ([key, value]) => new Variant(key, info, this.typeRef(value.type, info), IfCond.of(value.if)),
     );
   }
 
   private defineExpr({ expr, info, doc }: QapiExpression): void {
-    const ifcond = new IfCond(expr.if);
+    const ifcond = IfCond.of(expr.if);
     const features = (): Feature[] => this.makeFeatures(expr.features, info);
     if ('enum' in expr) {
       const prefix = typeof expr.prefix === 'string' ? expr.prefix : null;
@@ -273,7 +272,7 @@ export class QapiSchema implements TypeResolver {
     } else if ('alternate' in expr) {
       const f = features();
       const variants = this.makeVariants(expr.data, info);
-      const tag = new ObjectTypeMember('type', info, 'QType', false, new IfCond());
+      const tag = new ObjectTypeMember('type', info, 'QType', false, IfCond.of(undefined));
       const alt = new Variants(null, info, tag, variants);
       this.defineEntity(new AlternateType(String(expr.alternate), info, doc, ifcond, f, alt));
     } else if ('command' in expr) {
@@ -336,13 +335,7 @@ export class QapiSchema implements TypeResolver {
 }
 
 function isType(ent: Entity): ent is QapiType {
-  return (
-    ent instanceof BuiltinType ||
-    ent instanceof EnumType ||
-    ent instanceof ArrayType ||
-    ent instanceof ObjectType ||
-    ent instanceof AlternateType
-  );
+  return ent instanceof QapiType;
 }
 
 function flag(value: unknown, fallback: boolean): boolean {
