@@ -215,6 +215,16 @@ describe("codegen on QEMU 7.2's schema", () => {
     );
   });
 
+  test("QEMU's positive test schema (qapi-schema-test.json: __org names, features, ifs) compiles too", () => {
+    const testSchema = requireQemuSource('tests/qapi-schema/qapi-schema-test.json');
+    const out = join(dir, 'corpus');
+    const files = writeGenerated(
+      out,
+      generate(modelFromSchema(loadSchema(testSchema)), { source: 'test' }),
+    );
+    assert.deepEqual(compile(files), []);
+  });
+
   test('generated text is deterministic', () => {
     const again = generate(model, { source: 'qapi/qapi-schema.json' });
     for (const f of again) {
