@@ -5,9 +5,10 @@ import { type CommandContext, UsageError } from './io.js';
 export function registerInject(program: Command, ctx: CommandContext): void {
   program
     .command('inject')
+    .summary('Inject a memory failure into a simulated or real VM and show the events')
     .description(
-      'Inject a memory failure into a VM over QMP (memfail sim, or real QEMU for the guest path)\n' +
-        'and print what was sent and every MEMORY_FAILURE (and RESET/SHUTDOWN) that followed.',
+      'Inject a memory failure into a VM over QMP (memfail sim; or real QEMU, guest path only) ' +
+        'and print what was sent and every event that followed (MEMORY_FAILURE explained, RESET, SHUTDOWN).',
     )
     .argument('<address>', 'unix:PATH, tcp:HOST:PORT or a socket path')
     .addOption(

@@ -5,10 +5,11 @@ import { type CommandContext, UsageError } from './io.js';
 export function registerSim(program: Command, ctx: CommandContext): void {
   program
     .command('sim')
+    .summary('Run simulated QEMU VMs that emit MEMORY_FAILURE as QEMU 7.2 decides it')
     .description(
-      'Run simulated QEMU 7.2 VMs that speak QMP and emit MEMORY_FAILURE as QEMU decides it\n' +
-        '(inject with `memfail inject`, or with human-monitor-command "mce ..." and\n' +
-        'x-memfail-host-memory-failure). Several clients may connect at once.',
+      'Run simulated QEMU 7.2 VMs that speak QMP and emit MEMORY_FAILURE as QEMU decides it. ' +
+        'Inject with `memfail inject`, or over QMP with human-monitor-command "mce ..." and ' +
+        'x-memfail-host-memory-failure. Several clients may connect at once.',
     )
     .requiredOption('--listen <address>', 'unix:PATH, tcp:HOST:PORT or a socket path')
     .addOption(
