@@ -39,7 +39,11 @@ export interface DocFeature {
 }
 
 export class DocSection {
-  text = '';
+  /** Text fixed by `text =` (QEMU strips a section when it ends). */
+  private base = '';
+  /** Lines appended since, each already right-stripped; joined lazily (a block can have thousands). */
+  private lines: string[] = [];
+
   constructor(
     private readonly fail: DocFail,
     /** Member/feature name, or section tag without ':'; null for the body and untagged sections. */
@@ -48,6 +52,33 @@ export class DocSection {
     private readonly indent = 0,
   ) {}
 
+  /** The text so far, every appended line ending in '\n'. */
+  get text(): string {
+    if (this.lines.length > 0) {
+      this.base += `${this.lines.join('\n')}\n`;
+      this.lines = [];
+    }
+    return this.base;
+  }
+
+  set text(value: string) {
+    this.base = value;
+    this.lines = [];
+  }
+
+  /** `text !== ''` without joining. */
+  hasText(): boolean {
+    return this.base !== '' || this.lines.length > 0;
+  }
+
+  /** `text.endsWith('\n\n')` without joining: the last line was blank and something came before it. */
+  endsWithBlankLine(): boolean {
+    const n = this.lines.length;
+    if (n === 0) return this.base.endsWith('\n\n');
+    if (this.lines[n - 1] !== '') return false;
+    return n >= 2 || this.base.endsWith('\n');
+  }
+
   append(line: string): void {
     if (line) {
       if (this.indent > 0 && leadingSpace(line) < this.indent) {
@@ -55,7 +86,7 @@ export class DocSection {
       }
       if (this.indent > 0) line = line.slice(this.indent);
     }
-    this.text += `${pyRstrip(line)}\n`;
+    this.lines.push(pyRstrip(line));
   }
 }
 
@@ -143,7 +174,7 @@ export class QapiDoc {
 
   private appendBodyLine(line: string): void {
     const name = firstWord(line);
-    if (!this.symbol && !this.body.text && line.startsWith('@')) {
+    if (!this.symbol && !this.body.hasText() && line.charCodeAt(0) === AT) {
       if (!line.endsWith(':')) this.fail("line should end with ':'");
       this.symbol = line.slice(1, -1);
       // The name itself is validated against the definition that follows.
@@ -174,7 +205,7 @@ export class QapiDoc {
   }
 
   private startsNewSection(line: string): boolean {
-    return this.section.text.endsWith('\n\n') && line !== '' && !isPyLeadingSpace(line);
+    return this.section.endsWithBlankLine() && line !== '' && !isPyLeadingSpace(line);
   }
 
   private appendArgsLine(line: string): void {

@@ -49,10 +49,14 @@ function checkNameStr(name: string, info: SourceInfo, source: string): string {
   return stem;
 }
 
+const LOWER_OR_DASH = /[a-z-]/;
+const UPPER = /[A-Z]/;
+const CAMEL = /^[A-Z][A-Za-z0-9]*[a-z][A-Za-z0-9]*$/;
+
 /** Event names: upper case stem. */
 function checkNameUpper(name: string, info: SourceInfo, source: string): void {
   const stem = checkNameStr(name, info, source);
-  if (/[a-z-]/.test(stem)) fail(info, `name of ${source} must not use lowercase or '-'`);
+  if (LOWER_OR_DASH.test(stem)) fail(info, `name of ${source} must not use lowercase or '-'`);
 }
 
 /** Command and member names: lower case stem, no '_' (unless permitted). */
@@ -64,7 +68,7 @@ function checkNameLower(
   permitUnderscore = false,
 ): void {
   const stem = checkNameStr(name, info, source);
-  if ((!permitUpper && /[A-Z]/.test(stem)) || (!permitUnderscore && stem.includes('_'))) {
+  if ((!permitUpper && UPPER.test(stem)) || (!permitUnderscore && stem.includes('_'))) {
     fail(info, `name of ${source} must not use uppercase or '_'`);
   }
 }
@@ -72,7 +76,7 @@ function checkNameLower(
 /** Type names: CamelCase stem. */
 function checkNameCamel(name: string, info: SourceInfo, source: string): void {
   const stem = checkNameStr(name, info, source);
-  if (!/^[A-Z][A-Za-z0-9]*[a-z][A-Za-z0-9]*$/.test(stem)) {
+  if (!CAMEL.test(stem)) {
     fail(info, `name of ${source} must use CamelCase`);
   }
 }
@@ -109,7 +113,10 @@ function checkKeys(
     const s = missing.length > 1 ? 's' : '';
     fail(info, `${source} misses key${s} ${quoteSorted(missing)}`);
   }
-  const unknown = Object.keys(value).filter((k) => !required.includes(k) && !optional.includes(k));
+  const unknown: string[] = [];
+  for (const k of Object.keys(value)) {
+    if (!required.includes(k) && !optional.includes(k)) unknown.push(k);
+  }
   if (unknown.length > 0) {
     const s = unknown.length > 1 ? 's' : '';
     const allowed = new Set([...required, ...optional]);
@@ -133,31 +140,39 @@ function checkFlags(expr: Dict, info: SourceInfo): void {
   }
 }
 
+const IF_IDENTIFIER = /^[A-Z][A-Z0-9_]*$/;
+
 /** The optional `if` condition: an identifier string, or `{all: [...]}`, `{any: [...]}`, `{not: ...}`. */
 function checkIf(expr: Dict, info: SourceInfo, source: string): void {
-  const checkCond = (cond: unknown): void => {
-    if (typeof cond === 'string') {
-      if (!/^[A-Z][A-Z0-9_]*$/.test(cond)) {
-        fail(info, `'if' condition '${cond}' of ${source} is not a valid identifier`);
-      }
-      return;
-    }
-    if (!isDict(cond)) fail(info, `'if' condition of ${source} must be a string or an object`);
-    checkKeys(cond, info, `'if' condition of ${source}`, [], ['all', 'any', 'not']);
-    if (Object.keys(cond).length !== 1)
-      fail(info, `'if' condition of ${source} has conflicting keys`);
-    if (has(cond, 'not')) checkCond(cond.not);
-    else if (has(cond, 'all')) checkInfix('all', cond.all);
-    else checkInfix('any', cond.any);
-  };
-  const checkInfix = (operator: string, operands: unknown): void => {
-    if (!Array.isArray(operands))
-      fail(info, `'${operator}' condition of ${source} must be an array`);
-    if (operands.length === 0) fail(info, `'if' condition [] of ${source} is useless`);
-    for (const operand of operands) checkCond(operand);
-  };
   const ifcond = get(expr, 'if');
-  if (ifcond !== undefined) checkCond(ifcond);
+  if (ifcond !== undefined) checkCondition(ifcond, info, source);
+}
+
+function checkCondition(cond: unknown, info: SourceInfo, source: string): void {
+  if (typeof cond === 'string') {
+    if (!IF_IDENTIFIER.test(cond)) {
+      fail(info, `'if' condition '${cond}' of ${source} is not a valid identifier`);
+    }
+    return;
+  }
+  if (!isDict(cond)) fail(info, `'if' condition of ${source} must be a string or an object`);
+  checkKeys(cond, info, `'if' condition of ${source}`, [], ['all', 'any', 'not']);
+  if (Object.keys(cond).length !== 1)
+    fail(info, `'if' condition of ${source} has conflicting keys`);
+  if (has(cond, 'not')) checkCondition(cond.not, info, source);
+  else if (has(cond, 'all')) checkOperands('all', cond.all, info, source);
+  else checkOperands('any', cond.any, info, source);
+}
+
+function checkOperands(
+  operator: string,
+  operands: unknown,
+  info: SourceInfo,
+  source: string,
+): void {
+  if (!Array.isArray(operands)) fail(info, `'${operator}' condition of ${source} must be an array`);
+  if (operands.length === 0) fail(info, `'if' condition [] of ${source} is useless`);
+  for (const operand of operands) checkCondition(operand, info, source);
 }
 
 /** `'name': 'Type'` → `'name': { 'type': 'Type' }` in a members dict. */
@@ -193,18 +208,25 @@ function checkType(
   if (!isDict(value)) fail(info, `${source} should be an object or type name`);
   const permissive =
     typeof allowDict === 'string' && info.pragma.memberNameExceptions.includes(allowDict);
-  for (const [rawKey, arg] of Object.entries(value)) {
+  for (const rawKey of Object.keys(value)) {
+    const arg = value[rawKey];
     const keySource = `${source} member '${rawKey}'`;
     const key = rawKey.startsWith('*') ? rawKey.slice(1) : rawKey;
     checkNameLower(key, info, keySource, permissive, permissive);
-    const c = cName(key, false);
-    if (c === 'u' || c.startsWith('has_')) fail(info, `${keySource} uses reserved name`);
+    if (isReservedMemberName(key)) fail(info, `${keySource} uses reserved name`);
     const member = arg as Dict; // normalized to a dict before we get here
     checkKeys(member, info, keySource, ['type'], ['if', 'features']);
     checkIf(member, info, keySource);
     checkFeatures(get(member, 'features'), info);
     checkType(member.type, info, keySource, true);
   }
+}
+
+/** 'u' and 'has_*' (as C names) are taken by the generated C structs. */
+function isReservedMemberName(key: string): boolean {
+  if (key === 'u') return true;
+  if (key.length < 4 || !key.startsWith('has')) return false;
+  return cName(key.slice(0, 4), false) === 'has_';
 }
 
 /** `features`: a list of names or `{name, if}` dicts; names normalized to dicts. */
@@ -260,9 +282,9 @@ function checkUnion(expr: Dict, info: SourceInfo): void {
   checkType(base, info, "'base'", false, expr.union as string);
   checkNameIsStr(expr.discriminator, info, "'discriminator'");
   if (!isDict(members)) fail(info, "'data' must be an object");
-  for (const [key, value] of Object.entries(members)) {
+  for (const key of Object.keys(members)) {
     const source = `'data' member '${key}'`;
-    const branch = value as Dict; // normalized
+    const branch = members[key] as Dict; // normalized
     checkKeys(branch, info, source, ['type'], ['if']);
     checkIf(branch, info, source);
     checkType(branch.type, info, source, !pyTruthy(base));
@@ -273,10 +295,10 @@ function checkAlternate(expr: Dict, info: SourceInfo): void {
   const members = expr.data;
   if (!pyTruthy(members)) fail(info, "'data' must not be empty");
   if (!isDict(members)) fail(info, "'data' must be an object");
-  for (const [key, value] of Object.entries(members)) {
+  for (const key of Object.keys(members)) {
     const source = `'data' member '${key}'`;
     checkNameLower(key, info, source);
-    const branch = value as Dict; // normalized
+    const branch = members[key] as Dict; // normalized
     checkKeys(branch, info, source, ['type'], ['if']);
     checkIf(branch, info, source);
     checkType(branch.type, info, source, true);
@@ -322,9 +344,15 @@ const COMMAND_OPTIONAL = [
 
 /** Checks one definition; returns its kind. */
 function checkDefinition(expr: Dict, info: SourceInfo, doc: QapiDoc | null): void {
-  const metas = METAS.filter((m) => has(expr, m));
-  const meta = metas[0];
-  if (metas.length !== 1 || meta === undefined) {
+  let meta: DefinitionMeta | undefined;
+  let metas = 0;
+  for (const m of METAS) {
+    if (has(expr, m)) {
+      meta = m;
+      metas++;
+    }
+  }
+  if (metas !== 1 || meta === undefined) {
     fail(
       info,
       "expression must have exactly one key 'enum', 'struct', 'union', 'alternate', 'command', 'event'",

@@ -50,6 +50,9 @@ const NEWLINE = 0x0a;
 const BACKSLASH = 0x5c;
 const TAB = 0x09;
 
+/** A character that needs the careful path in a string: not printable ASCII, or a backslash. */
+const PLAIN_STRING_TROUBLE = /[^\x20-\x5b\x5d-\x7e]/;
+
 const ERRNO_TEXT: Readonly<Record<string, string>> = {
   ENOENT: 'No such file or directory',
   EACCES: 'Permission denied',
@@ -313,6 +316,15 @@ class SchemaFileParser {
   private lexString(): string {
     const src = this.src;
     let start = this.cursor;
+    // Fast path: up to the closing quote, nothing but printable ASCII other than '\\'.
+    const end = src.indexOf("'", start);
+    if (end >= 0) {
+      const text = src.slice(start, end);
+      if (!PLAIN_STRING_TROUBLE.test(text)) {
+        this.cursor = end + 1;
+        return text;
+      }
+    }
     let parts: string[] | null = null;
     for (;;) {
       const ch = src.charCodeAt(this.cursor++);
@@ -444,7 +456,7 @@ class SchemaFileParser {
       }
       if (text.startsWith('# =')) {
         if (cur.symbol) this.error("unexpected '=' markup in definition documentation");
-        if (cur.body.text) {
+        if (cur.body.hasText()) {
           cur.endComment();
           docs.push(cur);
           cur = new QapiDoc(info, fail);
