@@ -33,15 +33,16 @@ const contenders = {
   python: ['python3', join(root, 'bench/qapi_check.py'), join(qemu, 'scripts'), schema],
 };
 
-/** One run: wall time in ms and peak RSS in KiB. */
+/** One run: wall time in ms, CPU time (user + system, all threads) in ms, peak RSS in KiB. */
 function runOnce(argv) {
-  const cmd = haveTime ? [TIME, '-f', '%M', ...argv] : argv;
+  const cmd = haveTime ? [TIME, '-f', '%M %U %S', ...argv] : argv;
   const start = performance.now();
   const r = spawnSync(cmd[0], cmd.slice(1), { encoding: 'utf8' });
   const ms = performance.now() - start;
   if (r.status !== 0) throw new Error(`${argv.join(' ')} failed (${r.status}): ${r.stderr}`);
-  const rssKiB = haveTime ? Number(r.stderr.trim().split('\n').at(-1)) : r.resourceUsage?.maxRSS;
-  return { ms, rssKiB };
+  if (!haveTime) return { ms, cpuMs: Number.NaN, rssKiB: r.resourceUsage?.maxRSS ?? Number.NaN };
+  const [rss, user, sys] = (r.stderr.trim().split('\n').at(-1) ?? '').split(' ').map(Number);
+  return { ms, cpuMs: (user + sys) * 1000, rssKiB: rss };
 }
 
 const median = (xs) => {
@@ -63,7 +64,11 @@ for (let i = 0; i < runs; i++) {
 const summary = Object.fromEntries(
   Object.entries(samples).map(([name, xs]) => [
     name,
-    { medianMs: median(xs.map((x) => x.ms)), peakRssKiB: Math.max(...xs.map((x) => x.rssKiB)) },
+    {
+      medianMs: median(xs.map((x) => x.ms)),
+      medianCpuMs: median(xs.map((x) => x.cpuMs)),
+      peakRssKiB: Math.max(...xs.map((x) => x.rssKiB)),
+    },
   ]),
 );
 const ratio = summary.python.medianMs / summary.memfail.medianMs;
@@ -71,9 +76,15 @@ console.log(`schema: ${schema}`);
 console.log(
   `runs: ${runs} each, alternating; RSS via ${haveTime ? '/usr/bin/time -f %M' : 'resourceUsage().maxRSS'}`,
 );
-console.log('| contender | median wall (ms) | peak RSS (MiB) |');
-console.log('| --- | ---: | ---: |');
+console.log('| contender | median wall (ms) | median CPU (ms) | peak RSS (MiB) |');
+console.log('| --- | ---: | ---: | ---: |');
 for (const [name, s] of Object.entries(summary)) {
-  console.log(`| ${name} | ${s.medianMs.toFixed(1)} | ${(s.peakRssKiB / 1024).toFixed(1)} |`);
+  const cpu = Number.isNaN(s.medianCpuMs) ? 'n/a' : s.medianCpuMs.toFixed(0);
+  console.log(
+    `| ${name} | ${s.medianMs.toFixed(1)} | ${cpu} | ${(s.peakRssKiB / 1024).toFixed(1)} |`,
+  );
 }
-console.log(`speed-up (python / memfail median): ${ratio.toFixed(2)}x`);
+console.log(`speed-up, wall (python / memfail median): ${ratio.toFixed(2)}x`);
+console.log(
+  `speed-up, CPU: ${(summary.python.medianCpuMs / summary.memfail.medianCpuMs).toFixed(2)}x`,
+);
