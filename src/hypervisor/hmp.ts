@@ -37,14 +37,33 @@ export function parseHmp(line: string): HmpParse {
       if (rest === '') return { ok: true, command: { kind: 'info-status' } };
       return {
         ok: false,
-        text: `info status: extraneous characters at the end of line\n${tryHelp('info status')}`,
+        text: `status: extraneous characters at the end of line\n${tryHelp('info status')}`,
       };
     }
-    if (sub.word === '')
-      return { ok: false, text: 'info status  -- show the current VM status (running|paused)\n' };
+    // Real QEMU lists all of its ~60 info commands here; we know one.
+    if (sub.word === '') return { ok: false, text: HELP_INFO_STATUS };
     return { ok: false, text: `unknown command: 'info ${sub.word}'\n` };
   }
+  if (name.word === 'help' || name.word === '?')
+    return { ok: false, text: help(line.slice(name.end)) };
   return { ok: false, text: `unknown command: '${name.word}'\n` };
+}
+
+const HELP_MCE =
+  'mce [-b] cpu bank status mcgstatus addr misc -- inject a MCE on the given CPU [and broadcast to other CPUs with -b option]\n';
+const HELP_INFO_STATUS = 'info status  -- show the current VM status (running|paused)\n';
+
+/** `help NAME` for the commands we have (real QEMU's full list is not reproduced). */
+function help(rest: string): string {
+  const topic = rest
+    .trim()
+    .split(/\s+/)
+    .filter((w) => w !== '')
+    .join(' ');
+  if (topic === 'mce') return HELP_MCE;
+  if (topic === 'info status' || topic === 'info') return HELP_INFO_STATUS;
+  if (topic === '') return HELP_MCE + HELP_INFO_STATUS;
+  return `unknown command: '${topic}'\n`;
 }
 
 /** QMP's human-monitor-command returns HMP text with CRLF line ends. */

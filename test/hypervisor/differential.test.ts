@@ -247,7 +247,13 @@ describe('differential: simulator vs QEMU 7.2 (TCG, boot-sector guest)', () => {
       'bogus',
       'info bogus',
       'info status',
+      'info status extra',
+      'help mce',
+      '? mce',
+      'help info status',
+      'help bogus',
       '',
+      '  ',
     ];
     await same({ mce: true }, lines, []);
   });

@@ -96,5 +96,22 @@ describe('parseHmp: other commands', () => {
       text: "unknown command: 'info bogus'\n",
     });
   });
+  test('help for the commands it has', () => {
+    assert.deepEqual(parseHmp('help mce'), {
+      ok: false,
+      text: 'mce [-b] cpu bank status mcgstatus addr misc -- inject a MCE on the given CPU [and broadcast to other CPUs with -b option]\n',
+    });
+    assert.deepEqual(parseHmp('? info   status'), {
+      ok: false,
+      text: 'info status  -- show the current VM status (running|paused)\n',
+    });
+    assert.deepEqual(parseHmp('help bogus'), { ok: false, text: "unknown command: 'bogus'\n" });
+  });
+  test('info status takes no arguments', () => {
+    assert.deepEqual(parseHmp('info status now'), {
+      ok: false,
+      text: 'status: extraneous characters at the end of line\nTry "help info status" for more information\n',
+    });
+  });
   test('monitor output uses CRLF', () => assert.equal(toMonitorOutput('a\nb\n'), 'a\r\nb\r\n'));
 });
