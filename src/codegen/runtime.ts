@@ -10,7 +10,9 @@
  * the doubles nearest to the true limits, which makes the uint64/size maximum
  * 2^64 and the int64 maximum 2^63. Values in (2^53, limit] are accepted as
  * the parser delivered them; callers needing exact 64-bit values must parse
- * with a lossless JSON reader before validating.
+ * with a lossless JSON reader before validating. Unlike QEMU's input
+ * visitor, which takes negative integers for uint64/size "for
+ * compatibility" (as 2^64 - n), we reject them: the schema says unsigned.
  */
 
 /** One reason a value does not fit its schema, and where it is. */
