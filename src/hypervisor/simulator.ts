@@ -125,8 +125,13 @@ export class SimulatedVm {
     return this.server.listen(address);
   }
 
-  /** Inject a fault as the QMP commands do: events out, then reset/exit as QEMU would. */
+  /**
+   * Inject a fault as the QMP commands do: events out, then reset/exit as
+   * QEMU would. Throws QmpCommandError (sent to a QMP client as a
+   * GenericError) once the VM is exiting.
+   */
   inject(fault: Fault): Injection {
+    if (this.exiting) throw new QmpCommandError('GenericError', 'the VM is shutting down');
     const decision = decide(this.mca, fault);
     this.apply(decision);
     return { events: decision.events, decision };

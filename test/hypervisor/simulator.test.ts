@@ -328,9 +328,13 @@ describe('simulator over a real socket (QEMU dialect)', () => {
     assert.deepEqual(r.events[1]?.data, { guest: true, reason: 'guest-reset' });
   });
 
-  test('quit: SHUTDOWN host-qmp-quit, the reply, then exit 0', async () => {
+  test('quit: SHUTDOWN host-qmp-quit, the reply, then exit 0; nothing more is injected', async () => {
     const r = await start();
     assert.deepEqual(await r.client.execute('quit'), {});
+    assert.throws(
+      () => r.sim.inject({ kind: 'host', code: 'AO', address: 0n, inGuestRam: false }),
+      /shutting down/,
+    );
     assert.equal(await r.sim.exited, 0);
     await r.client.closed;
     assert.deepEqual(
