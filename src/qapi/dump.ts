@@ -3,7 +3,7 @@
  * `.out` files of its tests/qapi-schema corpus), so our model can be compared
  * line by line with QEMU's own front end.
  */
-import type { Variants } from './entities.js';
+import type { Variants } from './object-types.js';
 import type { IfCond } from './ifcond.js';
 import { pythonRepr } from './ifcond.js';
 import type { Feature } from './members.js';

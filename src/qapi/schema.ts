@@ -4,24 +4,21 @@
  * them all, groups them into modules and lets visitors walk them.
  */
 import { dirname, relative } from 'node:path';
+import { Command, Event } from './definitions.js';
 import {
-  AlternateType,
   ArrayType,
   BuiltinType,
   type BuiltinJsonType,
-  Command,
   type Entity,
   EnumType,
-  Event,
   Include,
-  ObjectType,
   QapiType,
   type TypeResolver,
-  Variants,
 } from './entities.js';
 import { formatError, QapiError, QapiSemanticError } from './error.js';
 import { checkExprs } from './expr.js';
 import { IfCond } from './ifcond.js';
+import { AlternateType, ObjectType, Variants } from './object-types.js';
 import { EnumMember, Feature, ObjectTypeMember, Variant } from './members.js';
 import type { QapiDoc } from './doc.js';
 import { type ParsedSchema, parseSchema, type QapiExpression } from './parser.js';

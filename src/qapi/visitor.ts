@@ -5,7 +5,8 @@
  * method is optional; visitNeeded filters entities (default: all).
  */
 import type { IfCond } from './ifcond.js';
-import type { BuiltinJsonType, Entity, ObjectType, QapiType, Variants } from './entities.js';
+import type { BuiltinJsonType, Entity, QapiType } from './entities.js';
+import type { ObjectType, Variants } from './object-types.js';
 import type { EnumMember, Feature, ObjectTypeMember } from './members.js';
 import type { QapiSchema } from './schema.js';
 import type { SourceInfo } from './source.js';

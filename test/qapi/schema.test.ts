@@ -7,7 +7,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { cName } from '../../src/qapi/c-name.js';
-import { AlternateType, Command, EnumType, Event, ObjectType } from '../../src/qapi/entities.js';
+import { Command, Event } from '../../src/qapi/definitions.js';
+import { EnumType } from '../../src/qapi/entities.js';
+import { AlternateType, ObjectType } from '../../src/qapi/object-types.js';
 import { formatError, QapiError } from '../../src/qapi/error.js';
 import { IfCond } from '../../src/qapi/ifcond.js';
 import { checkSchemaFile, loadSchema } from '../../src/qapi/load.js';
