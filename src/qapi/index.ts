@@ -24,19 +24,9 @@ export type {
   JsonType,
   TypeResolver,
 } from './entities.js';
-export {
-  AlternateType,
-  ArrayType,
-  BuiltinType,
-  Command,
-  Entity,
-  EnumType,
-  Event,
-  Include,
-  ObjectType,
-  QapiType,
-  Variants,
-} from './entities.js';
+export { Command, Event } from './definitions.js';
+export { ArrayType, BuiltinType, Entity, EnumType, Include, QapiType } from './entities.js';
+export { AlternateType, ObjectType, Variants } from './object-types.js';
 export { dumpSchema } from './dump.js';
 export type { IfExpr } from './ifcond.js';
 export { IfCond } from './ifcond.js';
