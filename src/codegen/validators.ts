@@ -51,53 +51,90 @@ export function generateValidators(
   naming: Naming,
   runtimeModule: string,
 ): string {
-  const enums = model.definitions.filter((d): d is EnumType => d.kind === 'enum');
-  const out: string[] = [
-    `import {\n${RUNTIME_IMPORTS.map((n) => `  ${n},\n`).join('')}} from ${quote(runtimeModule)};\n`,
-    `import type { CommandName, Commands, EventName, Events } from './types.js';\n`,
-  ];
-  if (enums.length) {
-    out.push(
-      `import {\n${enums.map((e) => `  ${naming.typeId(e.name)}Values,\n`).join('')}} from './types.js';\n`,
-    );
-  }
-  const arrays = new Set<string>();
+  // Only types reachable from a command or event get a check: no dead code
+  // (generated modules stay clean under noUnusedLocals).
+  const reachable = reachableTypes(model);
+  const body: string[] = [];
+  const enums: string[] = [];
+  const seenArrays = new Set<string>();
   for (const d of model.definitions) {
+    if (!reachable.has(d.name)) continue;
     switch (d.kind) {
       case 'enum':
-        out.push(enumCheck(d, naming));
+        enums.push(`${naming.typeId(d.name)}Values`);
+        body.push(enumCheck(d, naming));
         break;
-      case 'array':
-        arrays.add(d.name);
+      case 'array': {
+        const id = naming.checkId(d.name);
+        if (seenArrays.has(id)) break;
+        seenArrays.add(id);
+        body.push(
+          `function ${id}(v: unknown): Check {\n` +
+            `  if (!Array.isArray(v)) return expected('array', v);\n` +
+            `  for (let i = 0; i < v.length; i++) {\n` +
+            `    const e = ${naming.checkId(d.element)}(v[i]);\n` +
+            `    if (e) return at(i, e);\n  }\n  return undefined;\n}\n`,
+        );
         break;
+      }
       case 'object':
-        out.push(objectCheck(model, d, naming));
+        body.push(objectCheck(model, d, naming));
         break;
       case 'alternate':
-        out.push(alternateCheck(model, d, naming));
+        body.push(alternateCheck(model, d, naming));
         break;
       default:
         break;
     }
   }
-  // Arrays of builtins may be referenced without being defined in a model from introspection.
-  const seen = new Set<string>();
-  for (const name of arrays) {
-    const t = lookupType(model, name);
-    if (t.kind !== 'array') continue;
-    const id = naming.checkId(name);
-    if (seen.has(id)) continue;
-    seen.add(id);
-    out.push(
-      `function ${id}(v: unknown): Check {\n` +
-        `  if (!Array.isArray(v)) return expected('array', v);\n` +
-        `  for (let i = 0; i < v.length; i++) {\n` +
-        `    const e = ${naming.checkId(t.element)}(v[i]);\n` +
-        `    if (e) return at(i, e);\n  }\n  return undefined;\n}\n`,
-    );
-  }
-  out.push(entryPoints(model, naming));
+  body.push(entryPoints(model, naming));
+  const text = body.join('\n');
+  const used = RUNTIME_IMPORTS.filter((n) =>
+    new RegExp(`\\b${n.replace(/^type /, '')}\\b`).test(text),
+  );
+  const out: string[] = [
+    `import {\n${used.map((n) => `  ${n},\n`).join('')}} from ${quote(runtimeModule)};\n`,
+    `import type { CommandName, Commands, EventName, Events } from './types.js';\n`,
+  ];
+  if (enums.length)
+    out.push(`import {\n${enums.map((e) => `  ${e},\n`).join('')}} from './types.js';\n`);
+  out.push(text);
   return out.join('\n');
+}
+
+/** The types whose check functions a command's arguments or return, or an event's data, call. */
+function reachableTypes(model: WireModel): Set<string> {
+  const seen = new Set<string>();
+  const visit = (name: string | null): void => {
+    if (name === null || seen.has(name)) return;
+    seen.add(name);
+    const t = lookupType(model, name);
+    switch (t.kind) {
+      case 'array':
+        visit(t.element);
+        break;
+      case 'object':
+        for (const m of t.members) visit(m.type);
+        // Branch members are checked inline in the union's check: the branch
+        // type needs a check of its own only if used elsewhere.
+        for (const v of t.variants?.variants ?? []) {
+          const branch = lookupType(model, v.type);
+          if (branch.kind === 'object') for (const m of branch.members) visit(m.type);
+        }
+        break;
+      case 'alternate':
+        for (const v of t.variants) visit(v.type);
+        break;
+      default:
+        break;
+    }
+  };
+  for (const c of model.commands.values()) {
+    visit(c.argType);
+    visit(c.retType);
+  }
+  for (const e of model.events.values()) visit(e.argType);
+  return seen;
 }
 
 function enumCheck(t: EnumType, naming: Naming): string {

@@ -5,6 +5,8 @@ export const STRICT_OPTIONS: ts.CompilerOptions = {
   strict: true,
   noUncheckedIndexedAccess: true,
   noImplicitOverride: true,
+  noUnusedLocals: true,
+  noUnusedParameters: true,
   target: ts.ScriptTarget.ES2022,
   module: ts.ModuleKind.NodeNext,
   moduleResolution: ts.ModuleResolutionKind.NodeNext,

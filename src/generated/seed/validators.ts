@@ -6,22 +6,13 @@ import {
   type Check,
   checkAny,
   checkBool,
-  checkInt8,
-  checkInt16,
-  checkInt32,
   checkInt64,
-  checkNull,
-  checkNumber,
-  checkSize,
   checkStr,
-  checkUint8,
-  checkUint16,
   checkUint32,
   checkUint64,
   expected,
   fail,
   isObject,
-  jsonKind,
   missing,
   unknownMember,
   type Validation,
@@ -31,7 +22,6 @@ import {
 import type { CommandName, Commands, EventName, Events } from './types.js';
 
 import {
-  QTypeValues,
   QMPCapabilityValues,
   SchemaMetaTypeValues,
   JSONTypeValues,
@@ -44,24 +34,13 @@ import {
   MemfailSigbusCodeValues,
 } from './types.js';
 
-function check_QapiEmpty(v: unknown): Check {
-  if (!isObject(v)) return expected('object', v);
-  for (const k in v) return unknownMember(k);
-  return undefined;
-}
-
-function check_QType(v: unknown): Check {
-  switch (v) {
-    case 'none':
-    case 'qnull':
-    case 'qnum':
-    case 'qstring':
-    case 'qdict':
-    case 'qlist':
-    case 'qbool':
-      return undefined;
+function checkStr_array(v: unknown): Check {
+  if (!Array.isArray(v)) return expected('array', v);
+  for (let i = 0; i < v.length; i++) {
+    const e = checkStr(v[i]);
+    if (e) return at(i, e);
   }
-  return badEnum(v, QTypeValues);
+  return undefined;
 }
 
 function check_QMPCapability(v: unknown): Check {
@@ -70,6 +49,15 @@ function check_QMPCapability(v: unknown): Check {
       return undefined;
   }
   return badEnum(v, QMPCapabilityValues);
+}
+
+function check_QMPCapability_array(v: unknown): Check {
+  if (!Array.isArray(v)) return expected('array', v);
+  for (let i = 0; i < v.length; i++) {
+    const e = check_QMPCapability(v[i]);
+    if (e) return at(i, e);
+  }
+  return undefined;
 }
 
 function check_QmpCapabilitiesArguments(v: unknown): Check {
@@ -162,6 +150,15 @@ function check_HumanMonitorCommandArguments(v: unknown): Check {
   return undefined;
 }
 
+function check_SchemaInfo_array(v: unknown): Check {
+  if (!Array.isArray(v)) return expected('array', v);
+  for (let i = 0; i < v.length; i++) {
+    const e = check_SchemaInfo(v[i]);
+    if (e) return at(i, e);
+  }
+  return undefined;
+}
+
 function check_SchemaMetaType(v: unknown): Check {
   switch (v) {
     case 'builtin':
@@ -174,34 +171,6 @@ function check_SchemaMetaType(v: unknown): Check {
       return undefined;
   }
   return badEnum(v, SchemaMetaTypeValues);
-}
-
-function check_SchemaInfoBase(v: unknown): Check {
-  if (!isObject(v)) return expected('object', v);
-  const m0 = v['name'];
-  if (m0 === undefined) return missing('name');
-  const e0 = checkStr(m0);
-  if (e0) return at('name', e0);
-  const m1 = v['meta-type'];
-  if (m1 === undefined) return missing('meta-type');
-  const e1 = check_SchemaMetaType(m1);
-  if (e1) return at('meta-type', e1);
-  const m2 = v['features'];
-  if (m2 !== undefined) {
-    const e = checkStr_array(m2);
-    if (e) return at('features', e);
-  }
-  for (const k in v) {
-    switch (k) {
-      case 'name':
-      case 'meta-type':
-      case 'features':
-        continue;
-      default:
-        return unknownMember(k);
-    }
-  }
-  return undefined;
 }
 
 function check_SchemaInfo(v: unknown): Check {
@@ -388,23 +357,6 @@ function check_SchemaInfo(v: unknown): Check {
   return undefined;
 }
 
-function check_SchemaInfoBuiltin(v: unknown): Check {
-  if (!isObject(v)) return expected('object', v);
-  const m0 = v['json-type'];
-  if (m0 === undefined) return missing('json-type');
-  const e0 = check_JSONType(m0);
-  if (e0) return at('json-type', e0);
-  for (const k in v) {
-    switch (k) {
-      case 'json-type':
-        continue;
-      default:
-        return unknownMember(k);
-    }
-  }
-  return undefined;
-}
-
 function check_JSONType(v: unknown): Check {
   switch (v) {
     case 'string':
@@ -420,24 +372,11 @@ function check_JSONType(v: unknown): Check {
   return badEnum(v, JSONTypeValues);
 }
 
-function check_SchemaInfoEnum(v: unknown): Check {
-  if (!isObject(v)) return expected('object', v);
-  const m0 = v['members'];
-  if (m0 === undefined) return missing('members');
-  const e0 = check_SchemaInfoEnumMember_array(m0);
-  if (e0) return at('members', e0);
-  const m1 = v['values'];
-  if (m1 === undefined) return missing('values');
-  const e1 = checkStr_array(m1);
-  if (e1) return at('values', e1);
-  for (const k in v) {
-    switch (k) {
-      case 'members':
-      case 'values':
-        continue;
-      default:
-        return unknownMember(k);
-    }
+function check_SchemaInfoEnumMember_array(v: unknown): Check {
+  if (!Array.isArray(v)) return expected('array', v);
+  for (let i = 0; i < v.length; i++) {
+    const e = check_SchemaInfoEnumMember(v[i]);
+    if (e) return at(i, e);
   }
   return undefined;
 }
@@ -465,48 +404,20 @@ function check_SchemaInfoEnumMember(v: unknown): Check {
   return undefined;
 }
 
-function check_SchemaInfoArray(v: unknown): Check {
-  if (!isObject(v)) return expected('object', v);
-  const m0 = v['element-type'];
-  if (m0 === undefined) return missing('element-type');
-  const e0 = checkStr(m0);
-  if (e0) return at('element-type', e0);
-  for (const k in v) {
-    switch (k) {
-      case 'element-type':
-        continue;
-      default:
-        return unknownMember(k);
-    }
+function check_SchemaInfoObjectMember_array(v: unknown): Check {
+  if (!Array.isArray(v)) return expected('array', v);
+  for (let i = 0; i < v.length; i++) {
+    const e = check_SchemaInfoObjectMember(v[i]);
+    if (e) return at(i, e);
   }
   return undefined;
 }
 
-function check_SchemaInfoObject(v: unknown): Check {
-  if (!isObject(v)) return expected('object', v);
-  const m0 = v['members'];
-  if (m0 === undefined) return missing('members');
-  const e0 = check_SchemaInfoObjectMember_array(m0);
-  if (e0) return at('members', e0);
-  const m1 = v['tag'];
-  if (m1 !== undefined) {
-    const e = checkStr(m1);
-    if (e) return at('tag', e);
-  }
-  const m2 = v['variants'];
-  if (m2 !== undefined) {
-    const e = check_SchemaInfoObjectVariant_array(m2);
-    if (e) return at('variants', e);
-  }
-  for (const k in v) {
-    switch (k) {
-      case 'members':
-      case 'tag':
-      case 'variants':
-        continue;
-      default:
-        return unknownMember(k);
-    }
+function check_SchemaInfoObjectVariant_array(v: unknown): Check {
+  if (!Array.isArray(v)) return expected('array', v);
+  for (let i = 0; i < v.length; i++) {
+    const e = check_SchemaInfoObjectVariant(v[i]);
+    if (e) return at(i, e);
   }
   return undefined;
 }
@@ -567,19 +478,11 @@ function check_SchemaInfoObjectVariant(v: unknown): Check {
   return undefined;
 }
 
-function check_SchemaInfoAlternate(v: unknown): Check {
-  if (!isObject(v)) return expected('object', v);
-  const m0 = v['members'];
-  if (m0 === undefined) return missing('members');
-  const e0 = check_SchemaInfoAlternateMember_array(m0);
-  if (e0) return at('members', e0);
-  for (const k in v) {
-    switch (k) {
-      case 'members':
-        continue;
-      default:
-        return unknownMember(k);
-    }
+function check_SchemaInfoAlternateMember_array(v: unknown): Check {
+  if (!Array.isArray(v)) return expected('array', v);
+  for (let i = 0; i < v.length; i++) {
+    const e = check_SchemaInfoAlternateMember(v[i]);
+    if (e) return at(i, e);
   }
   return undefined;
 }
@@ -593,51 +496,6 @@ function check_SchemaInfoAlternateMember(v: unknown): Check {
   for (const k in v) {
     switch (k) {
       case 'type':
-        continue;
-      default:
-        return unknownMember(k);
-    }
-  }
-  return undefined;
-}
-
-function check_SchemaInfoCommand(v: unknown): Check {
-  if (!isObject(v)) return expected('object', v);
-  const m0 = v['arg-type'];
-  if (m0 === undefined) return missing('arg-type');
-  const e0 = checkStr(m0);
-  if (e0) return at('arg-type', e0);
-  const m1 = v['ret-type'];
-  if (m1 === undefined) return missing('ret-type');
-  const e1 = checkStr(m1);
-  if (e1) return at('ret-type', e1);
-  const m2 = v['allow-oob'];
-  if (m2 !== undefined) {
-    const e = checkBool(m2);
-    if (e) return at('allow-oob', e);
-  }
-  for (const k in v) {
-    switch (k) {
-      case 'arg-type':
-      case 'ret-type':
-      case 'allow-oob':
-        continue;
-      default:
-        return unknownMember(k);
-    }
-  }
-  return undefined;
-}
-
-function check_SchemaInfoEvent(v: unknown): Check {
-  if (!isObject(v)) return expected('object', v);
-  const m0 = v['arg-type'];
-  if (m0 === undefined) return missing('arg-type');
-  const e0 = checkStr(m0);
-  if (e0) return at('arg-type', e0);
-  for (const k in v) {
-    switch (k) {
-      case 'arg-type':
         continue;
       default:
         return unknownMember(k);
@@ -777,23 +635,6 @@ function check_GuestPanicInformationType(v: unknown): Check {
   return badEnum(v, GuestPanicInformationTypeValues);
 }
 
-function check_GuestPanicInformationBase(v: unknown): Check {
-  if (!isObject(v)) return expected('object', v);
-  const m0 = v['type'];
-  if (m0 === undefined) return missing('type');
-  const e0 = check_GuestPanicInformationType(m0);
-  if (e0) return at('type', e0);
-  for (const k in v) {
-    switch (k) {
-      case 'type':
-        continue;
-      default:
-        return unknownMember(k);
-    }
-  }
-  return undefined;
-}
-
 function check_GuestPanicInformation(v: unknown): Check {
   if (!isObject(v)) return expected('object', v);
   const m0 = v['type'];
@@ -880,43 +721,6 @@ function check_GuestPanicInformation(v: unknown): Check {
   return undefined;
 }
 
-function check_GuestPanicInformationHyperV(v: unknown): Check {
-  if (!isObject(v)) return expected('object', v);
-  const m0 = v['arg1'];
-  if (m0 === undefined) return missing('arg1');
-  const e0 = checkUint64(m0);
-  if (e0) return at('arg1', e0);
-  const m1 = v['arg2'];
-  if (m1 === undefined) return missing('arg2');
-  const e1 = checkUint64(m1);
-  if (e1) return at('arg2', e1);
-  const m2 = v['arg3'];
-  if (m2 === undefined) return missing('arg3');
-  const e2 = checkUint64(m2);
-  if (e2) return at('arg3', e2);
-  const m3 = v['arg4'];
-  if (m3 === undefined) return missing('arg4');
-  const e3 = checkUint64(m3);
-  if (e3) return at('arg4', e3);
-  const m4 = v['arg5'];
-  if (m4 === undefined) return missing('arg5');
-  const e4 = checkUint64(m4);
-  if (e4) return at('arg5', e4);
-  for (const k in v) {
-    switch (k) {
-      case 'arg1':
-      case 'arg2':
-      case 'arg3':
-      case 'arg4':
-      case 'arg5':
-        continue;
-      default:
-        return unknownMember(k);
-    }
-  }
-  return undefined;
-}
-
 function check_S390CrashReason(v: unknown): Check {
   switch (v) {
     case 'unknown':
@@ -927,38 +731,6 @@ function check_S390CrashReason(v: unknown): Check {
       return undefined;
   }
   return badEnum(v, S390CrashReasonValues);
-}
-
-function check_GuestPanicInformationS390(v: unknown): Check {
-  if (!isObject(v)) return expected('object', v);
-  const m0 = v['core'];
-  if (m0 === undefined) return missing('core');
-  const e0 = checkUint32(m0);
-  if (e0) return at('core', e0);
-  const m1 = v['psw-mask'];
-  if (m1 === undefined) return missing('psw-mask');
-  const e1 = checkUint64(m1);
-  if (e1) return at('psw-mask', e1);
-  const m2 = v['psw-addr'];
-  if (m2 === undefined) return missing('psw-addr');
-  const e2 = checkUint64(m2);
-  if (e2) return at('psw-addr', e2);
-  const m3 = v['reason'];
-  if (m3 === undefined) return missing('reason');
-  const e3 = check_S390CrashReason(m3);
-  if (e3) return at('reason', e3);
-  for (const k in v) {
-    switch (k) {
-      case 'core':
-      case 'psw-mask':
-      case 'psw-addr':
-      case 'reason':
-        continue;
-      default:
-        return unknownMember(k);
-    }
-  }
-  return undefined;
 }
 
 function check_GuestPanickedData(v: unknown): Check {
@@ -1081,186 +853,6 @@ function check_XMemfailHostMemoryFailureArguments(v: unknown): Check {
       default:
         return unknownMember(k);
     }
-  }
-  return undefined;
-}
-
-function checkStr_array(v: unknown): Check {
-  if (!Array.isArray(v)) return expected('array', v);
-  for (let i = 0; i < v.length; i++) {
-    const e = checkStr(v[i]);
-    if (e) return at(i, e);
-  }
-  return undefined;
-}
-
-function checkNumber_array(v: unknown): Check {
-  if (!Array.isArray(v)) return expected('array', v);
-  for (let i = 0; i < v.length; i++) {
-    const e = checkNumber(v[i]);
-    if (e) return at(i, e);
-  }
-  return undefined;
-}
-
-function checkInt64_array(v: unknown): Check {
-  if (!Array.isArray(v)) return expected('array', v);
-  for (let i = 0; i < v.length; i++) {
-    const e = checkInt64(v[i]);
-    if (e) return at(i, e);
-  }
-  return undefined;
-}
-
-function checkInt8_array(v: unknown): Check {
-  if (!Array.isArray(v)) return expected('array', v);
-  for (let i = 0; i < v.length; i++) {
-    const e = checkInt8(v[i]);
-    if (e) return at(i, e);
-  }
-  return undefined;
-}
-
-function checkInt16_array(v: unknown): Check {
-  if (!Array.isArray(v)) return expected('array', v);
-  for (let i = 0; i < v.length; i++) {
-    const e = checkInt16(v[i]);
-    if (e) return at(i, e);
-  }
-  return undefined;
-}
-
-function checkInt32_array(v: unknown): Check {
-  if (!Array.isArray(v)) return expected('array', v);
-  for (let i = 0; i < v.length; i++) {
-    const e = checkInt32(v[i]);
-    if (e) return at(i, e);
-  }
-  return undefined;
-}
-
-function checkUint8_array(v: unknown): Check {
-  if (!Array.isArray(v)) return expected('array', v);
-  for (let i = 0; i < v.length; i++) {
-    const e = checkUint8(v[i]);
-    if (e) return at(i, e);
-  }
-  return undefined;
-}
-
-function checkUint16_array(v: unknown): Check {
-  if (!Array.isArray(v)) return expected('array', v);
-  for (let i = 0; i < v.length; i++) {
-    const e = checkUint16(v[i]);
-    if (e) return at(i, e);
-  }
-  return undefined;
-}
-
-function checkUint32_array(v: unknown): Check {
-  if (!Array.isArray(v)) return expected('array', v);
-  for (let i = 0; i < v.length; i++) {
-    const e = checkUint32(v[i]);
-    if (e) return at(i, e);
-  }
-  return undefined;
-}
-
-function checkUint64_array(v: unknown): Check {
-  if (!Array.isArray(v)) return expected('array', v);
-  for (let i = 0; i < v.length; i++) {
-    const e = checkUint64(v[i]);
-    if (e) return at(i, e);
-  }
-  return undefined;
-}
-
-function checkSize_array(v: unknown): Check {
-  if (!Array.isArray(v)) return expected('array', v);
-  for (let i = 0; i < v.length; i++) {
-    const e = checkSize(v[i]);
-    if (e) return at(i, e);
-  }
-  return undefined;
-}
-
-function checkBool_array(v: unknown): Check {
-  if (!Array.isArray(v)) return expected('array', v);
-  for (let i = 0; i < v.length; i++) {
-    const e = checkBool(v[i]);
-    if (e) return at(i, e);
-  }
-  return undefined;
-}
-
-function checkAny_array(v: unknown): Check {
-  if (!Array.isArray(v)) return expected('array', v);
-  for (let i = 0; i < v.length; i++) {
-    const e = checkAny(v[i]);
-    if (e) return at(i, e);
-  }
-  return undefined;
-}
-
-function checkNull_array(v: unknown): Check {
-  if (!Array.isArray(v)) return expected('array', v);
-  for (let i = 0; i < v.length; i++) {
-    const e = checkNull(v[i]);
-    if (e) return at(i, e);
-  }
-  return undefined;
-}
-
-function check_QMPCapability_array(v: unknown): Check {
-  if (!Array.isArray(v)) return expected('array', v);
-  for (let i = 0; i < v.length; i++) {
-    const e = check_QMPCapability(v[i]);
-    if (e) return at(i, e);
-  }
-  return undefined;
-}
-
-function check_SchemaInfo_array(v: unknown): Check {
-  if (!Array.isArray(v)) return expected('array', v);
-  for (let i = 0; i < v.length; i++) {
-    const e = check_SchemaInfo(v[i]);
-    if (e) return at(i, e);
-  }
-  return undefined;
-}
-
-function check_SchemaInfoEnumMember_array(v: unknown): Check {
-  if (!Array.isArray(v)) return expected('array', v);
-  for (let i = 0; i < v.length; i++) {
-    const e = check_SchemaInfoEnumMember(v[i]);
-    if (e) return at(i, e);
-  }
-  return undefined;
-}
-
-function check_SchemaInfoObjectMember_array(v: unknown): Check {
-  if (!Array.isArray(v)) return expected('array', v);
-  for (let i = 0; i < v.length; i++) {
-    const e = check_SchemaInfoObjectMember(v[i]);
-    if (e) return at(i, e);
-  }
-  return undefined;
-}
-
-function check_SchemaInfoObjectVariant_array(v: unknown): Check {
-  if (!Array.isArray(v)) return expected('array', v);
-  for (let i = 0; i < v.length; i++) {
-    const e = check_SchemaInfoObjectVariant(v[i]);
-    if (e) return at(i, e);
-  }
-  return undefined;
-}
-
-function check_SchemaInfoAlternateMember_array(v: unknown): Check {
-  if (!Array.isArray(v)) return expected('array', v);
-  for (let i = 0; i < v.length; i++) {
-    const e = check_SchemaInfoAlternateMember(v[i]);
-    if (e) return at(i, e);
   }
   return undefined;
 }
