@@ -16,13 +16,14 @@ export function runSchemaIntrospect(file: string, opts: { mask: boolean }, io: I
 
 export function runSchemaGen(
   file: string,
-  opts: { out: string; runtime?: string; check?: boolean },
+  opts: { out: string; runtime?: string; check?: boolean; mask?: boolean },
   io: Io,
 ): number {
   const model = loadModel(file, io);
   if (!model) return 1;
   const files = generate(model, {
     source: file,
+    mask: opts.mask === true,
     ...(opts.runtime === undefined ? {} : { runtimeModule: opts.runtime }),
   });
   if (opts.check) {

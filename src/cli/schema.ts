@@ -50,9 +50,15 @@ export function registerSchema(program: Command, ctx: CommandContext): void {
       '--check',
       'write nothing; exit 1 listing files that differ from what would be generated',
     )
+    .option('--mask', 'mask type names in introspection.ts as QEMU does')
     .addHelpText('after', '\nExample:\n  memfail schema gen schema/qemu.json -o src/generated/qemu')
-    .action(async (file: string, opts: { out: string; runtime?: string; check?: boolean }) => {
-      const { runSchemaGen } = await import('./schema-gen.js');
-      ctx.exitCode = runSchemaGen(file, opts, ctx.io);
-    });
+    .action(
+      async (
+        file: string,
+        opts: { out: string; runtime?: string; check?: boolean; mask?: boolean },
+      ) => {
+        const { runSchemaGen } = await import('./schema-gen.js');
+        ctx.exitCode = runSchemaGen(file, opts, ctx.io);
+      },
+    );
 }
