@@ -6,17 +6,19 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { dumpSchema } from '../../src/qapi/dump.js';
 import { Include } from '../../src/qapi/entities.js';
 import { checkSchemaFile, loadSchema } from '../../src/qapi/load.js';
 import { QEMU_SRC, REPO_ROOT, requireQemuSource } from './qemu-source.js';
 
-function runQemuFrontEnd(mode: 'entities' | 'dump', schemaFile: string): string {
+function runQemuFrontEnd(mode: 'entities' | 'dump' | 'batch', ...schemaFiles: string[]): string {
   return execFileSync(
     'python3',
-    [`${REPO_ROOT}test/qapi/qemu_front_end.py`, QEMU_SRC, mode, schemaFile],
+    [`${REPO_ROOT}test/qapi/qemu_front_end.py`, QEMU_SRC, mode, ...schemaFiles],
     {
       encoding: 'utf8',
       maxBuffer: 64 * 1024 * 1024,
@@ -79,4 +81,107 @@ describe("QEMU's tests/qapi-schema corpus", () => {
       assert.equal(dumpSchema(loadSchema(`${dir}/${name}.json`)), expectedOut);
     });
   }
+});
+
+/** A small seeded PRNG (mulberry32): the same mutants on every run. */
+function prng(seed: number): (n: number) => number {
+  let a = seed >>> 0;
+  return (n) => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return Math.floor((((t ^ (t >>> 14)) >>> 0) / 4294967296) * n);
+  };
+}
+
+/** Fragments that make mutants hit the semantic checks, not only the parser. */
+const FRAGMENTS = [
+  '',
+  "'",
+  '{',
+  '}',
+  '[',
+  ']',
+  ',',
+  ':',
+  "'any'",
+  "'q_empty'",
+  "'if'",
+  "{'not': 'X'}",
+  "'base'",
+  "'EnumOne'",
+  "'UserDefOne'",
+  "'*x'",
+  'true',
+  "'boxed': true,",
+  "'data': {},",
+  "'features': ['deprecated'],",
+  "'returns': 'int',",
+  "'str'",
+  "['int']",
+  "'UserDefAlternate'",
+  "'UserDefFlatUnion'",
+  "'discriminator': 'enum1',",
+  "'type'",
+  '# @',
+  '\n##\n',
+];
+
+describe('differential: mutated schemas, QEMU front end vs ours', () => {
+  test('same error text, or same dump, for every mutant QEMU does not crash on', (t) => {
+    const corpus = requireQemuSource('tests/qapi-schema');
+    const seeds = [
+      readFileSync(`${corpus}/qapi-schema-test.json`, 'utf8'),
+      readFileSync(`${corpus}/doc-good.json`, 'utf8'),
+      readFileSync(`${REPO_ROOT}schema/qmp-core.json`, 'utf8'),
+    ];
+    const dir = mkdtempSync(join(tmpdir(), 'memfail-qapi-diff-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    // qapi-schema-test.json includes these.
+    mkdirSync(join(dir, 'include'));
+    copyFileSync(`${corpus}/include/sub-module.json`, join(dir, 'include/sub-module.json'));
+    copyFileSync(`${corpus}/sub-sub-module.json`, join(dir, 'sub-sub-module.json'));
+
+    const random = prng(0x7a2);
+    const files: string[] = [];
+    for (let i = 0; i < 150; i++) {
+      let text = seeds[random(seeds.length)] ?? '';
+      for (let m = 1 + random(4); m > 0; m--) {
+        const at = random(text.length + 1);
+        const cut = [0, 0, 1, 2, 5, 10, 30][random(7)] ?? 0;
+        text =
+          text.slice(0, at) + (FRAGMENTS[random(FRAGMENTS.length)] ?? '') + text.slice(at + cut);
+      }
+      const file = join(dir, `m${i}.json`);
+      writeFileSync(file, text);
+      files.push(file);
+    }
+
+    const qemu = JSON.parse(runQemuFrontEnd('batch', ...files)) as Record<
+      string,
+      { error: string | null; dump: string | null; crash: string | null }
+    >;
+    let compared = 0;
+    let accepted = 0;
+    for (const file of files) {
+      const expected = qemu[file];
+      assert.ok(expected, `no QEMU result for ${file}`);
+      if (expected.crash !== null) continue; // QEMU's own assertion failures have no text to match
+      compared++;
+      const result = checkSchemaFile(file);
+      if (expected.error !== null) {
+        assert.equal(result.errors.map((e) => e.text).join('\n'), expected.error, file);
+      } else {
+        accepted++;
+        assert.deepEqual(result.errors, [], file);
+        assert.equal(dumpSchema(loadSchema(file)), expected.dump, file);
+      }
+    }
+    t.diagnostic(
+      `${compared} mutants compared (${accepted} accepted, dumps compared), ${files.length - compared} skipped: QEMU crashed`,
+    );
+    assert.ok(compared >= 140, `only ${compared} mutants compared`);
+    assert.ok(accepted >= 5, `only ${accepted} mutants accepted: too few dumps compared`);
+  });
 });
