@@ -3,8 +3,7 @@ import { generate, staleFiles, writeGenerated } from '../codegen/index.js';
 import { introspect } from '../codegen/introspect.js';
 import { modelFromSchema } from '../codegen/from-schema.js';
 import type { WireModel } from '../codegen/model.js';
-import { formatError, QapiError } from '../qapi/error.js';
-import { loadSchema } from '../qapi/load.js';
+import { formatError, loadSchema, QapiError } from '../qapi/index.js';
 import type { Io } from './io.js';
 
 export function runSchemaIntrospect(file: string, opts: { mask: boolean }, io: Io): number {

@@ -3,11 +3,7 @@
  * visitor so that definitions come in QEMU's order: built-ins, then each
  * module's entities as defined (implicit types before their users).
  */
-import type { QapiDoc } from '../qapi/doc.js';
-import type { Entity } from '../qapi/entities.js';
-import type { IfCond } from '../qapi/ifcond.js';
-import type { Feature as QapiFeature } from '../qapi/members.js';
-import type { QapiSchema } from '../qapi/schema.js';
+import type { Entity, IfCond, QapiDoc, Feature as QapiFeature, QapiSchema } from '../qapi/index.js';
 import {
   type BuiltinName,
   type Definition,

@@ -11,7 +11,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadSchema } from '../qapi/load.js';
+import { loadSchema } from '../qapi/index.js';
 import { modelFromSchema } from './from-schema.js';
 import { introspect } from './introspect.js';
 import type { WireModel } from './model.js';

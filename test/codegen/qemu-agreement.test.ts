@@ -16,7 +16,7 @@ import { after, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { modelFromSchema } from '../../src/codegen/from-schema.js';
 import { interpret } from '../../src/codegen/interpret.js';
-import { loadSchema } from '../../src/qapi/load.js';
+import { loadSchema } from '../../src/qapi/index.js';
 import { QmpClient } from '../../src/qmp/client.js';
 import { QmpCommandError } from '../../src/qmp/errors.js';
 import { requireQemuSource } from '../qapi/qemu-source.js';

@@ -14,7 +14,7 @@ import { before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { modelFromSchema } from '../../src/codegen/from-schema.js';
 import { introspect } from '../../src/codegen/introspect.js';
-import { loadSchema } from '../../src/qapi/load.js';
+import { loadSchema } from '../../src/qapi/index.js';
 import { QEMU_SRC, REPO_ROOT, requireQemuSource } from '../qapi/qemu-source.js';
 
 type Answer = { masked: unknown[]; unmasked: unknown[] } | { error: string };

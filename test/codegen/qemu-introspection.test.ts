@@ -18,7 +18,7 @@ import {
 import { modelFromSchema } from '../../src/codegen/from-schema.js';
 import { introspect } from '../../src/codegen/introspect.js';
 import type { WireModel } from '../../src/codegen/model.js';
-import { loadSchema } from '../../src/qapi/load.js';
+import { loadSchema } from '../../src/qapi/index.js';
 import { QmpClient } from '../../src/qmp/client.js';
 import { requireQemuSource } from '../qapi/qemu-source.js';
 import { compareTypes } from './compare-models.js';

@@ -15,7 +15,7 @@ import { generate, writeGenerated } from '../../src/codegen/index.js';
 import { interpret } from '../../src/codegen/interpret.js';
 import type { WireModel } from '../../src/codegen/model.js';
 import type { Validation } from '../../src/codegen/runtime.js';
-import { loadSchema } from '../../src/qapi/load.js';
+import { loadSchema } from '../../src/qapi/index.js';
 import { requireQemuSource } from '../qapi/qemu-source.js';
 import { compile, type Diagnostic } from './compile.js';
 import { mutate } from './mutations.js';

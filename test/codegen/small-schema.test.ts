@@ -19,7 +19,7 @@ import { interpret, type SchemaValidator } from '../../src/codegen/interpret.js'
 import { introspect } from '../../src/codegen/introspect.js';
 import type { WireModel } from '../../src/codegen/model.js';
 import type { Validation } from '../../src/codegen/runtime.js';
-import { loadSchema } from '../../src/qapi/load.js';
+import { loadSchema } from '../../src/qapi/index.js';
 import { compile } from './compile.js';
 
 const SCHEMA = `
