@@ -25,6 +25,7 @@ const SECTION_TAGS: ReadonlySet<string> = new Set([
 ]);
 
 const AT = 0x40;
+const COLON = 0x3a;
 const FREEFORM_SYMBOL = new RegExp(`^(@[^${PY_SPACE_CLASS}]+:)`);
 const ARG_HEADER = new RegExp(`^@[^${PY_SPACE_CLASS}]*:[${PY_SPACE_CLASS}]*`);
 const TAG_HEADER = new RegExp(`^[^${PY_SPACE_CLASS}]*:[${PY_SPACE_CLASS}]*`);
@@ -145,7 +146,25 @@ export class QapiDoc {
       return;
     }
     if (raw.charCodeAt(1) !== 32) this.fail('missing space after #');
-    this.appendLine(raw.slice(2));
+    const line = raw.slice(2);
+    if (this.isPlainText(line)) this.section.append(line);
+    else this.appendLine(line);
+  }
+
+  /**
+   * Would every mode simply add this line to the current section? True for
+   * most lines: no leading '@', first word not ending in ':', and not a
+   * paragraph start that opens a new section after arguments or features.
+   */
+  private isPlainText(line: string): boolean {
+    if (line.charCodeAt(0) === AT) return false;
+    const sp = line.indexOf(' ');
+    const wordEnd = sp < 0 ? line.length : sp;
+    if (wordEnd > 0 && line.charCodeAt(wordEnd - 1) === COLON) return false;
+    if (this.mode === 'args' || this.mode === 'features') {
+      return line === '' || isPySpace(line.charCodeAt(0)) || !this.section.endsWithBlankLine();
+    }
+    return this.mode !== 'ended';
   }
 
   endComment(): void {

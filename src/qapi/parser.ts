@@ -99,6 +99,25 @@ function normalizeText(text: string): string {
   return text;
 }
 
+/** What all files of one schema share while it is parsed. */
+interface ParseSession {
+  /** Absolute names of the files parsed so far (each is parsed once). */
+  readonly included: Set<string>;
+  readonly pragma: Pragma;
+  readonly readFile: (path: string) => string;
+  /** `os.path.abspath` results, remembered: include checks ask for the same few files often. */
+  readonly absolute: Map<string, string>;
+}
+
+function absolutePath(session: ParseSession, p: string): string {
+  let abs = session.absolute.get(p);
+  if (abs === undefined) {
+    abs = resolvePath(p);
+    session.absolute.set(p, abs);
+  }
+  return abs;
+}
+
 /** `os.path.dirname` */
 function dirname(p: string): string {
   let head = p.slice(0, p.lastIndexOf('/') + 1);
@@ -146,18 +165,16 @@ class SchemaFileParser {
 
   constructor(
     private readonly fname: string,
-    private readonly included: Set<string>,
     private readonly parentInfo: SourceInfo | null,
-    private readonly pragma: Pragma,
-    private readonly readFile: (path: string) => string,
+    private readonly session: ParseSession,
   ) {
-    included.add(resolvePath(fname));
+    session.included.add(absolutePath(session, fname));
   }
 
   /** The current line's info; one object per line, shared by everything that starts on it (as QEMU). */
   private get info(): SourceInfo {
     if (!this.lineInfo)
-      this.lineInfo = new SourceInfo(this.fname, this.line, this.parentInfo, this.pragma);
+      this.lineInfo = new SourceInfo(this.fname, this.line, this.parentInfo, this.session.pragma);
     return this.lineInfo;
   }
 
@@ -183,7 +200,7 @@ class SchemaFileParser {
 
   /** Reads the file; throws the raw read failure for the caller to word. */
   load(): void {
-    this.src = normalizeText(this.readFile(this.fname));
+    this.src = normalizeText(this.session.readFile(this.fname));
   }
 
   parse(): void {
@@ -214,7 +231,7 @@ class SchemaFileParser {
           throw new QapiSemanticError(info, "value of 'pragma' must be an object");
         }
         for (const [name, value] of Object.entries(pragma))
-          applyPragma(this.pragma, name, value, info);
+          applyPragma(this.session.pragma, name, value, info);
       } else {
         if (curDoc && !curDoc.symbol) {
           throw new QapiSemanticError(curDoc.info, 'definition documentation required');
@@ -235,14 +252,14 @@ class SchemaFileParser {
     }
     const inclFname = joinPath(dirname(this.fname), include);
     this.exprs.push({ expr: { include: inclFname }, info, doc: null });
-    const inclAbs = resolvePath(inclFname);
+    const inclAbs = absolutePath(this.session, inclFname);
     for (let inf: SourceInfo | null = info; inf; inf = inf.parent) {
-      if (inclAbs === resolvePath(inf.fname)) {
+      if (inclAbs === absolutePath(this.session, inf.fname)) {
         throw new QapiSemanticError(info, `inclusion loop for ${include}`);
       }
     }
-    if (this.included.has(inclAbs)) return;
-    const sub = new SchemaFileParser(inclFname, this.included, info, this.pragma, this.readFile);
+    if (this.session.included.has(inclAbs)) return;
+    const sub = new SchemaFileParser(inclFname, info, this.session);
     try {
       sub.load();
     } catch (err) {
@@ -444,7 +461,7 @@ class SchemaFileParser {
     const fail = (message: string): never => this.error(message);
     const docs: QapiDoc[] = [];
     let cur = new QapiDoc(info, fail);
-    this.accept(false);
+    this.acceptDocLine();
     while (this.tok === HASH) {
       const text = this.val as string;
       if (text.startsWith('##')) {
@@ -463,9 +480,42 @@ class SchemaFileParser {
         }
       }
       cur.append(text);
-      this.accept(false);
+      this.acceptDocLine();
     }
     return this.error("documentation comment must end with '##'");
+  }
+
+  /**
+   * `accept(false)` specialised for the inside of a doc block, where the
+   * next token is almost always a comment on the next line: spaces and
+   * newlines are skipped inline, anything else takes the general path.
+   */
+  private acceptDocLine(): void {
+    const src = this.src;
+    let i = this.cursor;
+    for (;;) {
+      const c = src.charCodeAt(i);
+      if (c === 0x20) {
+        i++;
+      } else if (c === NEWLINE && i + 1 < src.length) {
+        i++;
+        this.line++;
+        this.lineInfo = null;
+        this.lineStart = i;
+      } else {
+        break;
+      }
+    }
+    this.cursor = i;
+    if (src.charCodeAt(i) !== HASH) {
+      this.accept(false);
+      return;
+    }
+    const end = src.indexOf('\n', i + 1);
+    this.tok = HASH;
+    this.pos = i;
+    this.cursor = end;
+    this.val = src.slice(i, end);
   }
 }
 
@@ -511,14 +561,18 @@ function applyPragma(pragma: Pragma, name: string, value: QapiValue, info: Sourc
  * any problem, including an unreadable file.
  */
 export function parseSchema(fname: string, options: ParseOptions = {}): ParsedSchema {
-  const readFile = options.readFile ?? readSchemaFile;
-  const pragma = new Pragma();
-  const parser = new SchemaFileParser(fname, new Set(), null, pragma, readFile);
+  const session: ParseSession = {
+    included: new Set(),
+    pragma: new Pragma(),
+    readFile: options.readFile ?? readSchemaFile,
+    absolute: new Map(),
+  };
+  const parser = new SchemaFileParser(fname, null, session);
   try {
     parser.load();
   } catch (err) {
     throw new QapiError(null, `can't read schema file '${fname}': ${readFailure(err)}`);
   }
   parser.parse();
-  return { exprs: parser.exprs, docs: parser.docs, pragma };
+  return { exprs: parser.exprs, docs: parser.docs, pragma: session.pragma };
 }

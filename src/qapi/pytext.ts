@@ -26,12 +26,19 @@ export function isPySpace(c: number): boolean {
 /** Number of leading whitespace characters. */
 export function leadingSpace(s: string): number {
   let i = 0;
-  while (i < s.length && isPySpace(s.charCodeAt(i))) i++;
+  for (; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c !== 0x20 && !isPySpace(c)) break;
+  }
   return i;
 }
 
 export function pyRstrip(s: string): string {
   let end = s.length;
+  // Most lines end in a visible ASCII character: answer without a call.
+  if (end === 0) return s;
+  const last = s.charCodeAt(end - 1);
+  if (last > 0x20 && last < 0x85) return s;
   while (end > 0 && isPySpace(s.charCodeAt(end - 1))) end--;
   return end === s.length ? s : s.slice(0, end);
 }
