@@ -17,6 +17,8 @@ import type { WireModel } from '../../src/codegen/model.js';
 import type { Validation } from '../../src/codegen/runtime.js';
 import { loadSchema } from '../../src/qapi/index.js';
 import { requireQemuSource } from '../qapi/qemu-source.js';
+import fc from 'fast-check';
+import { valueOf } from './arbitrary.js';
 import { compile, type Diagnostic } from './compile.js';
 import { mutate } from './mutations.js';
 import { extractEventExamples, normalise, type ParsedExample } from './qemu-examples.js';
@@ -179,6 +181,33 @@ describe("codegen on QEMU 7.2's schema", () => {
       }
     }
     assert.ok(count > 300, `only ${count} mutations`);
+  });
+
+  test('generated and interpreted validators agree on arbitrary blockdev-add, object-add and MEMORY_FAILURE values', () => {
+    const interpreted = interpret(model);
+    const cases: [string, 'command' | 'event', string][] = [
+      ['blockdev-add', 'command', 'BlockdevOptions'],
+      ['object-add', 'command', 'ObjectOptions'],
+      ['MEMORY_FAILURE', 'event', 'q_obj_MEMORY_FAILURE-arg'],
+    ];
+    for (const [name, kind, type] of cases) {
+      let accepted = 0;
+      fc.assert(
+        fc.property(valueOf(model, type), (value) => {
+          const [a, b] =
+            kind === 'event'
+              ? [generated.validateEvent(name, value), interpreted.validateEvent(name, value)]
+              : [
+                  generated.validateCommandArgs(name, value),
+                  interpreted.validateCommandArgs(name, value),
+                ];
+          if (a.ok) accepted++;
+          assert.equal(b.ok ? 'ok' : b.message, a.ok ? 'ok' : a.message);
+        }),
+        { numRuns: 1000, seed: 11 },
+      );
+      assert.ok(accepted > 10 && accepted < 990, `${name}: ${accepted} of 1000 accepted`);
+    }
   });
 
   test('MEMORY_FAILURE: precise messages', () => {

@@ -20,6 +20,8 @@ import { introspect } from '../../src/codegen/introspect.js';
 import type { WireModel } from '../../src/codegen/model.js';
 import type { Validation } from '../../src/codegen/runtime.js';
 import { loadSchema } from '../../src/qapi/index.js';
+import fc from 'fast-check';
+import { valueOf } from './arbitrary.js';
 import { compile } from './compile.js';
 
 const SCHEMA = `
@@ -260,6 +262,27 @@ describe('codegen rules on a small schema', () => {
       message(fromInfo.validateEvent('FIGURE_DRAWN', { figure: circle, ints: { i8: 1000 } })),
       'ok',
     );
+  });
+
+  test('generated and interpreted validators agree on arbitrary values', () => {
+    const data = valueOf(model, 'q_obj_FIGURE_DRAWN-arg');
+    let accepted = 0;
+    fc.assert(
+      fc.property(data, (value) => {
+        const verdict = event('FIGURE_DRAWN', value);
+        if (verdict === 'ok') accepted++;
+      }),
+      { numRuns: 2000, seed: 7 },
+    );
+    fc.assert(
+      fc.property(valueOf(model, 'q_obj_draw-arg'), (value) => {
+        const a = message(gen.validateCommandArgs('draw', value));
+        assert.equal(message(interpreted.validateCommandArgs('draw', value)), a);
+      }),
+      { numRuns: 2000, seed: 7 },
+    );
+    // Both outcomes were exercised.
+    assert.ok(accepted > 20 && accepted < 1980, `${accepted} of 2000 accepted`);
   });
 
   test('TypeScript names: kept when identifiers, Pascal-cased otherwise, reserved and colliding ones renamed', () => {
