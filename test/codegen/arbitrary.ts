@@ -21,7 +21,11 @@ const INT_VALUES: Record<string, fc.Arbitrary<number>> = {
   uint16: fc.integer({ min: -2, max: 65537 }),
 };
 
-export function valueOf(model: WireModel, typeName: string, depth = 0): fc.Arbitrary<unknown> {
+export function arbitraryValue(
+  model: WireModel,
+  typeName: string,
+  depth = 0,
+): fc.Arbitrary<unknown> {
   const t = lookupType(model, typeName);
   let fits: fc.Arbitrary<unknown>;
   switch (t.kind) {
@@ -58,10 +62,10 @@ export function valueOf(model: WireModel, typeName: string, depth = 0): fc.Arbit
       fits =
         depth > 3
           ? fc.constant([])
-          : fc.array(valueOf(model, t.element, depth + 1), { maxLength: 3 });
+          : fc.array(arbitraryValue(model, t.element, depth + 1), { maxLength: 3 });
       break;
     case 'alternate':
-      fits = fc.oneof(...t.variants.map((v) => valueOf(model, v.type, depth + 1)));
+      fits = fc.oneof(...t.variants.map((v) => arbitraryValue(model, v.type, depth + 1)));
       break;
     case 'object': {
       const record = (members: readonly { name: string; type: string; optional: boolean }[]) =>
@@ -70,7 +74,7 @@ export function valueOf(model: WireModel, typeName: string, depth = 0): fc.Arbit
             ...members.map((m) =>
               fc.tuple(
                 fc.constant(m.name),
-                fc.option(valueOf(model, m.type, depth + 1), { freq: m.optional ? 2 : 40 }),
+                fc.option(arbitraryValue(model, m.type, depth + 1), { freq: m.optional ? 2 : 40 }),
               ),
             ),
             fc.oneof(

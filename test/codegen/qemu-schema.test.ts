@@ -18,7 +18,7 @@ import type { Validation } from '../../src/codegen/runtime.js';
 import { loadSchema } from '../../src/qapi/index.js';
 import { requireQemuSource } from '../qapi/qemu-source.js';
 import fc from 'fast-check';
-import { valueOf } from './arbitrary.js';
+import { arbitraryValue } from './arbitrary.js';
 import { compile, type Diagnostic } from './compile.js';
 import { mutate } from './mutations.js';
 import { extractEventExamples, normalise, type ParsedExample } from './qemu-examples.js';
@@ -193,7 +193,7 @@ describe("codegen on QEMU 7.2's schema", () => {
     for (const [name, kind, type] of cases) {
       let accepted = 0;
       fc.assert(
-        fc.property(valueOf(model, type), (value) => {
+        fc.property(arbitraryValue(model, type), (value) => {
           const [a, b] =
             kind === 'event'
               ? [generated.validateEvent(name, value), interpreted.validateEvent(name, value)]

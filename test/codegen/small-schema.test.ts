@@ -21,7 +21,7 @@ import type { WireModel } from '../../src/codegen/model.js';
 import type { Validation } from '../../src/codegen/runtime.js';
 import { loadSchema } from '../../src/qapi/index.js';
 import fc from 'fast-check';
-import { valueOf } from './arbitrary.js';
+import { arbitraryValue } from './arbitrary.js';
 import { compile } from './compile.js';
 
 const SCHEMA = `
@@ -265,7 +265,7 @@ describe('codegen rules on a small schema', () => {
   });
 
   test('generated and interpreted validators agree on arbitrary values', () => {
-    const data = valueOf(model, 'q_obj_FIGURE_DRAWN-arg');
+    const data = arbitraryValue(model, 'q_obj_FIGURE_DRAWN-arg');
     let accepted = 0;
     fc.assert(
       fc.property(data, (value) => {
@@ -275,7 +275,7 @@ describe('codegen rules on a small schema', () => {
       { numRuns: 2000, seed: 7 },
     );
     fc.assert(
-      fc.property(valueOf(model, 'q_obj_draw-arg'), (value) => {
+      fc.property(arbitraryValue(model, 'q_obj_draw-arg'), (value) => {
         const a = message(gen.validateCommandArgs('draw', value));
         assert.equal(message(interpreted.validateCommandArgs('draw', value)), a);
       }),
