@@ -49,7 +49,10 @@ export function checkSchemaFile(fname: string, options: LoadOptions = {}): Schem
 
 /** Read a schema file as strict UTF-8 within the size limit; throws NodeJS-style errors. */
 export function readSchemaText(path: string): string {
-  const size = statSync(path).size;
+  const stat = statSync(path);
+  // Devices and pipes (/dev/zero, a FIFO) could be read forever.
+  if (!stat.isFile() && !stat.isDirectory()) throw new SchemaReadError('not a regular file');
+  const size = stat.size;
   if (size > MAX_SCHEMA_FILE_BYTES) {
     throw new SchemaReadError(`file too large (${size} bytes, limit ${MAX_SCHEMA_FILE_BYTES})`);
   }
