@@ -3,8 +3,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const root = fileURLToPath(new URL('../../../', import.meta.url));
-export const CORPUS_DIR = join(root, '.cache/qemu-src/qemu-7.2.0/tests/qapi-schema');
+export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+export const QEMU_DIR = join(ROOT, '.cache/qemu-src/qemu-7.2.0');
+export const CORPUS_DIR = join(QEMU_DIR, 'tests/qapi-schema');
 
 /** Test case names (without .json) in meson.build order, without duplicates. */
 export function corpusCases(): string[] {
