@@ -5,6 +5,7 @@
  * strings → `{ name }`) in place, so the model builder sees one shape.
  */
 import type { QapiDoc } from './doc.js';
+import { dictKeys } from './dict.js';
 import { QapiSemanticError } from './error.js';
 import { cName } from './c-name.js';
 import { nameStem } from './names.js';
@@ -114,7 +115,7 @@ function checkKeys(
     fail(info, `${source} misses key${s} ${quoteSorted(missing)}`);
   }
   const unknown: string[] = [];
-  for (const k of Object.keys(value)) {
+  for (const k of dictKeys(value)) {
     if (!required.includes(k) && !optional.includes(k)) unknown.push(k);
   }
   if (unknown.length > 0) {
@@ -178,7 +179,7 @@ function checkOperands(
 /** `'name': 'Type'` → `'name': { 'type': 'Type' }` in a members dict. */
 function normalizeMembers(members: unknown): void {
   if (!isDict(members)) return;
-  for (const key of Object.keys(members)) {
+  for (const key of dictKeys(members)) {
     const arg = members[key];
     if (!isDict(arg)) members[key] = { type: arg };
   }
@@ -208,7 +209,7 @@ function checkType(
   if (!isDict(value)) fail(info, `${source} should be an object or type name`);
   const permissive =
     typeof allowDict === 'string' && info.pragma.memberNameExceptions.includes(allowDict);
-  for (const rawKey of Object.keys(value)) {
+  for (const rawKey of dictKeys(value)) {
     const arg = value[rawKey];
     const keySource = `${source} member '${rawKey}'`;
     const key = rawKey.startsWith('*') ? rawKey.slice(1) : rawKey;
@@ -282,7 +283,7 @@ function checkUnion(expr: Dict, info: SourceInfo): void {
   checkType(base, info, "'base'", false, expr.union as string);
   checkNameIsStr(expr.discriminator, info, "'discriminator'");
   if (!isDict(members)) fail(info, "'data' must be an object");
-  for (const key of Object.keys(members)) {
+  for (const key of dictKeys(members)) {
     const source = `'data' member '${key}'`;
     const branch = members[key] as Dict; // normalized
     checkKeys(branch, info, source, ['type'], ['if']);
@@ -295,7 +296,7 @@ function checkAlternate(expr: Dict, info: SourceInfo): void {
   const members = expr.data;
   if (!pyTruthy(members)) fail(info, "'data' must not be empty");
   if (!isDict(members)) fail(info, "'data' must be an object");
-  for (const key of Object.keys(members)) {
+  for (const key of dictKeys(members)) {
     const source = `'data' member '${key}'`;
     checkNameLower(key, info, source);
     const branch = members[key] as Dict; // normalized

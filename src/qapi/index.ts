@@ -9,6 +9,7 @@ export {
   QapiSemanticError,
   structuredError,
 } from './error.js';
+export { dictKeys, KEY_ORDER } from './dict.js';
 export { checkExprs } from './expr.js';
 export { nameStem } from './names.js';
 export type { ParsedSchema, ParseOptions, QapiExpression, QapiValue } from './parser.js';

@@ -6,6 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
+import { dictKeys, isReorderedKey, rememberKeyOrder } from './dict.js';
 import { QapiDoc } from './doc.js';
 import { QapiError, QapiParseError, QapiSemanticError } from './error.js';
 import { isPySpace } from './pytext.js';
@@ -230,8 +231,9 @@ class SchemaFileParser {
         if (pragma === undefined || !isDict(pragma)) {
           throw new QapiSemanticError(info, "value of 'pragma' must be an object");
         }
-        for (const [name, value] of Object.entries(pragma))
-          applyPragma(this.session.pragma, name, value, info);
+        for (const name of dictKeys(pragma)) {
+          applyPragma(this.session.pragma, name, pragma[name] as QapiValue, info);
+        }
       } else {
         if (curDoc && !curDoc.symbol) {
           throw new QapiSemanticError(curDoc.info, 'definition documentation required');
@@ -394,6 +396,8 @@ class SchemaFileParser {
 
   private getMembers(): { [key: string]: QapiValue } {
     const expr: { [key: string]: QapiValue } = {};
+    // Source order, kept only once a key JavaScript would reorder shows up.
+    let order: string[] | null = null;
     if (this.at(RBRACE)) {
       this.accept(true);
       return expr;
@@ -405,9 +409,12 @@ class SchemaFileParser {
       if (!this.at(COLON)) this.error("expected ':'");
       this.accept(true);
       if (Object.hasOwn(expr, key)) this.error(`duplicate key '${key}'`);
+      if (order === null && isReorderedKey(key)) order = Object.keys(expr);
       setKey(expr, key, this.getExpr());
+      order?.push(key);
       if (this.at(RBRACE)) {
         this.accept(true);
+        if (order) rememberKeyOrder(expr, order);
         return expr;
       }
       if (!this.at(COMMA)) this.error("expected ',' or '}'");

@@ -312,3 +312,27 @@ describe('robustness', () => {
     }
   });
 });
+
+describe('key order', () => {
+  test('integer-like keys keep their source order through dictKeys', async () => {
+    const { dictKeys } = await import('../../src/qapi/dict.js');
+    const { exprs } = parseFiles({
+      'a.json': "{ 'union': 'U', 'data': { 'b': 'B', '10': 'X', '2': 'Y' } }",
+    });
+    const data = exprs[0]?.expr.data as Record<string, unknown>;
+    assert.deepEqual(dictKeys(data), ['b', '10', '2']);
+    assert.deepEqual(data, { b: 'B', '10': 'X', '2': 'Y' });
+    assert.deepEqual(dictKeys({ x: 1, y: 2 }), ['x', 'y']);
+  });
+
+  test('so the first error is the one QEMU reports', () => {
+    assert.equal(
+      errorOf("{ 'struct': 'Foo', 'data': { 'B': 'int', '1': 'str' } }"),
+      "test.json: In struct 'Foo':\ntest.json:1: name of 'data' member 'B' must not use uppercase or '_'",
+    );
+    assert.equal(
+      errorOf("{ 'pragma': { 'doc-required': 'x', '0': true } }", false),
+      "test.json:1: pragma 'doc-required' must be boolean",
+    );
+  });
+});
