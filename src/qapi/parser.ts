@@ -212,7 +212,7 @@ class SchemaFileParser {
       if (this.tok === HASH) {
         rejectExprDoc(curDoc);
         const docs = this.getDoc(info);
-        this.docs.push(...docs);
+        for (const doc of docs) this.docs.push(doc);
         curDoc = docs[docs.length - 1] ?? null;
         continue;
       }
@@ -271,8 +271,9 @@ class SchemaFileParser {
       );
     }
     sub.parse();
-    this.exprs.push(...sub.exprs);
-    this.docs.push(...sub.docs);
+    // Element by element: spreading a huge array into push() overflows the stack.
+    for (const e of sub.exprs) this.exprs.push(e);
+    for (const doc of sub.docs) this.docs.push(doc);
   }
 
   /**

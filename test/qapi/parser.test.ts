@@ -336,3 +336,20 @@ describe('key order', () => {
     );
   });
 });
+
+describe('large input', () => {
+  test('an included file with 200k definitions', () => {
+    const many = "{ 'enum': 'Foo', 'data': [] }\n".repeat(200_000);
+    const { exprs } = parseFiles({ 'a.json': "{ 'include': 'b.json' }", 'b.json': many });
+    assert.equal(exprs.length, 200_001);
+    assert.equal(exprs[200_000]?.info.line, 200_000);
+  });
+
+  test('a dict with 100k keys and a list of 100k values', () => {
+    const keys = Array.from({ length: 100_000 }, (_, i) => `'k${i}': 'v'`).join(', ');
+    const values = Array.from({ length: 100_000 }, () => "'v'").join(', ');
+    const { exprs } = parseFiles({ 'a.json': `{ ${keys} }\n{ 'l': [ ${values} ] }` });
+    assert.equal(Object.keys(exprs[0]?.expr ?? {}).length, 100_000);
+    assert.equal((exprs[1]?.expr.l as unknown[]).length, 100_000);
+  });
+});
