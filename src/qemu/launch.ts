@@ -1,0 +1,160 @@
+/**
+ * Starts a real qemu-system-x86_64 (TCG, no display, 64 MiB) booting one of
+ * our boot sectors from a floppy image, with one or more QMP unix sockets.
+ *
+ *   const vm = await launchQemu({ bootSector: mceBootSector(), noReboot: true, qmpSockets: 2 });
+ *   const client = new QmpClient();
+ *   await client.connect(vm.qmp[0]);
+ *   ...
+ *   await vm.kill();   // SIGKILL if still running, waits, removes the temp dir
+ *
+ * A QMP socket serves one client at a time: ask for one socket per client.
+ * findQemu() fails with a clear QemuNotFoundError when QEMU is not installed.
+ */
+
+import { type ChildProcess, spawn } from 'node:child_process';
+import { accessSync, constants, existsSync } from 'node:fs';
+import { mkdtemp, rm, truncate, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
+import { type UnixAddress, unixAddress } from '../qmp/address.js';
+import { mceBootSector } from './bootsector.js';
+
+export const QEMU_BINARY = 'qemu-system-x86_64';
+/** A 1.44 MB floppy: QEMU picks the geometry from the image size. */
+const FLOPPY_BYTES = 1_474_560;
+
+export class QemuNotFoundError extends Error {
+  override readonly name = 'QemuNotFoundError';
+  constructor() {
+    super(
+      `${QEMU_BINARY} was not found on PATH. Install it with \`bash scripts/setup.sh --test\` ` +
+        '(Debian package qemu-system-x86).',
+    );
+  }
+}
+
+export class QemuStartError extends Error {
+  override readonly name = 'QemuStartError';
+}
+
+/** The path of qemu-system-x86_64 (MEMFAIL_QEMU overrides the PATH search). */
+export function findQemu(): string {
+  const override = process.env.MEMFAIL_QEMU;
+  if (override) {
+    if (!existsSync(override)) throw new QemuNotFoundError();
+    return override;
+  }
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    if (!dir) continue;
+    const candidate = join(dir, QEMU_BINARY);
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // not here
+    }
+  }
+  throw new QemuNotFoundError();
+}
+
+export interface LaunchOptions {
+  /** 512 bytes to boot (default: the MCE guest). */
+  readonly bootSector?: Buffer;
+  /** How many QMP sockets (default 1). */
+  readonly qmpSockets?: number;
+  /** Exit instead of rebooting (guest reset → SHUTDOWN event → QEMU exits). */
+  readonly noReboot?: boolean;
+  /** Start with the vCPU stopped (-S). */
+  readonly paused?: boolean;
+  readonly extraArgs?: readonly string[];
+  /** How long to wait for the QMP sockets (default 20 s). */
+  readonly startTimeoutMs?: number;
+}
+
+export interface QemuExit {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+}
+
+export interface QemuHandle {
+  readonly qmp: readonly UnixAddress[];
+  readonly process: ChildProcess;
+  /** Resolves when QEMU has exited (and its temp dir is removed). */
+  readonly exited: Promise<QemuExit>;
+  /** What QEMU wrote to stderr so far. */
+  stderr(): string;
+  /** Kills QEMU if still running and waits for it. */
+  kill(): Promise<QemuExit>;
+}
+
+export async function launchQemu(options: LaunchOptions = {}): Promise<QemuHandle> {
+  const binary = findQemu();
+  const dir = await mkdtemp(join(tmpdir(), 'memfail-qemu-'));
+  const image = join(dir, 'boot.img');
+  await writeFile(image, options.bootSector ?? mceBootSector());
+  await truncate(image, FLOPPY_BYTES);
+  const count = options.qmpSockets ?? 1;
+  const qmp = Array.from({ length: count }, (_, i) => unixAddress(join(dir, `qmp${i}.sock`)));
+  const args = [
+    '-machine', 'pc', '-accel', 'tcg', '-display', 'none', '-nodefaults', '-no-user-config',
+    '-m', '64', '-drive', `file=${image},format=raw,if=floppy`,
+    ...qmp.flatMap((a) => ['-qmp', `unix:${a.path},server=on,wait=off`]),
+    ...(options.noReboot ? ['-no-reboot'] : []),
+    ...(options.paused ? ['-S'] : []),
+    ...(options.extraArgs ?? []),
+  ]; // biome-ignore format: one flag per pair reads better than one per line
+  const child = spawn(binary, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr?.setEncoding('utf8');
+  child.stderr?.on('data', (d: string) => {
+    stderr += d;
+  });
+  const exited = new Promise<QemuExit>((resolve) => {
+    child.once('exit', (code, signal) => {
+      void rm(dir, { recursive: true, force: true }).finally(() => resolve({ code, signal }));
+    });
+  });
+  let alive = true;
+  void exited.then(() => {
+    alive = false;
+  });
+  const spawnError = new Promise<Error>((resolve) => child.once('error', resolve));
+
+  const deadline = Date.now() + (options.startTimeoutMs ?? 20_000);
+  // Wait until every socket file exists (QEMU creates them before running the guest).
+  for (;;) {
+    if (qmp.every((a) => existsSync(a.path))) break;
+    const early = await Promise.race([
+      spawnError,
+      exited.then(
+        (e) =>
+          new QemuStartError(
+            `QEMU exited during start-up (${e.code ?? e.signal}): ${stderr.trim()}`,
+          ),
+      ),
+      new Promise<null>((r) => setTimeout(() => r(null), 10)),
+    ]);
+    if (early !== null) {
+      await rm(dir, { recursive: true, force: true });
+      throw early instanceof QemuStartError
+        ? early
+        : new QemuStartError(`cannot run ${binary}: ${early.message}`);
+    }
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      await exited;
+      throw new QemuStartError(`QEMU did not create its QMP sockets in time: ${stderr.trim()}`);
+    }
+  }
+  return {
+    qmp,
+    process: child,
+    exited,
+    stderr: () => stderr,
+    async kill() {
+      if (alive) child.kill('SIGKILL');
+      return exited;
+    },
+  };
+}
