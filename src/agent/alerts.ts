@@ -2,8 +2,9 @@
  * Alerts for each new memory failure, delivered from the durable outbox: the
  * outbox row is written in the same transaction as the failure, and stays
  * until a delivery succeeds, so a receiver that is down (or an agent that is
- * killed) loses nothing — delivery resumes on the next start. A sink that
- * fails is retried with exponential backoff; other sinks carry on.
+ * killed) loses nothing — delivery resumes on the next start. Each sink is a
+ * queue delivered in order: when its oldest alert fails, the sink backs off
+ * (exponentially) and retries that alert first; other sinks carry on.
  *
  * Delivery is at least once: an agent killed after a delivery succeeded but
  * before it was marked will deliver that alert again on restart. Receivers can
@@ -145,32 +146,33 @@ export class AlertDispatcher {
   }
 
   private owed(): boolean {
-    return this.store.nextAlertDue(this.sinkIds) !== null;
+    return this.store.owedAlerts(this.sinkIds) > 0;
   }
 
   private async run(): Promise<void> {
     while (this.running) {
       const now = nowMicros();
-      const ready = this.sinkIds.filter((id) => (this.retryAt.get(id) ?? 0) <= now);
-      const due = this.store.dueAlerts(ready, now, 100);
+      for (const [sink, at] of this.retryAt) if (at <= now) this.retryAt.delete(sink);
+      const ready = this.sinkIds.filter((id) => !this.retryAt.has(id));
+      const due = this.store.pendingAlerts(ready, 100);
       if (due.length === 0) {
         await this.sleep(this.nextWakeMs(now));
         continue;
       }
       for (const entry of due) {
         if (!this.running) break;
-        if ((this.retryAt.get(entry.sink) ?? 0) > nowMicros()) continue;
+        // A sink whose alert just failed waits; its later alerts must not overtake it.
+        if (this.retryAt.has(entry.sink)) continue;
         await this.deliverOne(entry);
       }
     }
   }
 
+  /** Until the first sink leaves its backoff, or (nothing owed) until woken. */
   private nextWakeMs(now: number): number {
-    const due = this.store.nextAlertDue(this.sinkIds);
-    if (due === null) return Number.POSITIVE_INFINITY;
-    const backoffs = [...this.retryAt.values()].filter((t) => t > now);
-    const at = Math.max(due, backoffs.length > 0 ? Math.min(...backoffs) : 0);
-    return Math.min(1000, Math.max(10, (at - now) / 1000));
+    const backoffs = [...this.retryAt.values()];
+    if (backoffs.length === 0 || !this.owed()) return Number.POSITIVE_INFINITY;
+    return Math.max(1, (Math.min(...backoffs) - now) / 1000);
   }
 
   private sleep(ms: number): Promise<void> {
@@ -198,7 +200,6 @@ export class AlertDispatcher {
     if (error === null) {
       this.store.markDelivered(entry.id, nowMicros());
       this.failures.delete(entry.sink);
-      this.retryAt.delete(entry.sink);
       this.options.metrics?.countAlert(sink.kind, 'delivered');
       return;
     }

@@ -12,6 +12,10 @@ export interface Migration {
   readonly sql: string;
 }
 
+/** QMP's timestamp as ISO 8601 with microseconds, e.g. 2026-11-25T10:41:07.332511Z. */
+const ISO_TIMESTAMP = `CASE WHEN ts_seconds >= 0 THEN
+  strftime('%Y-%m-%dT%H:%M:%S', ts_seconds, 'unixepoch') || printf('.%06dZ', ts_micros) END`;
+
 export const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
@@ -19,7 +23,9 @@ export const MIGRATIONS: readonly Migration[] = [
     sql: `
       -- One row per MEMORY_FAILURE received. An event that fails validation is
       -- kept with valid = 0 and error saying why; its canonical columns are
-      -- NULL only when they could not be read at all.
+      -- NULL only when they could not be read at all. Built for ingest speed:
+      -- one index, the ISO timestamp computed on read, and the raw message
+      -- stored only when the canonical columns do not reproduce it exactly.
       CREATE TABLE memory_failure (
         id              INTEGER PRIMARY KEY,
         vm              TEXT    NOT NULL,
@@ -27,19 +33,21 @@ export const MIGRATIONS: readonly Migration[] = [
         action          TEXT    CHECK (action IN ('ignore', 'inject', 'fatal', 'reset')),
         action_required INTEGER CHECK (action_required IN (0, 1)),
         recursive       INTEGER CHECK (recursive IN (0, 1)),
-        timestamp       TEXT,     -- QMP timestamp, ISO 8601 with microseconds
-        ts_seconds      INTEGER,  -- QMP timestamp as sent
-        ts_micros       INTEGER,
-        received_at     TEXT    NOT NULL,  -- agent clock, ISO 8601
-        received_us     INTEGER NOT NULL,  -- agent clock, microseconds since the epoch
+        ts_seconds      INTEGER NOT NULL,  -- QMP timestamp as sent (-1, -1: QEMU had no clock)
+        ts_micros       INTEGER NOT NULL,
+        timestamp       TEXT GENERATED ALWAYS AS (${ISO_TIMESTAMP}) VIRTUAL,
+        received_us     INTEGER NOT NULL,  -- receipt time: agent clock, µs since the epoch
         dialect         TEXT    CHECK (dialect IN ('qemu', 'seed')),
-        raw             TEXT    NOT NULL,  -- the whole QMP message as JSON
+        -- The whole QMP message as JSON; NULL when it is exactly the dialect's
+        -- wire form of the canonical columns (store.ts rebuilds it on read).
+        raw             TEXT,
         valid           INTEGER NOT NULL CHECK (valid IN (0, 1)),
         error           TEXT,
-        dedup_key       BLOB    NOT NULL UNIQUE
+        -- With the VM and the timestamp, identifies the event across replays
+        -- (store.ts): a small integer for the canonical content, or a hash.
+        dedup           ANY     NOT NULL,
+        UNIQUE (vm, ts_seconds, ts_micros, dedup)
       ) STRICT;
-      CREATE INDEX memory_failure_vm_time ON memory_failure (vm, received_us);
-      CREATE INDEX memory_failure_time ON memory_failure (received_us);
 
       -- What happened to the VM around its failures: QMP run-state events, and
       -- the agent's own view of the VM's QMP connection opening and closing.
@@ -48,13 +56,13 @@ export const MIGRATIONS: readonly Migration[] = [
         vm          TEXT    NOT NULL,
         kind        TEXT    NOT NULL CHECK (kind IN ('RESET', 'SHUTDOWN', 'STOP', 'RESUME',
                       'GUEST_PANICKED', 'CONNECTED', 'DISCONNECTED')),
-        timestamp   TEXT,
         ts_seconds  INTEGER,
         ts_micros   INTEGER,
-        received_at TEXT    NOT NULL,
+        timestamp   TEXT GENERATED ALWAYS AS (${ISO_TIMESTAMP}) VIRTUAL,
         received_us INTEGER NOT NULL,
         data        TEXT,   -- the event's data (or the connection detail) as JSON
-        dedup_key   BLOB    UNIQUE  -- NULL for connection events: each one is new
+        dedup       TEXT,   -- hash of the data; NULL for connection events (each one is new)
+        UNIQUE (vm, ts_seconds, ts_micros, kind, dedup)
       ) STRICT;
       CREATE INDEX lifecycle_vm_time ON lifecycle (vm, received_us);
 
@@ -70,7 +78,7 @@ export const MIGRATIONS: readonly Migration[] = [
         delivered_at    TEXT,
         UNIQUE (failure_id, sink)
       ) STRICT;
-      CREATE INDEX outbox_pending ON outbox (sink, next_attempt_us) WHERE delivered_at IS NULL;
+      CREATE INDEX outbox_pending ON outbox (sink, id) WHERE delivered_at IS NULL;
     `,
   },
 ];

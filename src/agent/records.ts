@@ -41,8 +41,8 @@ export interface FailureObservation {
   readonly timestamp: QmpTimestamp | null;
   readonly receivedUs: number;
   readonly dialect: Dialect | null;
-  /** The whole QMP message, as JSON text. */
-  readonly raw: string;
+  /** The whole QMP message as received ({event, data, timestamp}). */
+  readonly message: Readonly<Record<string, unknown>>;
 }
 
 export interface LifecycleObservation {
@@ -71,6 +71,7 @@ export interface StoredFailure {
   readonly receivedAt: string;
   readonly receivedUs: number;
   readonly dialect: Dialect | null;
+  /** The whole QMP message as JSON. */
   readonly raw: string;
 }
 

@@ -13,8 +13,8 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import type { Dialect, MemoryFailure, QmpTimestamp } from '../event/model.js';
-import { timestampToIso } from '../event/model.js';
+import { ACTIONS, type Dialect, type MemoryFailure, type QmpTimestamp } from '../event/model.js';
+import { toWire } from '../event/dialect.js';
 import { MIGRATIONS, SCHEMA_VERSION } from './migrations.js';
 import type {
   FailureObservation,
@@ -97,14 +97,12 @@ export class Store {
   ) {
     this.insertFailure = db.prepare(
       `INSERT OR IGNORE INTO memory_failure (vm, recipient, action, action_required, recursive,
-         timestamp, ts_seconds, ts_micros, received_at, received_us, dialect, raw, valid, error, dedup_key)
-       VALUES (@vm, @recipient, @action, @actionRequired, @recursive, @timestamp, @tsSeconds,
-         @tsMicros, @receivedAt, @receivedUs, @dialect, @raw, @valid, @error, @dedupKey)`,
+         ts_seconds, ts_micros, received_us, dialect, raw, valid, error, dedup)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.insertLifecycle = db.prepare(
-      `INSERT OR IGNORE INTO lifecycle (vm, kind, timestamp, ts_seconds, ts_micros, received_at,
-         received_us, data, dedup_key)
-       VALUES (@vm, @kind, @timestamp, @tsSeconds, @tsMicros, @receivedAt, @receivedUs, @data, @dedupKey)`,
+      `INSERT OR IGNORE INTO lifecycle (vm, kind, ts_seconds, ts_micros, received_us, data, dedup)
+       VALUES (?, ?, ?, ?, ?, ?, ?)`,
     );
     this.insertOutbox = db.prepare('INSERT OR IGNORE INTO outbox (failure_id, sink) VALUES (?, ?)');
     this.insertBatch = db.transaction((batch: readonly Observation[], sinks: readonly string[]) => {
@@ -114,7 +112,7 @@ export class Store {
       const fresh: boolean[] = [];
       for (const obs of batch) {
         if (obs.kind === 'failure') {
-          const info = this.insertFailure.run(failureParams(obs));
+          const info = this.insertFailure.run(...failureParams(obs));
           fresh.push(info.changes > 0);
           if (info.changes === 0) {
             duplicates++;
@@ -124,7 +122,7 @@ export class Store {
           newFailureIds.push(id);
           for (const sink of sinks) this.insertOutbox.run(id, sink);
         } else {
-          const info = this.insertLifecycle.run(lifecycleParams(obs));
+          const info = this.insertLifecycle.run(...lifecycleParams(obs));
           fresh.push(info.changes > 0);
           if (info.changes === 0) duplicates++;
           else newLifecycle++;
@@ -155,6 +153,8 @@ export class Store {
       db.pragma('journal_mode = WAL');
       db.pragma(`synchronous = ${options.durability === 'full' ? 'FULL' : 'NORMAL'}`);
       db.pragma('foreign_keys = ON');
+      // A larger page cache keeps the indexes' hot pages in memory during bursts.
+      db.pragma('cache_size = -32768');
       migrate(db, path);
     } catch (err) {
       db.close();
@@ -218,18 +218,21 @@ export class Store {
     return rows.map((r) => r.vm);
   }
 
-  /** Undelivered alerts for `sinks` that are due at `nowUs`, oldest first. */
-  dueAlerts(sinks: readonly string[], nowUs: number, limit: number): OutboxEntry[] {
+  /**
+   * Undelivered alerts for `sinks`, oldest first. Each sink is a queue: its
+   * oldest alert is retried (the dispatcher decides when) before any later one.
+   */
+  pendingAlerts(sinks: readonly string[], limit: number): OutboxEntry[] {
     if (sinks.length === 0) return [];
     const marks = sinks.map(() => '?').join(', ');
     const rows = this.db
       .prepare(
         `SELECT o.id AS outbox_id, o.sink, o.attempts, f.* FROM outbox o
          JOIN memory_failure f ON f.id = o.failure_id
-         WHERE o.delivered_at IS NULL AND o.sink IN (${marks}) AND o.next_attempt_us <= ?
+         WHERE o.delivered_at IS NULL AND o.sink IN (${marks})
          ORDER BY o.id LIMIT ?`,
       )
-      .all(...sinks, nowUs, limit) as (FailureRow & {
+      .all(...sinks, limit) as (FailureRow & {
       outbox_id: number;
       sink: string;
       attempts: number;
@@ -242,17 +245,14 @@ export class Store {
     }));
   }
 
-  /** When the next undelivered alert for `sinks` is due (microseconds), or null if none. */
-  nextAlertDue(sinks: readonly string[]): number | null {
-    if (sinks.length === 0) return null;
+  /** How many alerts for `sinks` are still undelivered. */
+  owedAlerts(sinks: readonly string[]): number {
+    if (sinks.length === 0) return 0;
     const marks = sinks.map(() => '?').join(', ');
     const row = this.db
-      .prepare(
-        `SELECT min(next_attempt_us) AS due FROM outbox
-         WHERE delivered_at IS NULL AND sink IN (${marks})`,
-      )
-      .get(...sinks) as { due: number | null };
-    return row.due;
+      .prepare(`SELECT count(*) AS n FROM outbox WHERE delivered_at IS NULL AND sink IN (${marks})`)
+      .get(...sinks) as { n: number };
+    return row.n;
   }
 
   markDelivered(outboxId: number, atUs: number): void {
@@ -261,6 +261,7 @@ export class Store {
       .run(microsToIso(atUs), outboxId);
   }
 
+  /** Records a failed attempt and when the next one is planned (for people reading the table). */
   markFailed(outboxId: number, error: string, retryAtUs: number): void {
     this.db
       .prepare(
@@ -304,78 +305,123 @@ function migrate(db: Database.Database, path: string): void {
 }
 
 /**
- * Identifies an event across replays: the VM, the event, QMP's timestamp and
- * the canonical content. Two events that agree on all of these (same VM, same
- * microsecond, same failure) are one event. Without a usable timestamp, the
- * raw message stands in.
+ * With the VM and QMP's timestamp (the unique index is on all four),
+ * identifies a failure across replays: two events of one VM at the same
+ * microsecond with the same canonical content are one event. The content is
+ * a small integer (bits for recipient, action and both flags); an event that is not
+ * valid is identified by a hash of its whole message instead.
  */
-export function failureDedupKey(obs: FailureObservation): Buffer {
-  if (obs.failure !== null && obs.timestamp !== null) {
-    const f = obs.failure;
-    return digest(
-      obs.vm,
-      'MEMORY_FAILURE',
-      `${obs.timestamp.seconds}.${obs.timestamp.microseconds}`,
-      `${f.recipient}/${f.action}/${f.actionRequired ? 1 : 0}/${f.recursive ? 1 : 0}`,
-    );
-  }
-  return digest(obs.vm, 'MEMORY_FAILURE', 'raw', obs.raw);
-}
-
-function lifecycleDedupKey(obs: LifecycleObservation): Buffer | null {
-  // Connection events are the agent's own, each one new.
-  if (obs.timestamp === null) return null;
-  return digest(
-    obs.vm,
-    obs.event,
-    `${obs.timestamp.seconds}.${obs.timestamp.microseconds}`,
-    JSON.stringify(obs.data ?? null),
+export function failureDedup(obs: FailureObservation): number | string {
+  const f = obs.failure;
+  if (f === null || obs.error !== null) return `raw:${digest(JSON.stringify(obs.message))}`;
+  return (
+    (f.recipient === 'guest' ? 1 : 0) |
+    (ACTIONS.indexOf(f.action) << 1) |
+    (f.actionRequired ? 8 : 0) |
+    (f.recursive ? 16 : 0)
   );
 }
 
-function digest(...parts: string[]): Buffer {
-  const hash = createHash('sha256');
-  for (const part of parts) hash.update(part).update('\0');
-  return hash.digest().subarray(0, 16);
+function lifecycleDedup(obs: LifecycleObservation): string | null {
+  // Connection events are the agent's own, each one new.
+  if (obs.timestamp === null) return null;
+  return digest(JSON.stringify(obs.data ?? null));
 }
 
-function failureParams(obs: FailureObservation) {
+function digest(text: string): string {
+  return createHash('sha256').update(text).digest('base64url').slice(0, 22);
+}
+
+/** Positional parameters of the memory_failure insert, in column order. */
+function failureParams(obs: FailureObservation): unknown[] {
   const f = obs.failure;
-  return {
-    vm: obs.vm,
-    recipient: f?.recipient ?? null,
-    action: f?.action ?? null,
-    actionRequired: f === null ? null : f.actionRequired ? 1 : 0,
-    recursive: f === null ? null : f.recursive ? 1 : 0,
-    ...timestampParams(obs.timestamp),
-    receivedAt: microsToIso(obs.receivedUs),
-    receivedUs: obs.receivedUs,
-    dialect: obs.dialect,
-    raw: obs.raw,
-    valid: obs.error === null && f !== null ? 1 : 0,
-    error: f === null ? (obs.error ?? 'unreadable event') : obs.error,
-    dedupKey: failureDedupKey(obs),
-  };
+  const ts = obs.timestamp;
+  return [
+    obs.vm,
+    f?.recipient ?? null,
+    f?.action ?? null,
+    f === null ? null : f.actionRequired ? 1 : 0,
+    f === null ? null : f.recursive ? 1 : 0,
+    ts?.seconds ?? -1,
+    ts?.microseconds ?? -1,
+    obs.receivedUs,
+    obs.dialect,
+    rawColumn(obs),
+    obs.error === null && f !== null ? 1 : 0,
+    f === null ? (obs.error ?? 'unreadable event') : obs.error,
+    failureDedup(obs),
+  ];
 }
 
-function lifecycleParams(obs: LifecycleObservation) {
-  return {
-    vm: obs.vm,
-    kind: obs.event,
-    ...timestampParams(obs.timestamp),
-    receivedAt: microsToIso(obs.receivedUs),
-    receivedUs: obs.receivedUs,
-    data: obs.data === undefined ? null : JSON.stringify(obs.data),
-    dedupKey: lifecycleDedupKey(obs),
-  };
+function lifecycleParams(obs: LifecycleObservation): unknown[] {
+  const ts = obs.timestamp;
+  return [
+    obs.vm,
+    obs.event,
+    ts?.seconds ?? null,
+    ts?.microseconds ?? null,
+    obs.receivedUs,
+    obs.data === undefined ? null : JSON.stringify(obs.data),
+    lifecycleDedup(obs),
+  ];
 }
 
-function timestampParams(ts: QmpTimestamp | null) {
-  return {
-    timestamp: ts === null ? null : timestampToIso(ts),
-    tsSeconds: ts?.seconds ?? null,
-    tsMicros: ts?.microseconds ?? null,
-  };
+/**
+ * The raw column: NULL when the message is exactly what rebuildRaw() makes of
+ * the row (a valid event whose data is the dialect's own wire form of its
+ * canonical fields), else the message as JSON. Most events take no space.
+ */
+function rawColumn(obs: FailureObservation): string | null {
+  const f = obs.failure;
+  const m = obs.message;
+  if (f !== null && obs.error === null && obs.dialect !== null && obs.timestamp !== null) {
+    const keys = Object.keys(m);
+    const plain =
+      keys.length === 3 &&
+      keys[0] === 'event' &&
+      keys[1] === 'data' &&
+      keys[2] === 'timestamp' &&
+      m.event === 'MEMORY_FAILURE' &&
+      m.timestamp === obs.timestamp;
+    if (plain && sameJson(m.data, wireData(obs.dialect, f).value)) return null;
+  }
+  return JSON.stringify(m);
+}
+
+/** Equal as JSON text would be: same values, same member order. */
+function sameJson(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a) || Array.isArray(b)) return false; // no arrays in MEMORY_FAILURE data
+  const ka = Object.keys(a);
+  const kb = Object.keys(b);
+  if (ka.length !== kb.length) return false;
+  for (let i = 0; i < ka.length; i++) {
+    const k = ka[i]!;
+    if (k !== kb[i]) return false;
+    if (!sameJson((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]))
+      return false;
+  }
+  return true;
+}
+
+function rebuildRaw(dialect: Dialect, f: MemoryFailure, timestamp: QmpTimestamp): string {
+  const data = wireData(dialect, f).json;
+  return `{"event":"MEMORY_FAILURE","data":${data},"timestamp":${JSON.stringify(timestamp)}}`;
+}
+
+const wireCache = new Map<string, { value: unknown; json: string }>();
+
+/** The dialect's wire form of `f`, as a value and as JSON (16 forms per dialect, cached). */
+function wireData(dialect: Dialect, f: MemoryFailure): { value: unknown; json: string } {
+  const key = `${dialect}/${f.recipient}/${f.action}/${f.actionRequired}/${f.recursive}`;
+  let wire = wireCache.get(key);
+  if (wire === undefined) {
+    const value = toWire(dialect, f).data;
+    wire = { value, json: JSON.stringify(value) };
+    wireCache.set(key, wire);
+  }
+  return wire;
 }
 
 interface FailureRow {
@@ -388,10 +434,9 @@ interface FailureRow {
   timestamp: string | null;
   ts_seconds: number | null;
   ts_micros: number | null;
-  received_at: string;
   received_us: number;
   dialect: Dialect | null;
-  raw: string;
+  raw: string | null;
   valid: number;
   error: string | null;
 }
@@ -403,7 +448,6 @@ interface LifecycleRow {
   timestamp: string | null;
   ts_seconds: number | null;
   ts_micros: number | null;
-  received_at: string;
   received_us: number;
   data: string | null;
 }
@@ -418,18 +462,19 @@ function toStoredFailure(row: FailureRow): StoredFailure {
           recursive: row.recursive === 1,
         }
       : null;
+  const timestamp = rowTimestamp(row);
   return {
     id: row.id,
     vm: row.vm,
     failure,
     valid: row.valid === 1,
     error: row.error,
-    timestamp: rowTimestamp(row),
+    timestamp,
     timestampIso: row.timestamp,
-    receivedAt: row.received_at,
+    receivedAt: microsToIso(row.received_us),
     receivedUs: row.received_us,
     dialect: row.dialect,
-    raw: row.raw,
+    raw: row.raw ?? rebuildRaw(row.dialect!, failure!, timestamp!),
   };
 }
 
@@ -440,14 +485,15 @@ function toStoredLifecycle(row: LifecycleRow): StoredLifecycle {
     event: row.kind,
     timestamp: rowTimestamp(row),
     timestampIso: row.timestamp,
-    receivedAt: row.received_at,
+    receivedAt: microsToIso(row.received_us),
     receivedUs: row.received_us,
     data: row.data === null ? null : (JSON.parse(row.data) as unknown),
   };
 }
 
 function rowTimestamp(row: { ts_seconds: number | null; ts_micros: number | null }) {
-  return row.ts_seconds === null || row.ts_micros === null
+  // -1/-1 is QEMU's "no clock"; NULL is the agent's own connection events.
+  return row.ts_seconds === null || row.ts_micros === null || row.ts_seconds < 0
     ? null
     : { seconds: row.ts_seconds, microseconds: row.ts_micros };
 }
@@ -461,7 +507,9 @@ function whereClause(filter: { vm?: string; since?: Date }) {
   }
   if (filter.since !== undefined) {
     // The event's own time (QMP's clock) where it has one, else when it arrived.
-    where.push('coalesce(ts_seconds * 1000000 + ts_micros, received_us) >= @since');
+    where.push(
+      'CASE WHEN ts_seconds >= 0 THEN ts_seconds * 1000000 + ts_micros ELSE received_us END >= @since',
+    );
     params.since = filter.since.getTime() * 1000;
   }
   return { where, params };

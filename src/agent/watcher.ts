@@ -253,14 +253,13 @@ class VmWatch {
     const timestamp = usableTimestamp(ev.timestamp);
     if (ev.event === 'MEMORY_FAILURE') {
       this.events++;
-      const raw = JSON.stringify({ event: ev.event, data: ev.data, timestamp: ev.timestamp });
       this.writer.push({
         kind: 'failure',
         vm: this.target.name,
         ...this.readFailure(ev.data),
         timestamp,
         receivedUs,
-        raw,
+        message: { event: ev.event, data: ev.data, timestamp: ev.timestamp },
       });
       return;
     }

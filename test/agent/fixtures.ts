@@ -42,7 +42,7 @@ export function failure(
     timestamp,
     receivedUs: timestamp.seconds * 1_000_000 + timestamp.microseconds + 100,
     dialect: 'qemu',
-    raw: JSON.stringify({
+    message: {
       event: 'MEMORY_FAILURE',
       data: {
         recipient: event.recipient,
@@ -50,11 +50,15 @@ export function failure(
         flags: { 'action-required': event.actionRequired, recursive: event.recursive },
       },
       timestamp,
-    }),
+    },
   };
 }
 
-export function invalidFailure(vm: string, offsetMicros: number, raw: object): FailureObservation {
+export function invalidFailure(
+  vm: string,
+  offsetMicros: number,
+  message: Record<string, unknown>,
+): FailureObservation {
   const timestamp = ts(offsetMicros);
   return {
     kind: 'failure',
@@ -64,7 +68,7 @@ export function invalidFailure(vm: string, offsetMicros: number, raw: object): F
     timestamp,
     receivedUs: timestamp.seconds * 1_000_000 + timestamp.microseconds + 100,
     dialect: 'qemu',
-    raw: JSON.stringify(raw),
+    message,
   };
 }
 

@@ -8,6 +8,10 @@ import { SCHEMA_VERSION } from '../../src/agent/migrations.js';
 import { Store, StoreError } from '../../src/agent/store.js';
 import { failure, invalidFailure, lifecycle, tempDir } from './fixtures.js';
 
+function ts3(t: { seconds: number }) {
+  return { seconds: t.seconds, microseconds: 3 };
+}
+
 describe('Store', () => {
   test('creates the file, in WAL mode, at the latest schema version', () => {
     const { dir, cleanup } = tempDir();
@@ -115,10 +119,69 @@ describe('Store', () => {
       assert.equal(row.timestampIso, '2025-11-24T16:00:00.332511Z');
       assert.equal(row.receivedUs, obs.receivedUs);
       assert.equal(row.dialect, 'qemu');
-      assert.equal(row.raw, obs.raw);
+      assert.equal(row.raw, JSON.stringify(obs.message));
       assert.equal(row.valid, true);
       assert.equal(row.error, null);
       store.close();
+    } finally {
+      cleanup();
+    }
+  });
+
+  test('the raw message is kept exactly: stored when the canonical form would not rebuild it', () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const path = join(dir, 'events.db');
+      const store = Store.open(path);
+      const plain = failure('a', 1, { action: 'reset', actionRequired: true });
+      const t = plain.timestamp!;
+      const reordered = {
+        ...failure('a', 2),
+        message: {
+          event: 'MEMORY_FAILURE',
+          data: {
+            action: 'inject',
+            recipient: 'guest',
+            flags: { recursive: false, 'action-required': false },
+          },
+          timestamp: { seconds: t.seconds, microseconds: 2 },
+        },
+      };
+      reordered.timestamp = reordered.message.timestamp;
+      const seedNoFlags = {
+        ...failure('a', 3),
+        dialect: 'seed' as const,
+        message: {
+          event: 'MEMORY_FAILURE',
+          data: { action: 'guest-mce-inject' },
+          timestamp: ts3(t),
+        },
+      };
+      const seedFull = {
+        ...failure('a', 4, { recipient: 'hypervisor', action: 'fatal', actionRequired: true }),
+        dialect: 'seed' as const,
+      };
+      const seedMessage = {
+        event: 'MEMORY_FAILURE',
+        data: { action: 'hypervisor-fatal', flags: { 'action-required': true, recursive: false } },
+        timestamp: seedFull.timestamp,
+      };
+      const all = [plain, reordered, seedNoFlags, { ...seedFull, message: seedMessage }];
+      store.insert(all);
+      assert.deepEqual(
+        store.failures().map((f) => f.raw),
+        all.map((o) => JSON.stringify(o.message)),
+      );
+      store.close();
+      const db = new Database(path, { readonly: true });
+      const stored = db
+        .prepare('SELECT raw IS NULL AS rebuilt FROM memory_failure ORDER BY id')
+        .all();
+      assert.deepEqual(
+        stored.map((r) => (r as { rebuilt: number }).rebuilt),
+        [1, 0, 0, 1],
+      );
+      db.close();
     } finally {
       cleanup();
     }
@@ -240,17 +303,17 @@ describe('Store', () => {
       const sinks = ['webhook:http://x/'];
       store.insert([failure('a', 1), failure('a', 2)], sinks);
       store.insert([failure('a', 1)], sinks);
-      const due = store.dueAlerts(sinks, Number.MAX_SAFE_INTEGER, 10);
+      const due = store.pendingAlerts(sinks, 10);
       assert.equal(due.length, 2);
+      assert.equal(due[0]?.failure.vm, 'a');
       store.markDelivered(due[0]!.id, 1);
       store.markFailed(due[1]!.id, 'connection refused', 500);
       assert.deepEqual(store.outboxCounts(), { pending: 1, delivered: 1 });
-      assert.equal(store.dueAlerts(sinks, 499, 10).length, 0);
-      assert.equal(store.nextAlertDue(sinks), 500);
-      const retry = store.dueAlerts(sinks, 500, 10);
+      assert.equal(store.owedAlerts(sinks), 1);
+      const retry = store.pendingAlerts(sinks, 10);
       assert.equal(retry.length, 1);
       assert.equal(retry[0]?.attempts, 1);
-      assert.equal(store.dueAlerts(['webhook:http://other/'], 500, 10).length, 0);
+      assert.equal(store.pendingAlerts(['webhook:http://other/'], 10).length, 0);
       store.close();
     } finally {
       cleanup();
