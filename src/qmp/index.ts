@@ -65,6 +65,13 @@ export {
   type ServerMessage,
 } from './message.js';
 export {
+  type BackoffOptions,
+  backoffDelay,
+  type ReconnectOptions,
+  type ReconnectState,
+  QmpReconnector,
+} from './reconnect.js';
+export {
   type CommandHandler,
   DEFAULT_VERSION,
   QmpServer,

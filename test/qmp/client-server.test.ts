@@ -12,7 +12,10 @@ import {
   QmpCommandError,
   QmpConnectionError,
   QmpEventValidationError,
+  QmpReconnector,
+  type ReconnectState,
   QmpServer,
+  backoffDelay,
 } from '../../src/qmp/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'memfail-qmp-'));
@@ -313,5 +316,83 @@ describe('client edge cases', () => {
     const regular = join(dir, 'regular-file');
     writeFileSync(regular, 'x');
     await assert.rejects(new QmpServer().listen(regular), /not a socket/);
+  });
+});
+
+describe('reconnecting', () => {
+  test('backoff grows by the factor, is jittered within bounds and capped', () => {
+    const opts = { initialDelayMs: 100, maxDelayMs: 1000, factor: 2, jitter: 0.5 };
+    assert.equal(
+      backoffDelay(0, opts, () => 0.5),
+      100,
+    );
+    assert.equal(
+      backoffDelay(2, opts, () => 0.5),
+      400,
+    );
+    assert.equal(
+      backoffDelay(2, opts, () => 0),
+      200,
+    );
+    assert.equal(
+      backoffDelay(2, opts, () => 1),
+      600,
+    );
+    assert.equal(
+      backoffDelay(10, opts, () => 1),
+      1000,
+    );
+    assert.equal(
+      backoffDelay(60, opts, () => 0),
+      500,
+    );
+  });
+
+  test('waits for a server that is not up yet, reconnects after it restarts, stops on request', async () => {
+    const path = unixPath();
+    const states: ReconnectState[] = [];
+    const waiters: [(s: ReconnectState) => boolean, () => void][] = [];
+    const reached = (pred: (s: ReconnectState) => boolean) =>
+      new Promise<void>((resolve) => waiters.push([pred, resolve]));
+    const link = new QmpReconnector(path, {
+      initialDelayMs: 5,
+      maxDelayMs: 20,
+      onState: (s) => {
+        states.push(s);
+        for (const [pred, resolve] of waiters) if (pred(s)) resolve();
+      },
+    });
+    const stream = link.events({ names: ['MEMORY_FAILURE'] });
+    const running = link.run();
+    await reached((s) => s.kind === 'waiting' && s.attempt >= 2);
+    assert.equal(link.client.state, 'idle');
+
+    const first = new QmpServer();
+    let connected = reached((s) => s.kind === 'connected');
+    await first.listen(path);
+    await connected;
+    first.emit('MEMORY_FAILURE', { n: 1 });
+    assert.deepEqual((await stream.next()).value?.data, { n: 1 });
+
+    // The VM restarts: its socket goes away and comes back.
+    const gone = reached((s) => s.kind === 'disconnected');
+    await first.close();
+    await gone;
+    connected = reached((s) => s.kind === 'connected');
+    const second = new QmpServer();
+    await second.listen(path);
+    await connected;
+    second.emit('MEMORY_FAILURE', { n: 2 });
+    assert.deepEqual((await stream.next()).value?.data, { n: 2 });
+    assert.deepEqual(await link.client.execute('query-version'), {
+      qemu: { major: 7, minor: 2, micro: 0 },
+      package: 'memfail',
+    });
+
+    await link.stop();
+    await running;
+    assert.equal(states.at(-1)?.kind, 'stopped');
+    assert.equal((await stream.next()).done, true);
+    await second.close();
   });
 });
