@@ -17,6 +17,7 @@ import type { Dialect, MemoryFailure, QmpTimestamp } from '../event/model.js';
 import { formatAddress, parseAddress, type QmpAddress } from '../qmp/address.js';
 import { QmpClient, type QmpEvent } from '../qmp/client.js';
 import type { LooseEvents } from '../qmp/message.js';
+import { backoffDelay } from '../qmp/reconnect.js';
 import { validateEvent as validateQemuEvent } from '../generated/qemu/validators.js';
 import { validateEvent as validateSeedEvent } from '../generated/seed/validators.js';
 import type { BatchWriter } from './batch.js';
@@ -312,12 +313,12 @@ class VmWatch {
     this.writer.push({ ...obs, vm: this.target.name, timestamp: null, receivedUs: nowMicros() });
   }
 
+  /** Jittered, so that many VMs restarted together do not reconnect in lockstep. */
   private backoff(failures: number): number {
-    const initial = this.options.backoffInitialMs ?? 50;
-    const max = this.options.backoffMaxMs ?? 2000;
-    const delay = Math.min(max, initial * 2 ** Math.min(failures - 1, 20));
-    // Jitter, so that many VMs restarted together do not reconnect in lockstep.
-    return Math.round(delay * (0.75 + Math.random() * 0.5));
+    return backoffDelay(Math.min(failures - 1, 30), {
+      initialDelayMs: this.options.backoffInitialMs ?? 50,
+      maxDelayMs: this.options.backoffMaxMs ?? 2000,
+    });
   }
 
   private sleep(ms: number): Promise<void> {
