@@ -115,7 +115,9 @@ function checkKeys(
     fail(info, `${source} misses key${s} ${quoteSorted(missing)}`);
   }
   const unknown: string[] = [];
-  for (const k of dictKeys(value)) {
+  const keys = dictKeys(value);
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i] as string;
     if (!required.includes(k) && !optional.includes(k)) unknown.push(k);
   }
   if (unknown.length > 0) {
@@ -128,11 +130,16 @@ function checkKeys(
   }
 }
 
+const FALSE_FLAGS = ['gen', 'success-response'];
+const TRUE_FLAGS = ['boxed', 'allow-oob', 'allow-preconfig', 'coroutine'];
+
 function checkFlags(expr: Dict, info: SourceInfo): void {
-  for (const key of ['gen', 'success-response']) {
+  for (let i = 0; i < FALSE_FLAGS.length; i++) {
+    const key = FALSE_FLAGS[i] as string;
     if (has(expr, key) && expr[key] !== false) fail(info, `flag '${key}' may only use false value`);
   }
-  for (const key of ['boxed', 'allow-oob', 'allow-preconfig', 'coroutine']) {
+  for (let i = 0; i < TRUE_FLAGS.length; i++) {
+    const key = TRUE_FLAGS[i] as string;
     if (has(expr, key) && expr[key] !== true) fail(info, `flag '${key}' may only use true value`);
   }
   // Not fundamentally incompatible, but without a use case the semantics are unclear.
@@ -179,7 +186,9 @@ function checkOperands(
 /** `'name': 'Type'` → `'name': { 'type': 'Type' }` in a members dict. */
 function normalizeMembers(members: unknown): void {
   if (!isDict(members)) return;
-  for (const key of dictKeys(members)) {
+  const keys = dictKeys(members);
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i] as string;
     const arg = members[key];
     if (!isDict(arg)) members[key] = { type: arg };
   }
@@ -209,7 +218,9 @@ function checkType(
   if (!isDict(value)) fail(info, `${source} should be an object or type name`);
   const permissive =
     typeof allowDict === 'string' && info.pragma.memberNameExceptions.includes(allowDict);
-  for (const rawKey of dictKeys(value)) {
+  const keys = dictKeys(value);
+  for (let i = 0; i < keys.length; i++) {
+    const rawKey = keys[i] as string;
     const arg = value[rawKey];
     const keySource = `${source} member '${rawKey}'`;
     const key = rawKey.startsWith('*') ? rawKey.slice(1) : rawKey;
@@ -237,7 +248,9 @@ function checkFeatures(features: unknown, info: SourceInfo): void {
   for (let i = 0; i < features.length; i++) {
     if (!isDict(features[i])) features[i] = { name: features[i] };
   }
-  for (const feat of features as Dict[]) {
+  const feats = features as Dict[];
+  for (let i = 0; i < feats.length; i++) {
+    const feat = feats[i] as Dict;
     let source = "'features' member";
     checkKeys(feat, info, source, ['name'], ['if']);
     checkNameIsStr(feat.name, info, source);
@@ -257,7 +270,9 @@ function checkEnum(expr: Dict, info: SourceInfo): void {
   for (let i = 0; i < members.length; i++) {
     if (!isDict(members[i])) members[i] = { name: members[i] };
   }
-  for (const member of members as Dict[]) {
+  const list = members as Dict[];
+  for (let i = 0; i < list.length; i++) {
+    const member = list[i] as Dict;
     let source = "'data' member";
     checkKeys(member, info, source, ['name'], ['if', 'features']);
     const memberName = member.name;
@@ -283,7 +298,9 @@ function checkUnion(expr: Dict, info: SourceInfo): void {
   checkType(base, info, "'base'", false, expr.union as string);
   checkNameIsStr(expr.discriminator, info, "'discriminator'");
   if (!isDict(members)) fail(info, "'data' must be an object");
-  for (const key of dictKeys(members)) {
+  const keys = dictKeys(members);
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i] as string;
     const source = `'data' member '${key}'`;
     const branch = members[key] as Dict; // normalized
     checkKeys(branch, info, source, ['type'], ['if']);
@@ -296,7 +313,9 @@ function checkAlternate(expr: Dict, info: SourceInfo): void {
   const members = expr.data;
   if (!pyTruthy(members)) fail(info, "'data' must not be empty");
   if (!isDict(members)) fail(info, "'data' must be an object");
-  for (const key of dictKeys(members)) {
+  const keys = dictKeys(members);
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i] as string;
     const source = `'data' member '${key}'`;
     checkNameLower(key, info, source);
     const branch = members[key] as Dict; // normalized
@@ -347,7 +366,8 @@ const COMMAND_OPTIONAL = [
 function checkDefinition(expr: Dict, info: SourceInfo, doc: QapiDoc | null): void {
   let meta: DefinitionMeta | undefined;
   let metas = 0;
-  for (const m of METAS) {
+  for (let i = 0; i < METAS.length; i++) {
+    const m = METAS[i] as DefinitionMeta;
     if (has(expr, m)) {
       meta = m;
       metas++;
@@ -407,9 +427,9 @@ function checkDefinition(expr: Dict, info: SourceInfo, doc: QapiDoc | null): voi
  * first error, as QEMU does. Include markers pass through unchecked.
  */
 export function checkExprs(exprs: readonly QapiExpression[]): QapiExpression[] {
-  for (const { expr, info, doc } of exprs) {
-    if (has(expr, 'include')) continue;
-    checkDefinition(expr, info, doc);
+  for (let i = 0; i < exprs.length; i++) {
+    const { expr, info, doc } = exprs[i] as QapiExpression;
+    if (!has(expr, 'include')) checkDefinition(expr, info, doc);
   }
   return [...exprs];
 }
