@@ -116,6 +116,15 @@ function headerWidth(re: RegExp, line: string, word: string): number {
   return m ? m[0].length : word.length + leadingSpace(line.slice(word.length));
 }
 
+function countCodePoints(s: string, end: number): number {
+  let n = end;
+  for (let i = 0; i < end; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0xdc00 && c <= 0xdfff) n--;
+  }
+  return n;
+}
+
 export class QapiDoc {
   /** The definition this block documents; null for free-form documentation. */
   symbol: string | null = null;
@@ -217,10 +226,12 @@ export class QapiDoc {
 
   /** For "@name: first line", the continuation indent and the line with the header blanked. */
   private symbolHeader(line: string, name: string): [string, number] {
-    let indent = headerWidth(ARG_HEADER, line, name);
-    const rest = line.slice(indent);
-    if (!rest) indent = 0;
-    return [rest ? ' '.repeat(indent) + rest : rest, indent];
+    const width = headerWidth(ARG_HEADER, line, name);
+    const rest = line.slice(width);
+    if (!rest) return [rest, 0];
+    // QEMU counts characters, not UTF-16 units (names may hold astral characters).
+    const indent = countCodePoints(line, width);
+    return [' '.repeat(indent) + rest, indent];
   }
 
   private startsNewSection(line: string): boolean {

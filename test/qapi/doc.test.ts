@@ -105,6 +105,11 @@ const errors: [string, string, string][] = [
     'test.json:4:1: unexpected de-indent (expected at least 4 spaces)',
   ],
   [
+    'indent counts characters, not UTF-16 units',
+    doc('##', '# @Foo:', '# @a\u{1F600}: first', '#     second', '##', STRUCT),
+    'test.json:4:1: unexpected de-indent (expected at least 5 spaces)',
+  ],
+  [
     'de-indent in section',
     doc('##', '# @Foo:', '# Since: first', '#   second', '##', STRUCT),
     'test.json:4:1: unexpected de-indent (expected at least 7 spaces)',
