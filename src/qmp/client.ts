@@ -33,6 +33,7 @@ import {
   type CommandArgs,
   type CommandReturns,
   type CommandSpec,
+  asEvent,
   classifyServerMessage,
   type JsonObject,
   type LooseCommands,
@@ -340,6 +341,18 @@ export class QmpClient<C extends { [K in keyof C]: CommandSpec } = LooseCommands
 
   private onMessage(conn: Connection, obj: JsonObject): void {
     if (this.conn !== conn) return;
+    if (conn.greeting !== null) {
+      // Hot path: events skip the general classification.
+      const event = asEvent(obj);
+      if (event instanceof QmpProtocolError) {
+        this.hangUp(conn, 'protocol-error', event);
+        return;
+      }
+      if (event !== null) {
+        this.deliver(event);
+        return;
+      }
+    }
     const msg = classifyServerMessage(obj);
     if (msg instanceof QmpProtocolError) {
       this.hangUp(conn, 'protocol-error', msg);

@@ -48,6 +48,7 @@ export {
   type CommandArgs,
   type CommandReturns,
   type CommandSpec,
+  asEvent,
   checkCommand,
   classifyServerMessage,
   type JsonObject,

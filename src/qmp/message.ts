@@ -84,27 +84,28 @@ function preview(obj: JsonObject): string {
   return text.length > 120 ? `${text.slice(0, 117)}...` : text;
 }
 
+/**
+ * The event in `obj`, checked in place (no copy: events are the hot path);
+ * null when `obj` is not an event. A missing `data` becomes {}.
+ */
+export function asEvent(obj: JsonObject): QmpEventMessage | QmpProtocolError | null {
+  const name = obj.event;
+  if (name === undefined) return null;
+  if (typeof name !== 'string') return unexpected(`event name is not a string: ${preview(obj)}`);
+  const ts = obj.timestamp;
+  if (!isObject(ts) || typeof ts.seconds !== 'number' || typeof ts.microseconds !== 'number') {
+    return unexpected(`event ${name} lacks a {seconds, microseconds} timestamp`);
+  }
+  const data = obj.data;
+  if (data === undefined) obj.data = {};
+  else if (!isObject(data)) return unexpected(`event ${name} has data that is not an object`);
+  return obj as unknown as QmpEventMessage;
+}
+
 /** What a server sent, or why it is not a QMP message. */
 export function classifyServerMessage(obj: JsonObject): ServerMessage | QmpProtocolError {
-  // Events first: they are by far the most frequent message.
-  const name = obj.event;
-  if (name !== undefined) {
-    if (typeof name !== 'string') return unexpected(`event name is not a string: ${preview(obj)}`);
-    const ts = obj.timestamp;
-    if (!isObject(ts) || typeof ts.seconds !== 'number' || typeof ts.microseconds !== 'number') {
-      return unexpected(`event ${name} lacks a {seconds, microseconds} timestamp`);
-    }
-    const data = obj.data ?? {};
-    if (!isObject(data)) return unexpected(`event ${name} has data that is not an object`);
-    return {
-      kind: 'event',
-      event: {
-        event: name,
-        data,
-        timestamp: { seconds: ts.seconds, microseconds: ts.microseconds },
-      },
-    };
-  }
+  const event = asEvent(obj);
+  if (event !== null) return event instanceof QmpProtocolError ? event : { kind: 'event', event };
   if ('return' in obj) return { kind: 'return', id: obj.id, value: obj.return };
   const error = obj.error;
   if (error !== undefined) {
