@@ -1,6 +1,12 @@
 #!/usr/bin/env node
 const argv = process.argv.slice(2);
 
+// A reader that goes away early (`memfail events | head`) is not an error.
+process.stdout.on('error', (err) => {
+  if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw err;
+});
+
 // `memfail schema check FILE...` runs on every save in editors and CI: with
 // plain arguments it skips loading the whole command line (commander and every
 // command group), about a tenth of its run time. Anything else goes to main().

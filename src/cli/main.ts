@@ -4,6 +4,7 @@ import { registerAgent } from './agent.js';
 import { registerSchema } from './schema.js';
 import { registerSim } from './sim.js';
 import { registerInject } from './inject.js';
+import { registerDemo } from './demo.js';
 
 /**
  * The `memfail` command line. Each group of commands lives in its own file and
@@ -25,6 +26,7 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
   registerAgent(program, ctx);
   registerSim(program, ctx);
   registerInject(program, ctx);
+  registerDemo(program, ctx);
   for (const cmd of program.commands) inherit(cmd, io);
   try {
     await program.parseAsync(argv as string[], { from: 'user' });

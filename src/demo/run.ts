@@ -1,0 +1,213 @@
+/**
+ * `memfail demo`: start the demo's VMs, watch them with the agent (the same
+ * Watcher, BatchWriter and Store as `memfail watch`), inject the scripted
+ * faults one at a time, show each MEMORY_FAILURE as the agent records it with
+ * its explanation, and finish with the report.
+ */
+import { explain } from '../event/explain.js';
+import type { MemoryFailure } from '../event/model.js';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BatchWriter } from '../agent/batch.js';
+import type { Observation } from '../agent/records.js';
+import { buildReport, formatReport } from '../agent/report.js';
+import { Store } from '../agent/store.js';
+import { Watcher } from '../agent/watcher.js';
+import { inject } from '../hypervisor/inject.js';
+import { DEMO_STEPS, DEMO_VMS, type VmKind } from './plan.js';
+import { type DemoVm, demoDir, startDemoVm } from './vms.js';
+
+export interface DemoOptions {
+  /** Database to record into (default: a fresh one in the demo's temporary folder). */
+  readonly db?: string;
+  /** Use the simulator even where real QEMU is installed. */
+  readonly simulatorOnly: boolean;
+  /** Whether qemu-system-x86_64 can be run here. */
+  readonly qemuAvailable: boolean;
+  readonly out: (text: string) => void;
+  /** How long one step may wait for its event to be recorded (default 60 s). */
+  readonly stepTimeoutMs?: number;
+}
+
+export interface DemoResult {
+  readonly ok: boolean;
+  readonly db: string;
+  readonly recorded: number;
+  readonly mismatches: readonly string[];
+}
+
+export async function runDemo(options: DemoOptions): Promise<DemoResult> {
+  const { out } = options;
+  const useQemu = options.qemuAvailable && !options.simulatorOnly;
+  const dir = await demoDir();
+  const dbPath = options.db ?? defaultDemoDb();
+  out(
+    useQemu
+      ? 'Real QEMU found: the guest-path VMs are real QEMU 7.2 guests (TCG); host-side failures need KVM and a poisoned page, so those VMs are simulated.\n'
+      : options.simulatorOnly
+        ? "Simulator only (--simulator): every VM is memfail's QMP simulator.\n"
+        : "qemu-system-x86_64 not found (run `bash scripts/setup.sh` to install it): every VM is memfail's QMP simulator.\n",
+  );
+  const vms = new Map<string, DemoVm>();
+  const store = Store.open(dbPath);
+  const writer = new BatchWriter(store, { maxDelayMs: 5 });
+  const recorded: Observation[] = [];
+  const waiters: Array<() => void> = [];
+  writer.onCommitted((batch) => {
+    for (const obs of batch.observations) {
+      recorded.push(obs);
+      out(`${describeObservation(obs)}\n`);
+    }
+    for (const wake of waiters.splice(0)) wake();
+  });
+  let watcher: Watcher | null = null;
+  const mismatches: string[] = [];
+  try {
+    for (const spec of DEMO_VMS) {
+      const kind: VmKind = useQemu && !spec.simulatorOnly ? 'qemu' : 'simulator';
+      const vm = await startDemoVm(spec, kind, dir.path);
+      vms.set(spec.name, vm);
+      out(
+        `  started ${spec.name.padEnd(9)} ${kind === 'qemu' ? 'QEMU     ' : 'simulator'}  ${spec.role}\n`,
+      );
+    }
+    watcher = new Watcher(
+      [...vms.values()].map((vm) => ({ name: vm.spec.name, address: vm.watchAddress })),
+      writer,
+      { backoffInitialMs: 20, backoffMaxMs: 200 },
+    );
+    watcher.start();
+    await Promise.all([...vms.values()].map((vm) => vm.waitReady()));
+    await until(
+      recorded,
+      waiters,
+      (_o, _i, all) => countConnected(all) >= vms.size,
+      'every VM connected',
+      30_000,
+    );
+    out(`\nRecording to ${dbPath}\n\n`);
+
+    let step = 0;
+    for (const s of DEMO_STEPS) {
+      step++;
+      const vm = vms.get(s.vm)!;
+      out(`[${step}/${DEMO_STEPS.length}] ${s.vm}: ${s.what}\n`);
+      const seen = recorded.length;
+      await inject(vm.injector, s.fault, { settleMs: 0 });
+      const failure = await until(
+        recorded,
+        waiters,
+        (o, i) => i >= seen && o.kind === 'failure' && o.vm === s.vm,
+        `the MEMORY_FAILURE from ${s.vm}`,
+        options.stepTimeoutMs ?? 60_000,
+      );
+      const got = failure.kind === 'failure' ? failure.failure : null;
+      if (!sameFailure(got, s.expect)) {
+        mismatches.push(`step ${step} (${s.vm}): expected ${show(s.expect)}, got ${show(got)}`);
+      }
+      if (s.then === 'reboot') {
+        await until(
+          recorded,
+          waiters,
+          (o, i) => i >= seen && o.kind === 'lifecycle' && o.vm === s.vm && o.event === 'RESET',
+          `${s.vm} to reset`,
+          30_000,
+        );
+        await vm.waitReady();
+      }
+      if (s.then === 'exit') {
+        await until(
+          recorded,
+          waiters,
+          (o, i) =>
+            i >= seen && o.kind === 'lifecycle' && o.vm === s.vm && o.event === 'DISCONNECTED',
+          `${s.vm} to exit`,
+          30_000,
+        );
+      }
+    }
+  } finally {
+    await watcher?.stop();
+    writer.close();
+    await Promise.all([...vms.values()].map((vm) => vm.stop().catch(() => {})));
+    await dir.remove();
+  }
+  const report = buildReport(store.failures({ includeUnreadable: true }), store.lifecycle());
+  store.close();
+  out(`\n${formatReport(report)}`);
+  const failures = recorded.filter((o) => o.kind === 'failure').length;
+  out(
+    `\n${failures} memory failures recorded in ${dbPath}` +
+      `\nExplore them: memfail events --db ${dbPath}   memfail report --db ${dbPath} --json\n`,
+  );
+  for (const m of mismatches) out(`MISMATCH ${m}\n`);
+  return { ok: mismatches.length === 0, db: dbPath, recorded: failures, mismatches };
+}
+
+/** A fresh database per run, kept after the demo so its events can be explored. */
+function defaultDemoDb(): string {
+  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '');
+  return join(tmpdir(), `memfail-demo-${stamp}.db`);
+}
+
+function describeObservation(o: Observation): string {
+  if (o.kind === 'failure') {
+    if (o.failure === null)
+      return `      ✗ ${o.vm}: unreadable MEMORY_FAILURE stored flagged (${o.error})`;
+    const when = o.timestamp ?? new Date(o.receivedUs / 1000);
+    return `      → ${explain(o.failure, { vm: o.vm, timestamp: when })}  [${o.dialect} dialect]`;
+  }
+  return `      · ${o.vm}: ${o.event}${lifecycleDetail(o.data)}`;
+}
+
+function lifecycleDetail(data: unknown): string {
+  if (data !== null && typeof data === 'object' && 'reason' in data) {
+    return ` (${String((data as { reason: unknown }).reason)})`;
+  }
+  return '';
+}
+
+function countConnected(recorded: readonly Observation[]): number {
+  return new Set(
+    recorded.filter((o) => o.kind === 'lifecycle' && o.event === 'CONNECTED').map((o) => o.vm),
+  ).size;
+}
+
+/** Waits until an observation matching `match` has been committed. */
+function until(
+  recorded: readonly Observation[],
+  waiters: Array<() => void>,
+  match: (o: Observation, index: number, all: readonly Observation[]) => boolean,
+  what: string,
+  timeoutMs: number,
+): Promise<Observation> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)),
+      timeoutMs,
+    );
+    const check = () => {
+      const found = recorded.find((o, i) => match(o, i, recorded));
+      if (found !== undefined) {
+        clearTimeout(timer);
+        resolve(found);
+      } else waiters.push(check);
+    };
+    check();
+  });
+}
+
+function sameFailure(a: MemoryFailure | null, b: MemoryFailure): boolean {
+  return (
+    a !== null &&
+    a.recipient === b.recipient &&
+    a.action === b.action &&
+    a.actionRequired === b.actionRequired &&
+    a.recursive === b.recursive
+  );
+}
+
+function show(f: MemoryFailure | null): string {
+  if (f === null) return 'nothing readable';
+  return `(${f.recipient}, ${f.action}${f.actionRequired ? ', action-required' : ''}${f.recursive ? ', recursive' : ''})`;
+}
