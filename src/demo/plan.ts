@@ -30,7 +30,7 @@ export interface DemoStep {
   readonly fault: Fault;
   readonly expect: MemoryFailure;
   /** The VM resets (and boots again) or exits after this step. */
-  readonly then?: 'reboot' | 'exit';
+  readonly after?: 'reboot' | 'exit';
 }
 
 const GUEST_PAGE = 0x10_0000n;
@@ -89,7 +89,7 @@ export const DEMO_STEPS: readonly DemoStep[] = [
     what: 'action-required machine check while the first is still being handled',
     fault: presetFault('ar', 0, GUEST_PAGE + 0x1000n),
     expect: guest('reset', true, true),
-    then: 'reboot',
+    after: 'reboot',
   },
   {
     vm: 'web-1',
@@ -108,7 +108,7 @@ export const DEMO_STEPS: readonly DemoStep[] = [
     what: 'action-required machine check in a guest without MCE enabled',
     fault: presetFault('ar', 0, GUEST_PAGE),
     expect: guest('reset', true, false),
-    then: 'exit',
+    after: 'exit',
   },
   {
     vm: 'db-3',
@@ -139,6 +139,6 @@ export const DEMO_STEPS: readonly DemoStep[] = [
     what: "host SIGBUS, action required, in QEMU's own memory",
     fault: { kind: 'host', code: 'AR', address: HYPERVISOR_PAGE, inGuestRam: false },
     expect: { recipient: 'hypervisor', action: 'fatal', actionRequired: true, recursive: false },
-    then: 'exit',
+    after: 'exit',
   },
 ];

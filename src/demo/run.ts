@@ -105,7 +105,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       if (!sameFailure(got, s.expect)) {
         mismatches.push(`step ${step} (${s.vm}): expected ${show(s.expect)}, got ${show(got)}`);
       }
-      if (s.then === 'reboot') {
+      if (s.after === 'reboot') {
         await until(
           recorded,
           waiters,
@@ -115,7 +115,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
         );
         await vm.waitReady();
       }
-      if (s.then === 'exit') {
+      if (s.after === 'exit') {
         await until(
           recorded,
           waiters,
