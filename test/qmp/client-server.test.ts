@@ -15,6 +15,7 @@ import {
   QmpReconnector,
   type ReconnectState,
   QmpServer,
+  type QmpSession,
   backoffDelay,
 } from '../../src/qmp/index.js';
 
@@ -316,6 +317,81 @@ describe('client edge cases', () => {
     const regular = join(dir, 'regular-file');
     writeFileSync(regular, 'x');
     await assert.rejects(new QmpServer().listen(regular), /not a socket/);
+  });
+});
+
+describe('server backpressure', () => {
+  test('drained() waits until clients took their output; a client that stops reading is dropped', async () => {
+    const server = new QmpServer({ maxOutputBytes: 256 * 1024 });
+    const address = await server.listen(`unix:${unixPath()}`);
+    const sessions: QmpSession[] = [];
+    server.onSession((session) => sessions.push(session));
+    const reader = new QmpClient();
+    await reader.connect(address);
+    let received = 0;
+    reader.on('event', () => received++);
+    const stalled = await rawPeer(address);
+    await stalled.next();
+    stalled.send('{"execute": "qmp_capabilities"}\n');
+    await stalled.next();
+    stalled.socket.pause(); // stops reading: its output piles up in the server
+
+    const blob = { blob: 'x'.repeat(1000) };
+    let emitted = 0;
+    // Each emit reaches both clients until the stalled one passes the limit;
+    // yielding now and then lets the reading client read.
+    while (server.emit('BIG', blob) === 2 && emitted < 20_000) {
+      emitted++;
+      if (emitted % 16 === 0) await new Promise<void>((r) => setImmediate(r));
+    }
+    assert.ok(emitted < 20_000, `stalled client still served after ${emitted} events`);
+    await sessions[1]!.closed; // dropped by the server (the paused peer cannot see it yet)
+    stalled.socket.destroy();
+    server.emit('BIG', blob);
+    await server.drained();
+    assert.equal(server.sessions.length, 1);
+    assert.equal(server.sessions[0]!.unsentBytes, 0);
+    await server.close();
+    await reader.closed;
+    assert.equal(received, emitted + 2);
+  });
+});
+
+describe('typed commands and events', () => {
+  interface Commands {
+    echo: { args: { a: number }; returns: { a: number } };
+    'query-version': { args: undefined; returns: { qemu: { major: number } } };
+  }
+  interface Events {
+    MEMORY_FAILURE: { recipient: 'guest' | 'hypervisor' };
+    STOP: Record<string, never>;
+  }
+
+  test('maps from codegen type execute(), handlers and events', async () => {
+    const server = new QmpServer<Commands>();
+    server.handle('echo', (args) => ({ a: args.a + 1 }));
+    const address = await server.listen(`unix:${unixPath()}`);
+    const client = new QmpClient<Commands, Events>();
+    await client.connect(address);
+    const echoed: { a: number } = await client.execute('echo', { a: 1 });
+    assert.deepEqual(echoed, { a: 2 });
+    const version = await client.execute('query-version');
+    assert.equal(version.qemu.major, 7);
+    // @ts-expect-error: not a command of the map
+    await assert.rejects(client.execute('nope'), { errorClass: 'CommandNotFound' });
+    const typeOnly = (): unknown =>
+      // @ts-expect-error: wrong argument type
+      client.execute('echo', { a: 'x' });
+    assert.equal(typeof typeOnly, 'function');
+    const stream = client.events({ names: ['MEMORY_FAILURE'] });
+    server.emit('MEMORY_FAILURE', { recipient: 'guest' });
+    const ev = (await stream.next()).value!;
+    if (ev.event === 'MEMORY_FAILURE') {
+      const recipient: 'guest' | 'hypervisor' = ev.data.recipient;
+      assert.equal(recipient, 'guest');
+    } else assert.fail(`unexpected ${ev.event}`);
+    await client.close();
+    await server.close();
   });
 });
 
