@@ -11,6 +11,7 @@ export {
 } from './error.js';
 export { dictKeys, KEY_ORDER } from './dict.js';
 export { checkExprs } from './expr.js';
+export { withBaselineJit } from './jit.js';
 export { nameStem } from './names.js';
 export type { ParsedSchema, ParseOptions, QapiExpression, QapiValue } from './parser.js';
 export { MAX_NESTING, parseSchema, readSchemaFile } from './parser.js';

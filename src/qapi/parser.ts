@@ -9,6 +9,7 @@ import { resolve as resolvePath } from 'node:path';
 import { dictKeys, isReorderedKey, rememberKeyOrder } from './dict.js';
 import { QapiDoc } from './doc.js';
 import { QapiError, QapiParseError, QapiSemanticError } from './error.js';
+import { withBaselineJit } from './jit.js';
 import { isPySpace } from './pytext.js';
 import { Pragma, SourceInfo } from './source.js';
 
@@ -569,6 +570,10 @@ function applyPragma(pragma: Pragma, name: string, value: QapiValue, info: Sourc
  * any problem, including an unreadable file.
  */
 export function parseSchema(fname: string, options: ParseOptions = {}): ParsedSchema {
+  return withBaselineJit(() => parseSchemaFile(fname, options));
+}
+
+function parseSchemaFile(fname: string, options: ParseOptions): ParsedSchema {
   const session: ParseSession = {
     included: new Set(),
     pragma: new Pragma(),
