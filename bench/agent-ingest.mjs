@@ -1,8 +1,12 @@
 // Ingest benchmark: COUNT MEMORY_FAILURE events from one fast QMP endpoint,
-//   memfail: `memfail watch vm=SOCK --db DB --once` — validates, maps to the
-//            canonical model and durably commits every event (SQLite, WAL);
-//   python:  QEMU 7.2's own client (python/qemu/qmp) merely receiving them.
-// Wall time from spawn to exit, alternating runs, fresh database each run.
+//   memfail:         `memfail watch vm=SOCK --db DB --once` — validates, maps to
+//                    the canonical model and durably commits every event
+//                    (SQLite, WAL), then exits when the endpoint hangs up;
+//   memfail-receive: memfail's QmpClient merely receiving them (reference: the
+//                    floor the agent stands on, bench/agent-receive.mjs);
+//   python:          QEMU 7.2's own client (python/qemu/qmp) merely receiving them.
+// Wall and CPU time from spawn to exit (/usr/bin/time), alternating runs,
+// fresh database each run; every memfail run is checked for all COUNT rows.
 //
 //   node bench/agent-ingest.mjs [--events N] [--runs R] [--durability normal|full]
 //
@@ -36,14 +40,18 @@ if (!existsSync(join(root, 'dist/src/cli/main.js'))) {
 
 const dir = mkdtempSync(join(tmpdir(), 'memfail-bench-ingest-'));
 const sock = join(dir, 'vm.qmp');
-const stream = eventStream(count);
-const emitter = serveEvents(stream);
+const emitter = serveEvents(eventStream(count));
 await emitter.listen(sock);
 
+const TIME = '/usr/bin/time';
+const haveTime = existsSync(TIME);
+
+/** Runs argv: wall ms, CPU ms (user + sys) and peak RSS (KiB) when /usr/bin/time is there. */
 function run(argv, env = {}) {
   return new Promise((resolve, reject) => {
+    const cmd = haveTime ? [TIME, '-f', '%U %S %M', ...argv] : argv;
     const start = performance.now();
-    const child = spawn(argv[0], argv.slice(1), {
+    const child = spawn(cmd[0], cmd.slice(1), {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, ...env },
     });
@@ -53,16 +61,25 @@ function run(argv, env = {}) {
     child.stderr.on('data', (c) => (err += c));
     child.on('close', (code) => {
       const ms = performance.now() - start;
-      if (code !== 0) reject(new Error(`${argv.join(' ')} exited ${code}: ${err}`));
-      else resolve({ ms, out });
+      if (code !== 0) return reject(new Error(`${argv.join(' ')} exited ${code}: ${err}`));
+      const [user, sys, rssKiB] = haveTime
+        ? err.trim().split('\n').at(-1).split(' ').map(Number)
+        : [Number.NaN, Number.NaN, Number.NaN];
+      resolve({ ms, cpuMs: (user + sys) * 1000, rssKiB, out });
     });
   });
+}
+
+function checkReceived(r, who) {
+  const got = Number(r.out.trim());
+  if (got !== count) throw new Error(`${who} received ${got}, not ${count}`);
+  return r;
 }
 
 const contenders = {
   async memfail(i) {
     const db = join(dir, `run${i}.db`);
-    const { ms } = await run([
+    const r = await run([
       process.execPath,
       join(root, 'bin/memfail.js'),
       'watch',
@@ -77,31 +94,30 @@ const contenders = {
     const conn = new Database(db, { readonly: true });
     const { n, uniq } = conn
       .prepare(
-        'SELECT count(*) AS n, count(DISTINCT ts_seconds * 1000000 + ts_micros) AS uniq FROM memory_failure',
+        'SELECT count(*) AS n, count(DISTINCT ts_seconds * 1000000 + ts_micros) AS uniq FROM memory_failure WHERE valid = 1',
       )
       .get();
     conn.close();
-    if (n !== count || uniq !== count)
+    if (n !== count || uniq !== count) {
       throw new Error(`memfail recorded ${n} rows (${uniq} distinct), not ${count}`);
-    return { ms, got: n };
+    }
+    return r;
+  },
+  async 'memfail-receive'() {
+    const argv = [process.execPath, join(root, 'bench/agent-receive.mjs'), sock, String(count)];
+    return checkReceived(await run(argv), 'QmpClient');
   },
   async python() {
-    const { ms, out } = await run(
-      ['python3', join(root, 'bench/agent_receive.py'), sock, String(count)],
-      {
-        PYTHONPATH: pythonPath,
-      },
-    );
-    const got = Number(out.trim());
-    if (got !== count) throw new Error(`qemu.qmp received ${got}, not ${count}`);
-    return { ms, got };
+    const argv = ['python3', join(root, 'bench/agent_receive.py'), sock, String(count)];
+    return checkReceived(await run(argv, { PYTHONPATH: pythonPath }), 'qemu.qmp');
   },
 };
 
-const samples = { memfail: [], python: [] };
+const samples = { memfail: [], 'memfail-receive': [], python: [] };
+const order = Object.keys(samples);
 try {
   for (let i = 0; i < runs; i++) {
-    for (const name of i % 2 ? ['python', 'memfail'] : ['memfail', 'python']) {
+    for (const name of i % 2 ? [...order].reverse() : order) {
       samples[name].push(await contenders[name](i));
     }
   }
@@ -115,20 +131,28 @@ const median = (xs) => {
   const m = s.length >> 1;
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
+const med = (name, key) => median(samples[name].map((x) => x[key]));
+const what = {
+  memfail: 'watch --once: validate, canonicalise, commit to SQLite',
+  'memfail-receive': 'memfail QmpClient: receive only (reference)',
+  python: 'qemu.qmp QMPClient: receive only',
+};
 console.log(
   `events: ${count} per run; runs: ${runs} each, alternating; memfail durability: ${durability}`,
 );
-console.log('| contender | what it does | median wall (ms) | events/s | all present |');
-console.log('| --- | --- | ---: | ---: | --- |');
-const what = {
-  memfail: 'watch --once: validate, canonicalise, commit to SQLite',
-  python: 'qemu.qmp QMPClient: receive only',
-};
-for (const [name, xs] of Object.entries(samples)) {
-  const ms = median(xs.map((x) => x.ms));
+console.log(
+  '| contender | what it does | median wall (ms) | median CPU (ms) | events/s (wall) | peak RSS (MiB) |',
+);
+console.log('| --- | --- | ---: | ---: | ---: | ---: |');
+for (const name of order) {
+  const ms = med(name, 'ms');
+  const rss = Math.max(...samples[name].map((x) => x.rssKiB)) / 1024;
   console.log(
-    `| ${name} | ${what[name]} | ${ms.toFixed(0)} | ${Math.round(count / (ms / 1000))} | yes (${count}) |`,
+    `| ${name} | ${what[name]} | ${ms.toFixed(0)} | ${med(name, 'cpuMs').toFixed(0)} | ${Math.round(count / (ms / 1000))} | ${rss.toFixed(1)} |`,
   );
 }
-const ratio = median(samples.python.map((x) => x.ms)) / median(samples.memfail.map((x) => x.ms));
-console.log(`speed-up (python / memfail median): ${ratio.toFixed(2)}x`);
+console.log(`all ${count} rows present in every memfail database (checked after each run)`);
+console.log(
+  `speed-up, python / memfail: ${(med('python', 'ms') / med('memfail', 'ms')).toFixed(2)}x wall, ` +
+    `${(med('python', 'cpuMs') / med('memfail', 'cpuMs')).toFixed(2)}x CPU`,
+);
