@@ -219,7 +219,7 @@ export class QmpClient<C extends { [K in keyof C]: CommandSpec } = LooseCommands
             new QmpConnectionError(
               info.reason === 'connect-timeout'
                 ? 'connect-timeout'
-                : info.reason === 'aborted'
+                : info.reason === 'aborted' || info.reason === 'closed'
                   ? 'aborted'
                   : 'connect-failed',
               `cannot connect to ${where}: ${info.error?.message ?? 'connection closed before the greeting'}`,
