@@ -39,7 +39,14 @@ console.log(JSON.stringify({ parseMs: t1 - t0, checkMs: t2 - t1 }));
 `;
 
 const contenders = {
-  memfail: [process.execPath, ...(process.env.NODE_FLAGS ? process.env.NODE_FLAGS.split(' ') : []), '--input-type=module', '-e', nodeProbe, schema],
+  memfail: [
+    process.execPath,
+    ...(process.env.NODE_FLAGS ? process.env.NODE_FLAGS.split(' ') : []),
+    '--input-type=module',
+    '-e',
+    nodeProbe,
+    schema,
+  ],
   python: ['python3', join(root, 'bench/qapi_frontend.py'), join(qemu, 'scripts'), schema],
 };
 
