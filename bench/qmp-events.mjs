@@ -51,7 +51,7 @@ if (process.argv[2] === 'emitter') {
       }
       input = '';
       if (request.execute !== 'qmp_capabilities') return;
-      socket.write(JSON.stringify({ return: {}, id: request.id }) + '\r\n');
+      socket.write(`${JSON.stringify({ return: {}, id: request.id })}\r\n`);
       let left = count;
       const pump = () => {
         while (left > 0) {

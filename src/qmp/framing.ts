@@ -90,6 +90,13 @@ export class QmpFramer {
   /** Set once the value in progress broke a limit: its bytes are only counted. */
   private failure: QmpProtocolError | null = null;
 
+  // The fast path's decoded lines of the current chunk (see fastLines).
+  private textChunk: Buffer | null = null;
+  private textStart = 0;
+  private textEnd = 0;
+  private text = '';
+  private textIsBytes = false;
+
   constructor(
     private readonly sink: FramerSink,
     limits: FramerLimits = {},
@@ -111,6 +118,7 @@ export class QmpFramer {
 
   /** Feeds the next bytes. Reports every message they complete, in order. */
   push(chunk: Buffer): void {
+    this.textChunk = null; // the caller may reuse its buffer between pushes
     const len = chunk.length;
     let pos = 0;
     while (pos < len) {
@@ -160,11 +168,49 @@ export class QmpFramer {
    * Returns where the scanner must take over (or the chunk's length).
    */
   private fastLines(chunk: Buffer, pos: number): number {
+    const last = chunk.lastIndexOf(LF);
+    if (last < pos) return pos;
+    // Decode all complete lines at once. When every byte became one UTF-16
+    // unit (QEMU sends ASCII), string offsets are byte offsets; the decoded
+    // text is kept for this chunk in case the scanner hands back mid-chunk.
+    if (this.textChunk !== chunk || this.textStart > pos || this.textEnd !== last + 1) {
+      this.textChunk = chunk;
+      this.textStart = pos;
+      this.textEnd = last + 1;
+      this.text = chunk.toString('utf8', pos, last + 1);
+      this.textIsBytes = this.text.length === last + 1 - pos;
+    }
+    if (!this.textIsBytes) return this.fastLinesUtf8(chunk, pos, last);
+    const text = this.text;
+    const base = this.textStart;
     const sink = this.sink;
     const max = this.fastLineMax;
-    while (pos < chunk.length) {
+    let s = pos - base;
+    const end = last + 1 - base;
+    while (s < end) {
+      const nl = text.indexOf('\n', s);
+      if (nl - s > max) break;
+      let value: unknown;
+      try {
+        value = JSON.parse(text.slice(s, nl));
+      } catch {
+        break;
+      }
+      s = nl + 1;
+      if (isObject(value)) sink.message(value);
+      else sink.error(notAnObject(value));
+    }
+    if (s >= end) this.textChunk = null;
+    return base + s;
+  }
+
+  /** The fast path for chunks with multi-byte characters: decode line by line. */
+  private fastLinesUtf8(chunk: Buffer, pos: number, last: number): number {
+    const sink = this.sink;
+    const max = this.fastLineMax;
+    while (pos <= last) {
       const nl = chunk.indexOf(LF, pos);
-      if (nl < 0 || nl - pos > max) return pos;
+      if (nl - pos > max) return pos;
       let value: unknown;
       try {
         value = JSON.parse(chunk.toString('utf8', pos, nl));
