@@ -314,6 +314,11 @@ function migrate(db: Database.Database, path: string): void {
 export function failureDedup(obs: FailureObservation): number | string {
   const f = obs.failure;
   if (f === null || obs.error !== null) return `raw:${digest(JSON.stringify(obs.message))}`;
+  return contentCode(f);
+}
+
+/** The canonical content as 5 bits: recipient, action (2 bits), action-required, recursive. */
+function contentCode(f: MemoryFailure): number {
   return (
     (f.recipient === 'guest' ? 1 : 0) |
     (ACTIONS.indexOf(f.action) << 1) |
@@ -410,16 +415,21 @@ function rebuildRaw(dialect: Dialect, f: MemoryFailure, timestamp: QmpTimestamp)
   return `{"event":"MEMORY_FAILURE","data":${data},"timestamp":${JSON.stringify(timestamp)}}`;
 }
 
-const wireCache = new Map<string, { value: unknown; json: string }>();
+interface WireForm {
+  readonly value: unknown;
+  readonly json: string;
+}
+
+const wireCache: Record<Dialect, (WireForm | undefined)[]> = { qemu: [], seed: [] };
 
 /** The dialect's wire form of `f`, as a value and as JSON (16 forms per dialect, cached). */
-function wireData(dialect: Dialect, f: MemoryFailure): { value: unknown; json: string } {
-  const key = `${dialect}/${f.recipient}/${f.action}/${f.actionRequired}/${f.recursive}`;
-  let wire = wireCache.get(key);
+function wireData(dialect: Dialect, f: MemoryFailure): WireForm {
+  const code = contentCode(f);
+  let wire = wireCache[dialect][code];
   if (wire === undefined) {
     const value = toWire(dialect, f).data;
     wire = { value, json: JSON.stringify(value) };
-    wireCache.set(key, wire);
+    wireCache[dialect][code] = wire;
   }
   return wire;
 }

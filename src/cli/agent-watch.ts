@@ -35,9 +35,10 @@ export async function watch(vmArgs: readonly string[], opts: WatchFlags, io: Io)
     return 1;
   }
 
-  const metrics = new AgentMetrics();
+  // Metrics cost a little per event: collect them only when something can scrape them.
+  const metrics = listen === null ? undefined : new AgentMetrics();
   const dispatcher = new AlertDispatcher(store, sinks, {
-    metrics,
+    ...(metrics ? { metrics } : {}),
     onFailure: (sink, error, retryInMs) =>
       log(
         `alert to ${sink.kind === 'webhook' ? sink.url : sink.argv[0]} failed (${error}); retry in ${retryInMs} ms`,
@@ -47,7 +48,7 @@ export async function watch(vmArgs: readonly string[], opts: WatchFlags, io: Io)
   let newFailures = 0;
   writer.onCommitted((batch) => {
     newFailures += batch.result.newFailureIds.length;
-    metrics.observeCommitted(batch);
+    metrics?.observeCommitted(batch);
     if (batch.result.newFailureIds.length > 0) dispatcher.wake();
   });
   writer.onError((error, batch) =>
@@ -55,7 +56,7 @@ export async function watch(vmArgs: readonly string[], opts: WatchFlags, io: Io)
   );
 
   let metricsServer: MetricsServer | null = null;
-  if (listen !== null) {
+  if (listen !== null && metrics !== undefined) {
     try {
       metricsServer = await serveMetrics(metrics, listen);
       log(`metrics at ${metricsServer.url}`);
@@ -69,7 +70,7 @@ export async function watch(vmArgs: readonly string[], opts: WatchFlags, io: Io)
   const watcher = new Watcher(targets, writer, {
     once: opts.once === true,
     onceWaitMs,
-    metrics,
+    ...(metrics ? { metrics } : {}),
     log,
   });
   const onSignal = (signal: NodeJS.Signals) => {
