@@ -119,6 +119,15 @@ describe('QmpFramer', () => {
     assert.deepEqual(c.messages, [{ ok: 1 }]);
   });
 
+  test('a caller may reuse its buffer between pushes', () => {
+    const c = collector();
+    const buf = Buffer.from('{"n": 1}\n');
+    c.framer.push(buf);
+    buf.write('{"n": 2}\n');
+    c.framer.push(buf);
+    assert.deepEqual(c.messages, [{ n: 1 }, { n: 2 }]);
+  });
+
   test('a message cut by EOF is reported as truncated', () => {
     const c = collector();
     c.framer.push(Buffer.from('{"a": 1}\n{"event": "STO'));
