@@ -14,7 +14,8 @@ export { checkExprs } from './expr.js';
 export { withBaselineJit } from './jit.js';
 export { nameStem } from './names.js';
 export type { ParsedSchema, ParseOptions, QapiExpression, QapiValue } from './parser.js';
-export { MAX_NESTING, parseSchema, readSchemaFile } from './parser.js';
+export { readSchemaFile } from './files.js';
+export { MAX_NESTING, parseSchema } from './parser.js';
 export type { DefinitionMeta } from './source.js';
 export { Pragma, SourceInfo } from './source.js';
 // Stage 2: the checked model, visitor, loading and checking files.

@@ -4,11 +4,11 @@
  * the same error messages at the same line and column. Structural checks of
  * the expressions themselves are expr.ts's job.
  */
-import { readFileSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
 import { dictKeys, isReorderedKey, rememberKeyOrder } from './dict.js';
 import { QapiDoc } from './doc.js';
 import { QapiError, QapiParseError, QapiSemanticError } from './error.js';
+import { dirname, joinPath, normalizeText, readFailure, readSchemaFile } from './files.js';
 import { withBaselineJit } from './jit.js';
 import { isPySpace } from './pytext.js';
 import { Pragma, SourceInfo } from './source.js';
@@ -55,52 +55,6 @@ const TAB = 0x09;
 /** A character that needs the careful path in a string: not printable ASCII, or a backslash. */
 const PLAIN_STRING_TROUBLE = /[^\x20-\x5b\x5d-\x7e]/;
 
-const ERRNO_TEXT: Readonly<Record<string, string>> = {
-  ENOENT: 'No such file or directory',
-  EACCES: 'Permission denied',
-  EPERM: 'Operation not permitted',
-  EISDIR: 'Is a directory',
-  ENOTDIR: 'Not a directory',
-  ELOOP: 'Too many levels of symbolic links',
-  ENAMETOOLONG: 'File name too long',
-  EMFILE: 'Too many open files',
-  ENFILE: 'Too many open files in system',
-  EIO: 'Input/output error',
-  ENXIO: 'No such device or address',
-  EINVAL: 'Invalid argument',
-  EFBIG: 'File too large',
-  ENOMEM: 'Cannot allocate memory',
-};
-
-/** The C library's wording of a read failure, as Python's `strerror` gives it. */
-function readFailure(err: unknown): string {
-  if (err instanceof Error) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code && ERRNO_TEXT[code]) return ERRNO_TEXT[code];
-    return err.message;
-  }
-  return String(err);
-}
-
-const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
-
-/** Reads a schema file as QEMU does: strict UTF-8, BOM kept. */
-export function readSchemaFile(path: string): string {
-  const bytes = readFileSync(path);
-  try {
-    return utf8.decode(bytes);
-  } catch {
-    throw new Error('invalid UTF-8');
-  }
-}
-
-/** Python's text mode: '\r\n' and lone '\r' read as '\n'; the text always ends in '\n'. */
-function normalizeText(text: string): string {
-  if (text.indexOf('\r') >= 0) text = text.replace(/\r\n?/g, '\n');
-  if (text === '' || text.charCodeAt(text.length - 1) !== NEWLINE) text += '\n';
-  return text;
-}
-
 /** What all files of one schema share while it is parsed. */
 interface ParseSession {
   /** Absolute names of the files parsed so far (each is parsed once). */
@@ -118,19 +72,6 @@ function absolutePath(session: ParseSession, p: string): string {
     session.absolute.set(p, abs);
   }
   return abs;
-}
-
-/** `os.path.dirname` */
-function dirname(p: string): string {
-  let head = p.slice(0, p.lastIndexOf('/') + 1);
-  if (head && !/^\/+$/.test(head)) head = head.replace(/\/+$/, '');
-  return head;
-}
-
-/** `os.path.join` of two parts (no normalization, unlike node:path). */
-function joinPath(dir: string, name: string): string {
-  if (name.startsWith('/') || dir === '') return name;
-  return dir.endsWith('/') ? dir + name : `${dir}/${name}`;
 }
 
 /** A dict value set without letting keys like `__proto__` reach the prototype. */

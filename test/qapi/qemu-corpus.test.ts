@@ -8,7 +8,8 @@ import fc from 'fast-check';
 import type { QapiDoc } from '../../src/qapi/doc.js';
 import { formatError, QapiError } from '../../src/qapi/error.js';
 import { checkExprs } from '../../src/qapi/expr.js';
-import { parseSchema, readSchemaFile } from '../../src/qapi/parser.js';
+import { readSchemaFile } from '../../src/qapi/files.js';
+import { parseSchema } from '../../src/qapi/parser.js';
 import { CORPUS_DIR, corpusCases, corpusFile, QEMU_DIR, ROOT } from './corpus.js';
 
 type Outcome = { ok: true; docs: QapiDoc[] } | { ok: false; text: string };
