@@ -75,6 +75,7 @@ export {
 export {
   type CommandHandler,
   DEFAULT_VERSION,
+  type HandlerArgs,
   QmpServer,
   type QmpServerOptions,
   QmpSession,

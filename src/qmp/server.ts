@@ -28,7 +28,6 @@ import { formatAddress, parseAddress, type QmpAddress, tcpAddress } from './addr
 import { QmpCommandError, QmpEventValidationError, type QmpProtocolError } from './errors.js';
 import { type FramerLimits, QmpFramer } from './framing.js';
 import {
-  type CommandArgs,
   type CommandReturns,
   type CommandSpec,
   checkCommand,
@@ -46,6 +45,17 @@ export type CommandHandler<Args = JsonObject, Returns = unknown> = (
   args: Args,
   session: QmpSession,
 ) => Returns | Promise<Returns>;
+
+/**
+ * What a handler receives: the command's arguments, always an object (QMP
+ * sends {} for a command called without arguments). Not validated here: a
+ * handler checks what it needs (e.g. with a generated validator).
+ */
+export type HandlerArgs<S> = S extends { readonly args: infer A }
+  ? [Exclude<A, undefined>] extends [never]
+    ? JsonObject
+    : Exclude<A, undefined>
+  : JsonObject;
 
 export interface QmpServerOptions {
   /** The greeting's version (default: QEMU 7.2.0, package "memfail"). */
@@ -272,7 +282,7 @@ export class QmpServer<C extends { [K in keyof C]: CommandSpec } = LooseCommands
   /** Registers (or replaces) a command. Throw QmpCommandError to send a QMP error. */
   handle<K extends keyof C & string>(
     name: K,
-    handler: CommandHandler<CommandArgs<C[K]>[0], CommandReturns<C[K]>>,
+    handler: CommandHandler<HandlerArgs<C[K]>, CommandReturns<C[K]>>,
   ): this {
     this.handlers.set(name, handler as CommandHandler<never, unknown>);
     return this;
