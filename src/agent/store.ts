@@ -15,7 +15,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { ACTIONS, type Dialect, type MemoryFailure, type QmpTimestamp } from '../event/model.js';
 import { toWire } from '../event/dialect.js';
-import { MIGRATIONS, SCHEMA_VERSION } from './migrations.js';
+import { MIGRATIONS, type Migration } from './migrations.js';
 import type {
   FailureObservation,
   LifecycleKind,
@@ -287,15 +287,24 @@ export class Store {
   }
 }
 
-function migrate(db: Database.Database, path: string): void {
+/**
+ * Brings `db` to the last of `migrations`, each in its own transaction with
+ * its `user_version` bump: a migration that fails leaves the previous version.
+ */
+export function migrate(
+  db: Database.Database,
+  path: string,
+  migrations: readonly Migration[] = MIGRATIONS,
+): void {
+  const latest = migrations[migrations.length - 1]?.version ?? 0;
   const current = db.pragma('user_version', { simple: true }) as number;
-  if (current > SCHEMA_VERSION) {
+  if (current > latest) {
     throw new StoreError(
       'newer-schema',
-      `${path} has schema version ${current}, newer than this memfail understands (${SCHEMA_VERSION}); upgrade memfail`,
+      `${path} has schema version ${current}, newer than this memfail understands (${latest}); upgrade memfail`,
     );
   }
-  for (const migration of MIGRATIONS) {
+  for (const migration of migrations) {
     if (migration.version <= current) continue;
     db.transaction(() => {
       db.exec(migration.sql);

@@ -101,7 +101,8 @@ export async function watch(vmArgs: readonly string[], opts: WatchFlags, io: Io)
     io.stderr(`memfail: could not commit the last events to ${path}\n`);
     return 1;
   }
-  const unreached = opts.once ? watcher.unreached : [];
+  // Stopped by a signal, the watch ends normally whoever it had reached.
+  const unreached = opts.once && !watcher.isStopping ? watcher.unreached : [];
   if (unreached.length > 0) {
     io.stderr(`memfail: never reached: ${unreached.join(', ')}\n`);
     return 1;

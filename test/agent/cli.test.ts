@@ -190,6 +190,28 @@ describe('memfail watch arguments', () => {
     }
   });
 
+  test('--once: a VM that never comes up within --once-wait is named, exit 1', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const db = join(dir, 'w.db');
+      const args = [
+        'watch',
+        `ghost=${join(dir, 'none.qmp')}`,
+        '--db',
+        db,
+        '--once',
+        '--once-wait',
+        '0.2',
+      ];
+      const r = await run(args);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /never reached: ghost/);
+      assert.match(r.stderr, /recorded 0 new memory failures/);
+    } finally {
+      cleanup();
+    }
+  });
+
   test('a database that cannot be used is exit 1, before any VM is contacted', async () => {
     const { dir, cleanup } = tempDir();
     try {

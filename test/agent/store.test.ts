@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { BatchWriter, type CommittedBatch } from '../../src/agent/batch.js';
-import { SCHEMA_VERSION } from '../../src/agent/migrations.js';
-import { Store, StoreError } from '../../src/agent/store.js';
+import { MIGRATIONS, SCHEMA_VERSION } from '../../src/agent/migrations.js';
+import { migrate, Store, StoreError } from '../../src/agent/store.js';
 import { failure, invalidFailure, lifecycle, tempDir } from './fixtures.js';
 
 function ts3(t: { seconds: number }) {
@@ -44,6 +44,38 @@ describe('Store', () => {
       const second = Store.open(path, { mustExist: true });
       assert.equal(second.countFailures(), 1);
       second.close();
+    } finally {
+      cleanup();
+    }
+  });
+
+  test('migrations run in order, each with its version, and a failing one leaves the last good version', () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const path = join(dir, 'events.db');
+      Store.open(path).close();
+      const db = new Database(path);
+      const next = [
+        ...MIGRATIONS,
+        {
+          version: 2,
+          description: 'add a note',
+          sql: 'ALTER TABLE memory_failure ADD COLUMN note TEXT',
+        },
+        {
+          version: 3,
+          description: 'broken',
+          sql: 'CREATE TABLE t (a); SELECT * FROM no_such_table',
+        },
+      ];
+      assert.throws(() => migrate(db, path, next), /no_such_table/);
+      assert.equal(db.pragma('user_version', { simple: true }), 2);
+      const columns = db.prepare('PRAGMA table_info(memory_failure)').all() as { name: string }[];
+      assert.ok(columns.some((c) => c.name === 'note'));
+      // The failed migration's first statement was rolled back with it.
+      const t = db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE name = 't'").get();
+      assert.deepEqual(t, { n: 0 });
+      db.close();
     } finally {
       cleanup();
     }
