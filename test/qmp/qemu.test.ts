@@ -22,10 +22,25 @@ describe('real QEMU 7.2', () => {
   });
 
   test('greeting, negotiation, query-status, query-qmp-schema, stop/cont events, HMP, errors', async () => {
-    const vm = await launchQemu({ paused: true });
+    const vm = await launchQemu({ paused: true, qmpSockets: 2 });
     try {
-      const client = new QmpClient();
+      // Before qmp_capabilities QEMU runs nothing else, with this exact error.
+      const raw = new QmpClient({ negotiate: false });
+      await raw.connect(vm.qmp[1]!);
+      await assert.rejects(raw.execute('query-status'), {
+        errorClass: 'CommandNotFound',
+        desc: "Expecting capabilities negotiation with 'qmp_capabilities'",
+      });
+      await raw.execute('qmp_capabilities');
+      await assert.rejects(raw.execute('qmp_capabilities'), {
+        errorClass: 'CommandNotFound',
+        desc: 'Capabilities negotiation is already complete, command ignored',
+      });
+      await raw.close();
+
+      const client = new QmpClient({ oob: true });
       const greeting = await client.connect(vm.qmp[0]!);
+      assert.deepEqual(client.capabilities, ['oob']);
       assert.equal(greeting.version.qemu.major, 7);
       assert.equal(greeting.version.qemu.minor, 2);
       assert.ok(greeting.capabilities.includes('oob'));
