@@ -96,6 +96,8 @@ export class Watcher {
 
   constructor(targets: readonly VmTarget[], writer: BatchWriter, options: WatcherOptions = {}) {
     this.vms = targets.map((t) => new VmWatch(t, writer, options));
+    // Every VM has a connection-state series from the start, not from its first connect.
+    for (const t of targets) options.metrics?.setConnected(t.name, false);
     this.done = Promise.all(this.vms.map((v) => v.finished)).then(() => undefined);
   }
 
