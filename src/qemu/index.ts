@@ -1,0 +1,35 @@
+/**
+ * The real-QEMU harness: boot sectors, launcher, HMP helpers.
+ *
+ *   import { launchQemu, mceBootSector, waitForGuest, injectMce, AR_MCE } from '../qemu/index.js';
+ */
+
+export {
+  BOOT_SECTOR_BYTES,
+  LOAD_ADDRESS,
+  MCE_HANDLER_OFFSET,
+  mceBootSector,
+  plainBootSector,
+} from './bootsector.js';
+export {
+  AR_MCE,
+  type GuestRegisters,
+  hmp,
+  injectMce,
+  MCG_STATUS,
+  MCI_STATUS,
+  type MceInjection,
+  mceCommandLine,
+  readRegisters,
+  waitForGuest,
+} from './guest.js';
+export {
+  findQemu,
+  type LaunchOptions,
+  launchQemu,
+  QEMU_BINARY,
+  type QemuExit,
+  type QemuHandle,
+  QemuNotFoundError,
+  QemuStartError,
+} from './launch.js';
