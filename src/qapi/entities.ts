@@ -15,6 +15,7 @@ import {
   type EnumMember,
   type Feature,
   type SeenMembers,
+  setFeaturesDefinedIn,
 } from './members.js';
 import type { SourceInfo } from './source.js';
 import type { QapiSchemaVisitor } from './visitor.js';
@@ -67,7 +68,7 @@ export abstract class Entity {
     readonly features: readonly Feature[] = [],
   ) {
     this.cond = ifcond ?? new IfCond();
-    for (const f of features) f.setDefinedIn(name);
+    setFeaturesDefinedIn(features, name);
   }
 
   get ifcond(): IfCond {
@@ -139,7 +140,8 @@ export abstract class QapiType extends Entity {
 
   override check(schema: TypeResolver): void {
     super.check(schema);
-    for (const f of this.features) {
+    for (let i = 0; i < this.features.length; i++) {
+      const f = this.features[i] as Feature;
       if (f.isSpecial())
         throw new QapiSemanticError(this.info, `feature '${f.name}' is not supported for types`);
     }
@@ -208,18 +210,20 @@ export class EnumType extends QapiType {
     readonly prefix: string | null,
   ) {
     super(name, info, doc, ifcond, features);
-    for (const m of members) m.setDefinedIn(name);
+    for (let i = 0; i < members.length; i++) (members[i] as EnumMember).setDefinedIn(name);
   }
 
   override check(schema: TypeResolver): void {
     super.check(schema);
     const seen: SeenMembers = new Map();
-    for (const m of this.members) m.checkClash(this.info, seen);
+    const members = this.members;
+    for (let i = 0; i < members.length; i++) (members[i] as EnumMember).checkClash(this.info, seen);
   }
 
   override connectDoc(doc: QapiDoc | null = this.doc): void {
     super.connectDoc(doc);
-    for (const m of this.members) m.connectDoc(doc);
+    const members = this.members;
+    for (let i = 0; i < members.length; i++) (members[i] as EnumMember).connectDoc(doc);
   }
 
   override isImplicit(): boolean {

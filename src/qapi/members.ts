@@ -37,10 +37,14 @@ export abstract class Member {
     this.definedInName = name;
   }
 
-  /** Record this member in `seen`, failing (on behalf of `info`) when its C name is taken. */
-  checkClash(info: SourceInfo | null, seen: SeenMembers): void {
+  /**
+   * Record this member in `seen`, failing (on behalf of `info`) when its C
+   * name is taken there or in `common` (which is only read: the common
+   * members a union branch must not clash with, shared by all branches).
+   */
+  checkClash(info: SourceInfo | null, seen: SeenMembers, common?: SeenMembers): void {
     const key = cName(this.name);
-    const other = seen.get(key);
+    const other = common?.get(key) ?? seen.get(key);
     if (other) {
       throw new QapiSemanticError(
         info,
@@ -79,15 +83,21 @@ export class Feature extends Member {
   }
 }
 
+// Indexed loops throughout: see schema.ts.
+
 function connectFeatures(doc: QapiDoc | null, features: readonly Feature[]): void {
   if (!doc) return;
-  for (const f of features) doc.connectFeature(f);
+  for (let i = 0; i < features.length; i++) doc.connectFeature(features[i] as Feature);
 }
 
 function checkFeatureClashes(info: SourceInfo | null, features: readonly Feature[]): void {
   if (features.length < 2) return;
   const seen: SeenMembers = new Map();
-  for (const f of features) f.checkClash(info, seen);
+  for (let i = 0; i < features.length; i++) (features[i] as Feature).checkClash(info, seen);
+}
+
+function setFeaturesDefinedIn(features: readonly Feature[], name: string): void {
+  for (let i = 0; i < features.length; i++) (features[i] as Feature).setDefinedIn(name);
 }
 
 export class EnumMember extends Member {
@@ -100,7 +110,7 @@ export class EnumMember extends Member {
     readonly features: readonly Feature[] = [],
   ) {
     super(name, info, ifcond);
-    for (const f of features) f.setDefinedIn(name);
+    setFeaturesDefinedIn(features, name);
   }
 
   override connectDoc(doc: QapiDoc | null): void {
@@ -122,7 +132,7 @@ export class ObjectTypeMember extends Member {
     readonly features: readonly Feature[] = [],
   ) {
     super(name, info, ifcond);
-    for (const f of features) f.setDefinedIn(name);
+    setFeaturesDefinedIn(features, name);
   }
 
   /** The member's type; available once the owner has been checked. */
@@ -132,7 +142,10 @@ export class ObjectTypeMember extends Member {
   }
 
   check(schema: TypeResolver): void {
-    this.resolved = schema.resolveType(this.typeName, this.info, (info) => this.describe(info));
+    // Look up first: the describing callback is only needed for the error.
+    this.resolved =
+      schema.lookupType(this.typeName) ??
+      schema.resolveType(this.typeName, this.info, (info) => this.describe(info));
     checkFeatureClashes(this.info, this.features);
   }
 
@@ -151,4 +164,4 @@ export class Variant extends ObjectTypeMember {
   }
 }
 
-export { checkFeatureClashes, connectFeatures };
+export { checkFeatureClashes, connectFeatures, setFeaturesDefinedIn };

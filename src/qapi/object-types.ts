@@ -14,7 +14,13 @@ import {
 } from './entities.js';
 import { QapiSemanticError } from './error.js';
 import type { IfCond } from './ifcond.js';
-import { type Feature, type ObjectTypeMember, type SeenMembers, Variant } from './members.js';
+import {
+  type EnumMember,
+  type Feature,
+  type ObjectTypeMember,
+  type SeenMembers,
+  Variant,
+} from './members.js';
 import type { SourceInfo } from './source.js';
 import type { QapiSchemaVisitor } from './visitor.js';
 
@@ -36,7 +42,9 @@ export class ObjectType extends QapiType {
   ) {
     super(name, info, doc, ifcond, features);
     this.meta = variants ? 'union' : 'struct';
-    for (const m of localMembers) m.setDefinedIn(name);
+    for (let i = 0; i < localMembers.length; i++) {
+      (localMembers[i] as ObjectTypeMember).setDefinedIn(name);
+    }
     variants?.setDefinedIn(name);
   }
 
@@ -70,11 +78,14 @@ export class ObjectType extends QapiType {
       base.check(schema);
       base.checkClash(this.info, seen);
     }
-    for (const m of this.localMembers) {
+    // Indexed loops throughout: see schema.ts.
+    const local = this.localMembers;
+    for (let i = 0; i < local.length; i++) {
+      const m = local[i] as ObjectTypeMember;
       m.check(schema);
       m.checkClash(this.info, seen);
     }
-    const members = [...seen.values()] as ObjectTypeMember[];
+    const members = Array.from(seen.values()) as ObjectTypeMember[];
     if (this.variants) {
       this.variants.check(schema, seen);
       this.variants.checkClash(this.info, seen);
@@ -82,15 +93,22 @@ export class ObjectType extends QapiType {
     this.allMembers = members;
   }
 
-  /** Add this type's members to `seen`, reporting clashes on behalf of `info`. */
-  checkClash(info: SourceInfo | null, seen: SeenMembers): void {
-    for (const m of this.members) m.checkClash(info, seen);
+  /**
+   * Add this type's members to `seen`, reporting clashes on behalf of
+   * `info`; members in `common` clash too but `common` is left as it is.
+   */
+  checkClash(info: SourceInfo | null, seen: SeenMembers, common?: SeenMembers): void {
+    const members = this.members;
+    for (let i = 0; i < members.length; i++) {
+      (members[i] as ObjectTypeMember).checkClash(info, seen, common);
+    }
   }
 
   override connectDoc(doc: QapiDoc | null = this.doc): void {
     super.connectDoc(doc);
     if (this.baseType?.isImplicit()) this.baseType.connectDoc(doc);
-    for (const m of this.localMembers) m.connectDoc(doc);
+    const local = this.localMembers;
+    for (let i = 0; i < local.length; i++) (local[i] as ObjectTypeMember).connectDoc(doc);
   }
 
   override isImplicit(): boolean {
@@ -150,7 +168,9 @@ export class AlternateType extends QapiType {
     this.variants.check(schema, new Map());
     const seen: SeenMembers = new Map();
     const qtypesSeen = new Map<AlternateQtype, string>();
-    for (const v of this.variants.variants) {
+    const branches = this.variants.variants;
+    for (let i = 0; i < branches.length; i++) {
+      const v = branches[i] as Variant;
       v.checkClash(this.info, seen);
       const qtype = v.type.alternateQtype();
       if (!qtype) {
@@ -188,7 +208,8 @@ export class AlternateType extends QapiType {
 
   override connectDoc(doc: QapiDoc | null = this.doc): void {
     super.connectDoc(doc);
-    for (const v of this.variants.variants) v.connectDoc(doc);
+    const branches = this.variants.variants;
+    for (let i = 0; i < branches.length; i++) (branches[i] as Variant).connectDoc(doc);
   }
 
   jsonType(): JsonType {
@@ -228,7 +249,7 @@ export class Variants {
   }
 
   setDefinedIn(name: string): void {
-    for (const v of this.branches) v.setDefinedIn(name);
+    for (let i = 0; i < this.branches.length; i++) (this.branches[i] as Variant).setDefinedIn(name);
   }
 
   /** `seen` holds the union's members so far; empty for an alternate. */
@@ -236,21 +257,29 @@ export class Variants {
     const isUnion = this.tagName !== null;
     if (this.tagName !== null) this.checkDiscriminator(schema, this.tagName, seen);
     const tagType = this.tagMember.type;
+    const branches = this.branches;
+    let values: Set<string> | null = null;
     if (isUnion && tagType instanceof EnumType) {
       // Enum values without a branch select the empty type.
-      const cases = new Set(this.branches.map((v) => v.name));
-      for (const m of tagType.members) {
+      const cases = new Set<string>();
+      for (let i = 0; i < branches.length; i++) cases.add((branches[i] as Variant).name);
+      values = new Set<string>();
+      const members = tagType.members;
+      for (let i = 0; i < members.length; i++) {
+        const m = members[i] as EnumMember;
+        values.add(m.name);
         if (cases.has(m.name)) continue;
         const v = new Variant(m.name, this.info, 'q_empty', m.ifcond);
         v.setDefinedIn(this.tagMember.definedIn);
-        this.branches.push(v);
+        branches.push(v);
       }
     }
-    if (this.branches.length === 0) throw new QapiSemanticError(this.info, 'union has no branches');
-    for (const v of this.branches) {
+    if (branches.length === 0) throw new QapiSemanticError(this.info, 'union has no branches');
+    for (let i = 0; i < branches.length; i++) {
+      const v = branches[i] as Variant;
       v.check(schema);
-      if (!isUnion || !(tagType instanceof EnumType)) continue;
-      if (!tagType.memberNames().includes(v.name)) {
+      if (!isUnion || !(tagType instanceof EnumType) || values === null) continue;
+      if (!values.has(v.name)) {
         throw new QapiSemanticError(
           this.info,
           `branch '${v.name}' is not a value of ${tagType.describe()}`,
@@ -286,9 +315,9 @@ export class Variants {
 
   /** Each branch's members must not clash with the common members (branches may share names). */
   checkClash(info: SourceInfo | null, seen: SeenMembers): void {
-    for (const v of this.branches) {
-      const type = v.type;
-      if (type instanceof ObjectType) type.checkClash(info, new Map(seen));
+    for (let i = 0; i < this.branches.length; i++) {
+      const type = (this.branches[i] as Variant).type;
+      if (type instanceof ObjectType) type.checkClash(info, new Map(), seen);
     }
   }
 }

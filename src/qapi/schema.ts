@@ -15,9 +15,11 @@ import {
   QapiType,
   type TypeResolver,
 } from './entities.js';
+import { dictKeys } from './dict.js';
 import { formatError, QapiError, QapiSemanticError } from './error.js';
 import { checkExprs } from './expr.js';
 import { IfCond } from './ifcond.js';
+import { withBaselineJit } from './jit.js';
 import { AlternateType, ObjectType, Variants } from './object-types.js';
 import { EnumMember, Feature, ObjectTypeMember, Variant } from './members.js';
 import type { QapiDoc } from './doc.js';
@@ -70,16 +72,23 @@ export class QapiSchema implements TypeResolver {
     readonly fname: string,
     options: LoadOptions = {},
   ) {
+    this.schemaDir = dirname(fname);
+    // One short burst of work, like parsing: see jit.ts.
+    this.docs = withBaselineJit(() => this.build(fname, options));
+  }
+
+  private build(fname: string, options: LoadOptions): readonly QapiDoc[] {
     const parsed: ParsedSchema = parseSchema(fname, options);
     const exprs = checkExprs(parsed.exprs);
-    this.docs = parsed.docs;
-    this.schemaDir = dirname(fname);
     this.makeModule(BUILTIN_MODULE);
     this.makeModule(fname);
     this.definePredefineds();
     this.predefining = false;
-    for (const e of exprs) this.defineExpr(e);
+    // Indexed loops here and below: iterators allocate on every step until
+    // the optimizing compiler removes them, and a check never gets that far.
+    for (let i = 0; i < exprs.length; i++) this.defineExpr(exprs[i] as QapiExpression);
     this.check();
+    return parsed.docs;
   }
 
   /** Every entity, in definition order (built-ins first, implicit types before their users). */
@@ -170,17 +179,25 @@ export class QapiSchema implements TypeResolver {
     this.defineEntity(new EnumType('QType', null, null, null, [], members, 'QTYPE'));
   }
 
-  private makeFeatures(features: unknown, info: SourceInfo | null): Feature[] {
-    if (!Array.isArray(features)) return [];
-    return features.map((f: Expr) => new Feature(String(f.name), info, IfCond.of(f.if)));
+  private makeFeatures(features: unknown, info: SourceInfo | null): readonly Feature[] {
+    if (!Array.isArray(features) || features.length === 0) return NO_FEATURES;
+    const made: Feature[] = [];
+    for (let i = 0; i < features.length; i++) {
+      const f = features[i] as Expr;
+      made.push(new Feature(String(f.name), info, IfCond.of(f.if)));
+    }
+    return made;
   }
 
   private makeEnumMembers(values: unknown, info: SourceInfo): EnumMember[] {
-    if (!Array.isArray(values)) return [];
-    return values.map(
-      (v: Expr) =>
-        new EnumMember(String(v.name), info, IfCond.of(v.if), this.makeFeatures(v.features, info)),
-    );
+    const members: EnumMember[] = [];
+    if (!Array.isArray(values)) return members;
+    for (let i = 0; i < values.length; i++) {
+      const v = values[i] as Expr;
+      const features = this.makeFeatures(v.features, info);
+      members.push(new EnumMember(String(v.name), info, IfCond.of(v.if), features));
+    }
+    return members;
   }
 
   private makeArrayType(elementType: string, info: SourceInfo | null): string {
@@ -213,46 +230,51 @@ export class QapiSchema implements TypeResolver {
   }
 
   private makeMembers(data: unknown, info: SourceInfo): ObjectTypeMember[] {
-    return entriesOf(data).map(([key, value]) => {
+    const members: ObjectTypeMember[] = [];
+    if (!isMembers(data)) return members;
+    const keys = dictKeys(data);
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i] as string;
+      const value = data[key] as Expr;
       const optional = key.startsWith('*');
       const name = optional ? key.slice(1) : key;
       const typ = this.typeRef(value.type, info);
-      return new ObjectTypeMember(
-        name,
-        info,
-        typ,
-        optional,
-        IfCond.of(value.if),
-        this.makeFeatures(value.features, info),
-      );
-    });
+      const features = this.makeFeatures(value.features, info);
+      members.push(new ObjectTypeMember(name, info, typ, optional, IfCond.of(value.if), features));
+    }
+    return members;
   }
 
   private makeVariants(data: unknown, info: SourceInfo): Variant[] {
-    return entriesOf(data).map(
-      ([key, value]) => new Variant(key, info, this.typeRef(value.type, info), IfCond.of(value.if)),
-    );
+    const variants: Variant[] = [];
+    if (!isMembers(data)) return variants;
+    const keys = dictKeys(data);
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i] as string;
+      const value = data[key] as Expr;
+      variants.push(new Variant(key, info, this.typeRef(value.type, info), IfCond.of(value.if)));
+    }
+    return variants;
   }
 
-  private defineExpr({ expr, info, doc }: QapiExpression): void {
+  private defineExpr(definition: QapiExpression): void {
+    const { expr, info, doc } = definition;
     const ifcond = IfCond.of(expr.if);
-    const features = (): Feature[] => this.makeFeatures(expr.features, info);
     if ('enum' in expr) {
       const prefix = typeof expr.prefix === 'string' ? expr.prefix : null;
       const members = this.makeEnumMembers(expr.data, info);
-      this.defineEntity(
-        new EnumType(String(expr.enum), info, doc, ifcond, features(), members, prefix),
-      );
+      const f = this.makeFeatures(expr.features, info);
+      this.defineEntity(new EnumType(String(expr.enum), info, doc, ifcond, f, members, prefix));
     } else if ('struct' in expr) {
       const base = typeof expr.base === 'string' ? expr.base : null;
-      const f = features();
+      const f = this.makeFeatures(expr.features, info);
       const members = this.makeMembers(expr.data, info);
       this.defineEntity(
         new ObjectType(String(expr.struct), info, doc, ifcond, f, base, members, null),
       );
     } else if ('union' in expr) {
       const name = String(expr.union);
-      const f = features();
+      const f = this.makeFeatures(expr.features, info);
       const base =
         typeof expr.base === 'string'
           ? expr.base
@@ -267,14 +289,14 @@ export class QapiSchema implements TypeResolver {
       const tagged = new Variants(String(expr.discriminator), info, null, variants);
       this.defineEntity(new ObjectType(name, info, doc, ifcond, f, base, [], tagged));
     } else if ('alternate' in expr) {
-      const f = features();
+      const f = this.makeFeatures(expr.features, info);
       const variants = this.makeVariants(expr.data, info);
       const tag = new ObjectTypeMember('type', info, 'QType', false, IfCond.of(undefined));
       const alt = new Variants(null, info, tag, variants);
       this.defineEntity(new AlternateType(String(expr.alternate), info, doc, ifcond, f, alt));
     } else if ('command' in expr) {
       const name = String(expr.command);
-      const f = features();
+      const f = this.makeFeatures(expr.features, info);
       const data = this.argTypeRef(name, expr.data, info, ifcond);
       const rets = expr.returns === undefined ? null : this.typeRef(expr.returns, info);
       this.defineEntity(
@@ -296,7 +318,7 @@ export class QapiSchema implements TypeResolver {
       );
     } else if ('event' in expr) {
       const name = String(expr.event);
-      const f = features();
+      const f = this.makeFeatures(expr.features, info);
       const data = this.argTypeRef(name, expr.data, info, ifcond);
       this.defineEntity(new Event(name, info, doc, ifcond, f, data, flag(expr.boxed, false)));
     } else if ('include' in expr) {
@@ -315,12 +337,16 @@ export class QapiSchema implements TypeResolver {
   }
 
   private check(): void {
-    for (const ent of this.entityList) {
+    // Checking can define nothing new: the list is fixed from here on.
+    const entities = this.entityList;
+    for (let i = 0; i < entities.length; i++) {
+      const ent = entities[i] as Entity;
       ent.check(this);
       ent.connectDoc();
       ent.checkDoc();
     }
-    for (const ent of this.entityList) {
+    for (let i = 0; i < entities.length; i++) {
+      const ent = entities[i] as Entity;
       const file = ent.moduleFile();
       const name = this.moduleName(file ?? BUILTIN_MODULE);
       const list = this.moduleDict.get(name);
@@ -339,11 +365,11 @@ function flag(value: unknown, fallback: boolean): boolean {
   return typeof value === 'boolean' ? value : fallback;
 }
 
-/** Normalized members: `{ name: { type, if?, features? } }` in source order. */
-function entriesOf(data: unknown): [string, Expr][] {
-  if (data instanceof Map) return [...data.entries()] as [string, Expr][];
-  if (data === null || typeof data !== 'object') return [];
-  return Object.entries(data as Record<string, Expr>);
+/** Normalized members: `{ name: { type, if?, features? } }`, read in source order (dictKeys). */
+function isMembers(data: unknown): data is Record<string, unknown> {
+  return data !== null && typeof data === 'object' && !Array.isArray(data);
 }
+
+const NO_FEATURES: readonly Feature[] = Object.freeze([]);
 
 export { QapiError };

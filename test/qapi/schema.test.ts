@@ -484,6 +484,24 @@ describe('positive cases', () => {
     );
   });
 
+  test('branches named like integers keep their source order (QEMU: b, 1, 0)', () => {
+    // Enum values may start with a digit; JavaScript lists such keys of an
+    // object first and in numeric order, QEMU's dicts keep source order.
+    const schema = load(
+      "{ 'enum': 'Kind', 'data': [ 'b', '1', '0' ] }\n" +
+        "{ 'struct': 'Branch', 'data': { 'x': 'int' } }\n" +
+        "{ 'struct': 'Base', 'data': { 'kind': 'Kind' } }\n" +
+        "{ 'union': 'Choice', 'base': 'Base', 'discriminator': 'kind',\n" +
+        "  'data': { 'b': 'Branch', '1': 'Branch', '0': 'Branch' } }\n",
+    );
+    const u = schema.lookupType('Choice');
+    assert.ok(u instanceof ObjectType);
+    assert.deepEqual(
+      u.variants?.variants.map((v) => v.name),
+      ['b', '1', '0'],
+    );
+  });
+
   test('alternates: the implicit QType tag and one branch per JSON type', () => {
     const schema = load(
       "{ 'alternate': 'Alt', 'data': { 'n': 'int', 'z': 'null', 'l': [ 'int' ] } }\n",
