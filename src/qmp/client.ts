@@ -240,7 +240,11 @@ export class QmpClient<C extends { [K in keyof C]: CommandSpec } = LooseCommands
         } catch (err) {
           const cause = err instanceof Error ? err : new Error(String(err));
           const failure = new QmpConnectionError(
-            err instanceof QmpCommandError ? 'negotiation-failed' : 'connect-failed',
+            err instanceof QmpCommandError
+              ? 'negotiation-failed'
+              : conn.reason?.reason === 'connect-timeout'
+                ? 'connect-timeout'
+                : 'connect-failed',
             `capability negotiation with ${where} failed: ${cause.message}`,
             { cause },
           );
@@ -248,6 +252,13 @@ export class QmpClient<C extends { [K in keyof C]: CommandSpec } = LooseCommands
           throw failure;
         }
         this.enabled = enable;
+      }
+      if (this.conn !== conn) {
+        // Torn down between the last reply and now (the server hung up at once).
+        throw new QmpConnectionError(
+          'connect-failed',
+          `${where} closed the connection during negotiation`,
+        );
       }
       this.setState('running');
       return greeting;
