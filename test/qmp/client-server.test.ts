@@ -273,6 +273,22 @@ describe('client edge cases', () => {
     await new Promise<void>((r) => bad.close(() => r()));
   });
 
+  test('a message over the client limit ends the connection with message-too-large', async () => {
+    const server = newServer();
+    const address = await server.listen(`unix:${unixPath()}`);
+    const client = new QmpClient({ limits: { maxMessageBytes: 4096 } });
+    await client.connect(address);
+    const got: string[] = [];
+    client.on('event', (ev) => got.push(ev.event));
+    server.emit('SMALL');
+    server.emit('HUGE', { blob: 'x'.repeat(100_000) });
+    const info = await client.closed;
+    assert.equal(info.reason, 'protocol-error');
+    assert.equal((info.error as { code?: string }).code, 'message-too-large');
+    assert.deepEqual(got, ['SMALL']);
+    await server.close();
+  });
+
   test('invalid events are flagged and still delivered', async () => {
     const server = newServer();
     const address = await server.listen(`unix:${unixPath()}`);
