@@ -351,7 +351,8 @@ export class QmpClient<C extends { [K in keyof C]: CommandSpec } = LooseCommands
   }
 
   private onMessage(conn: Connection, obj: JsonObject): void {
-    if (this.conn !== conn) return;
+    // Once we decided to hang up, the rest of the read is not trusted.
+    if (this.conn !== conn || conn.reason !== null) return;
     if (conn.greeting !== null) {
       // Hot path: events skip the general classification.
       const event = asEvent(obj);
