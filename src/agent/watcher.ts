@@ -134,6 +134,8 @@ class VmWatch {
   private dialect: Dialect | null = null;
   private events = 0;
   private client: QmpClient | null = null;
+  /** The client whose connection was last recorded as CONNECTED. */
+  private announced: QmpClient | null = null;
   private stopped = false;
   private readonly abort = new AbortController();
   private wakeSleep: (() => void) | null = null;
@@ -188,7 +190,7 @@ class VmWatch {
       this.state = 'connecting';
       const client = new QmpClient({ connectTimeoutMs: this.options.connectTimeoutMs ?? 10_000 });
       this.client = client;
-      client.on('event', (ev) => this.onEvent(ev));
+      client.on('event', (ev) => this.onEvent(client, ev));
       // A restarted VM may run another QEMU: learn its dialect afresh.
       this.dialect = null;
       try {
@@ -209,11 +211,7 @@ class VmWatch {
         continue;
       }
       failures = 0;
-      this.connections++;
-      this.state = 'connected';
-      if (this.connections > 1) this.options.metrics?.countReconnect(this.target.name);
-      this.options.metrics?.setConnected(this.target.name, true);
-      this.push({ kind: 'lifecycle', event: 'CONNECTED', data: this.connectedData(client) });
+      this.announce(client);
       this.log(`connected to ${formatAddress(this.target.address)}`);
       void this.probeDialect(client);
       const info = await client.closed;
@@ -233,12 +231,25 @@ class VmWatch {
     }
   }
 
-  private connectedData(client: QmpClient): Record<string, unknown> {
+  /**
+   * Records the connection (once per client). Called when connect() returns,
+   * or earlier by the first event: events that arrive together with the
+   * negotiation reply are dispatched before connect() resumes, and CONNECTED
+   * must come first.
+   */
+  private announce(client: QmpClient): void {
+    if (this.announced === client) return;
+    this.announced = client;
+    this.connections++;
+    this.state = 'connected';
+    if (this.connections > 1) this.options.metrics?.countReconnect(this.target.name);
+    this.options.metrics?.setConnected(this.target.name, true);
     const version = client.greeting?.version.qemu;
-    return {
+    const data = {
       address: formatAddress(this.target.address),
       ...(version ? { qemu: `${version.major}.${version.minor}.${version.micro}` } : {}),
     };
+    this.push({ kind: 'lifecycle', event: 'CONNECTED', data });
   }
 
   /** Asks the VM for its schema; the answer fixes the dialect for this connection. */
@@ -251,7 +262,8 @@ class VmWatch {
     }
   }
 
-  private onEvent(ev: QmpEvent<LooseEvents>): void {
+  private onEvent(client: QmpClient, ev: QmpEvent<LooseEvents>): void {
+    this.announce(client);
     const receivedUs = nowMicros();
     const timestamp = usableTimestamp(ev.timestamp);
     if (ev.event === 'MEMORY_FAILURE') {

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { BatchWriter } from '../../src/agent/batch.js';
@@ -218,6 +219,47 @@ describe('Watcher', () => {
       assert.equal(t.store.countFailures(), 1);
     } finally {
       await watcher.stop();
+      t.done();
+    }
+  });
+
+  test('events sent together with the negotiation reply are recorded after CONNECTED', async () => {
+    const t = setup();
+    const path = join(t.dir, 'eager.qmp');
+    // A peer that answers qmp_capabilities and sends its events in the same write.
+    const server = createServer((socket) => {
+      socket.on('error', () => {});
+      socket.write(
+        `${JSON.stringify({ QMP: { version: { qemu: { major: 7, minor: 2, micro: 0 }, package: '' }, capabilities: [] } })}\r\n`,
+      );
+      socket.once('data', (chunk: Buffer) => {
+        const { id } = JSON.parse(chunk.toString().trim()) as { id: unknown };
+        const event = JSON.stringify({
+          timestamp: { seconds: 1_764_000_000, microseconds: 1 },
+          event: 'MEMORY_FAILURE',
+          data: QEMU_INJECT,
+        });
+        socket.end(`${JSON.stringify({ return: {}, id })}\r\n${event}\r\n`);
+      });
+    });
+    await new Promise<void>((r) => server.listen(path, r));
+    const watcher = new Watcher([parseVmArgument(`eager=unix:${path}`)], t.writer, {
+      ...fast,
+      once: true,
+    });
+    try {
+      watcher.start();
+      await watcher.done;
+      t.writer.flush();
+      const [f] = t.store.failures();
+      const [connected, disconnected] = t.store.lifecycle();
+      assert.equal(connected?.event, 'CONNECTED');
+      assert.equal(disconnected?.event, 'DISCONNECTED');
+      assert.ok(f !== undefined && connected!.receivedUs <= f.receivedUs);
+      assert.ok(f.receivedUs <= disconnected!.receivedUs);
+      assert.equal(watcher.status()[0]?.connections, 1);
+    } finally {
+      server.close();
       t.done();
     }
   });
