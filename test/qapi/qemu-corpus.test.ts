@@ -399,9 +399,12 @@ describe("differential: random definitions against QEMU's Python front end", () 
   });
 });
 
-function runQemuStage1(dir: string): Record<string, { ok?: boolean; crash?: string }> {
+function runQemuStage1(
+  dir: string,
+  ...files: string[]
+): Record<string, { ok?: boolean; crash?: string }> {
   const script = join(ROOT, 'test/qapi/qemu_stage1.py');
-  const out = execFileSync('python3', [script, QEMU_DIR, dir], {
+  const out = execFileSync('python3', [script, QEMU_DIR, dir, ...files], {
     encoding: 'utf8',
     maxBuffer: 256 * 1024 * 1024,
   });
@@ -428,3 +431,15 @@ function stage1Result(dir: string, name: string): unknown {
     return { ok: false, err: formatError(e) };
   }
 }
+
+describe("QEMU's full schema (qapi/qapi-schema.json, 22k lines)", () => {
+  test('parses and checks to the same normalized expressions and doc blocks as QEMU', () => {
+    const dir = join(QEMU_DIR, 'qapi');
+    assert.ok(existsSync(join(dir, 'qapi-schema.json')), 'run `bash scripts/setup.sh --test`');
+    const theirs = runQemuStage1(dir, 'qapi-schema.json')['qapi-schema.json'];
+    const ours = stage1Result(dir, 'qapi-schema.json') as { ok: boolean; exprs: unknown[] };
+    assert.equal(ours.ok, true);
+    assert.ok(ours.exprs.length > 900, `only ${ours.exprs.length} expressions`);
+    assert.deepEqual(ours, theirs);
+  });
+});

@@ -1,7 +1,7 @@
 """Run QEMU 7.2's parser and expression checker (scripts/qapi) on schema files.
 
-Usage: qemu_stage1.py QEMU_SRC DIR
-Prints JSON {file: result} for every *.json directly in DIR, where result is
+Usage: qemu_stage1.py QEMU_SRC DIR [FILE...]
+Prints JSON {file: result} for each FILE (default: every *.json) in DIR, where result is
 {"ok": true, "exprs": [...], "docs": [...]} (normalized expressions and doc
 blocks as [symbol, body, [[arg, text]], [[feature, text]], [[section, text]]]),
 {"ok": false, "err": str(error)} for a QAPIError, or {"crash": type} when
@@ -12,6 +12,7 @@ import os
 import sys
 
 qemu_src, case_dir = sys.argv[1:3]
+chosen = sys.argv[3:]
 sys.path.insert(0, os.path.join(qemu_src, 'scripts'))
 sys.setrecursionlimit(10000)
 
@@ -29,7 +30,7 @@ def docs_of(docs):
 
 results = {}
 os.chdir(case_dir)
-for name in sorted(os.listdir('.')):
+for name in chosen or sorted(os.listdir('.')):
     if not name.endswith('.json'):
         continue
     try:
