@@ -1,13 +1,49 @@
 // Our client against REAL QEMU 7.2 under TCG. Needs qemu-system-x86_64: these
 // tests fail (never skip) without it, telling to run `bash scripts/setup.sh --test`.
 import assert from 'node:assert/strict';
+import { connect } from 'node:net';
 import { describe, test } from 'node:test';
 import { mceBootSector, plainBootSector } from '../../src/qemu/bootsector.js';
 import { AR_MCE, hmp, injectMce, waitForGuest } from '../../src/qemu/guest.js';
 import { findQemu, launchQemu } from '../../src/qemu/launch.js';
-import { type QmpEvent, QmpClient, QmpCommandError } from '../../src/qmp/index.js';
+import {
+  type QmpAddress,
+  type QmpEvent,
+  QmpClient,
+  QmpCommandError,
+  QmpServer,
+} from '../../src/qmp/index.js';
 
 type Ev = QmpEvent<Record<string, Record<string, unknown>>>;
+
+/** Sends each raw request line and collects the one reply to it (after the greeting). */
+async function replies(address: QmpAddress, requests: readonly string[]): Promise<unknown[]> {
+  const socket =
+    address.kind === 'unix' ? connect(address.path) : connect(address.port, address.host);
+  socket.setEncoding('utf8');
+  const lines: string[] = [];
+  let buffer = '';
+  let wake: (() => void) | null = null;
+  socket.on('data', (d: string) => {
+    buffer += d;
+    const parts = buffer.split('\n');
+    buffer = parts.pop()!;
+    lines.push(...parts);
+    wake?.();
+  });
+  const next = async () => {
+    while (lines.length === 0) await new Promise<void>((r) => (wake = r));
+    return JSON.parse(lines.shift()!);
+  };
+  await next(); // greeting
+  const out: unknown[] = [];
+  for (const request of requests) {
+    socket.write(`${request}\n`);
+    out.push(await next());
+  }
+  socket.destroy();
+  return out;
+}
 
 describe('real QEMU 7.2', () => {
   test('qemu-system-x86_64 is installed', () => {
@@ -77,6 +113,37 @@ describe('real QEMU 7.2', () => {
       });
       await client.close();
     } finally {
+      await vm.kill();
+    }
+  });
+
+  test('our QmpServer answers malformed and early requests exactly as QEMU does', async () => {
+    const requests = [
+      '{"execute": "query-status", "id": 1}',
+      '[1]',
+      '"x"',
+      '{"foo": 1, "id": 2}',
+      '{"id": 3}',
+      '{"execute": 1, "id": 4}',
+      '{"execute": "query-status", "arguments": [], "id": 5}',
+      '{"exec-oob": "migrate-pause", "id": 6}',
+      '{"execute": "a", "exec-oob": "b", "id": 7}',
+      '{"execute": "qmp_capabilities", "arguments": {"x": 1}, "id": 8}',
+      '{"execute": "qmp_capabilities", "arguments": {"enable": "oob"}, "id": 9}',
+      '{"execute": "qmp_capabilities", "arguments": {"enable": ["foo"]}, "id": 10}',
+      '{"execute": "qmp_capabilities", "id": "go"}',
+      '{"execute": "qmp_capabilities", "id": 11}',
+      '{"execute": "no-such-command", "id": [12]}',
+      '{"exec-oob": "migrate-pause", "id": 13}',
+    ];
+    const vm = await launchQemu({ paused: true });
+    const server = new QmpServer();
+    try {
+      const fromQemu = await replies(vm.qmp[0]!, requests);
+      const ours = await replies(await server.listen('tcp:127.0.0.1:0'), requests);
+      assert.deepEqual(ours, fromQemu);
+    } finally {
+      await server.close();
       await vm.kill();
     }
   });
