@@ -2,22 +2,31 @@
 const argv = process.argv.slice(2);
 
 // A reader that goes away early (`memfail events | head`) is not an error.
-process.stdout.on('error', (err) => {
-  if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
-  throw err;
-});
+let stdoutGuarded = false;
+function guardStdout() {
+  if (stdoutGuarded) return;
+  stdoutGuarded = true;
+  process.stdout.on('error', (err) => {
+    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw err;
+  });
+}
 
 // `memfail schema check FILE...` runs on every save in editors and CI: with
 // plain arguments it skips loading the whole command line (commander and every
 // command group), about a tenth of its run time. Anything else goes to main().
-const fast =
-  argv[0] === 'schema' && argv[1] === 'check'
-    ? (await import('../dist/src/cli/schema-check.js')).fastSchemaCheck(argv.slice(2))
-    : null;
+const check = argv[0] === 'schema' && argv[1] === 'check';
+// Creating process.stdout costs a few ms (more on a pipe); a plain check only
+// writes to it with --json.
+if (!check || argv.includes('--json')) guardStdout();
+const fast = check
+  ? (await import('../dist/src/cli/schema-check.js')).fastSchemaCheck(argv.slice(2))
+  : null;
 
 if (fast !== null) {
   process.exitCode = fast;
 } else {
+  guardStdout();
   const { main } = await import('../dist/src/cli/main.js');
   main(argv).then(
     (code) => {
