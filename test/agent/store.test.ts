@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import Database from 'better-sqlite3';
@@ -118,10 +118,15 @@ describe('Store', () => {
       const path = join(dir, 'events.db');
       const junk = 'this is not a database, just some text that is long enough '.repeat(20);
       writeFileSync(path, junk);
-      assert.throws(
-        () => Store.open(path, { mustExist: true }),
-        (err: unknown) => err instanceof StoreError && err.code === 'corrupt',
-      );
+      for (const mustExist of [true, false]) {
+        assert.throws(
+          () => Store.open(path, { mustExist }),
+          (err: unknown) => err instanceof StoreError && err.code === 'corrupt',
+        );
+      }
+      // Nothing lost: the file is as it was, and nothing was created beside it.
+      assert.equal(readFileSync(path, 'utf8'), junk);
+      assert.deepEqual(readdirSync(dir), ['events.db']);
     } finally {
       cleanup();
     }
