@@ -99,32 +99,49 @@ export function buildReport(
   options: ReportOptions = {},
 ): Report {
   const horizonUs = (options.horizonMs ?? DEFAULT_HORIZON_MS) * 1000;
-  const names = [...new Set([...failures.map((f) => f.vm), ...lifecycle.map((l) => l.vm)])].sort();
+  const failuresByVm = groupByVm(failures);
+  const lifecycleByVm = groupByVm(lifecycle);
   const vms: VmReport[] = [];
-  for (const vm of names) {
-    const own = failures.filter((f) => f.vm === vm);
-    const events = lifecycle.filter((l) => l.vm === vm);
+  for (const vm of [...failuresByVm.keys()].sort()) {
+    const own = failuresByVm.get(vm)!;
+    const events = lifecycleByVm.get(vm) ?? [];
     const valid = own.filter((f) => f.failure !== null);
-    const accounts = valid.map((f, i) => account(f, valid[i + 1] ?? null, events, horizonUs));
-    if (own.length === 0) continue;
+    // Both lists are in receipt order: walk the events once, not once per failure.
+    let first = 0;
+    const accounts = valid.map((f, i) => {
+      while (first < events.length && events[first]!.receivedUs < f.receivedUs) first++;
+      return account(f, valid[i + 1] ?? null, events, first, horizonUs);
+    });
     vms.push({ vm, ...tally(accounts, own), accounts });
   }
   const all = vms.flatMap((v) => v.accounts);
   return { overall: { ...tally(all, failures), vms: vms.length }, vms };
 }
 
+function groupByVm<T extends { readonly vm: string }>(items: readonly T[]): Map<string, T[]> {
+  const groups = new Map<string, T[]>();
+  for (const item of items) {
+    const group = groups.get(item.vm);
+    if (group) group.push(item);
+    else groups.set(item.vm, [item]);
+  }
+  return groups;
+}
+
+/** `events[first]` is the VM's first lifecycle event received at or after `f`. */
 function account(
   f: StoredFailure,
   next: StoredFailure | null,
   events: readonly StoredLifecycle[],
+  first: number,
   horizonUs: number,
 ): FailureAccount {
   const failure = f.failure!;
   const until = Math.min(next?.receivedUs ?? Number.POSITIVE_INFINITY, f.receivedUs + horizonUs);
   let outcome: ObservedOutcome = expected(failure);
   let evidence: Evidence | null = null;
-  for (const e of events) {
-    if (e.receivedUs < f.receivedUs || e.receivedUs > until) continue;
+  for (let k = first; k < events.length && events[k]!.receivedUs <= until; k++) {
+    const e = events[k]!;
     const decided = decisive(e);
     if (decided === null) continue;
     outcome = decided;

@@ -181,13 +181,16 @@ export class Store {
   }
 
   failures(filter: FailureFilter = {}): StoredFailure[] {
+    return [...this.iterateFailures(filter)];
+  }
+
+  /** The same rows as failures(), one at a time (for listings of any size). */
+  *iterateFailures(filter: FailureFilter = {}): Generator<StoredFailure> {
     const { where, params } = whereClause(filter);
     if (!filter.includeUnreadable) where.push('recipient IS NOT NULL');
     const sql = `SELECT * FROM memory_failure ${joinWhere(where)} ORDER BY received_us, id`;
-    return this.db
-      .prepare(sql)
-      .all(params)
-      .map((row) => toStoredFailure(row as FailureRow));
+    for (const row of this.db.prepare(sql).iterate(params))
+      yield toStoredFailure(row as FailureRow);
   }
 
   countFailures(filter: FailureFilter = {}): number {

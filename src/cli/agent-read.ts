@@ -18,9 +18,20 @@ export function events(opts: EventsFlags, io: Io): number {
       io.stdout(`${store.countFailures(filter)}\n`);
       return 0;
     }
-    const records = store.failures(filter).map(toEventRecord);
-    if (opts.json) io.stdout(`${JSON.stringify(records, null, 2)}\n`);
-    else io.stdout(records.map((r) => `${formatEventLine(r)}\n`).join(''));
+    // Streamed in chunks: a database of any size lists in constant memory.
+    const out = chunked(io);
+    let first = true;
+    if (opts.json) out('[');
+    for (const f of store.iterateFailures(filter)) {
+      const r = toEventRecord(f);
+      if (!opts.json) out(`${formatEventLine(r)}\n`);
+      else {
+        out(`${first ? '\n' : ',\n'}${indent(JSON.stringify(r, null, 2))}`);
+        first = false;
+      }
+    }
+    if (opts.json) out(first ? ']\n' : '\n]\n');
+    out(null);
     return 0;
   });
 }
@@ -31,6 +42,27 @@ export function report(opts: ReportFlags, io: Io): number {
     io.stdout(opts.json ? `${JSON.stringify(r, null, 2)}\n` : formatReport(r));
     return 0;
   });
+}
+
+/** Collects text and writes it in ~64 KiB pieces; null flushes. */
+function chunked(io: Io): (text: string | null) => void {
+  let pending: string[] = [];
+  let size = 0;
+  return (text) => {
+    if (text !== null) {
+      pending.push(text);
+      size += text.length;
+    }
+    if ((text === null || size >= 65536) && pending.length > 0) {
+      io.stdout(pending.join(''));
+      pending = [];
+      size = 0;
+    }
+  };
+}
+
+function indent(json: string): string {
+  return `  ${json.replaceAll('\n', '\n  ')}`;
 }
 
 function withStore(db: string | undefined, io: Io, use: (store: Store) => number): number {
