@@ -3,11 +3,14 @@
 //
 //   node bench/qapi-check.mjs [--runs N] [SCHEMA]
 //
-// Needs a build (npx tsc -p tsconfig.json) and the fetched QEMU source.
+// Needs a build (npx tsc -p tsconfig.json) and the fetched QEMU source. It
+// (re)makes dist/check-bundle.mjs first, as `npm run build` does, so that
+// memfail runs the way a built install does.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { writeCheckBundle } from '../scripts/bundle-check.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const qemu = join(root, '.cache/qemu-src/qemu-7.2.0');
@@ -24,6 +27,8 @@ if (!existsSync(join(root, 'dist/src/cli/main.js'))) {
   console.error('no build: run `npx tsc -p tsconfig.json`');
   process.exit(2);
 }
+
+const bundled = writeCheckBundle(join(root, 'dist'));
 
 const TIME = '/usr/bin/time';
 const haveTime = existsSync(TIME);
@@ -73,6 +78,7 @@ const summary = Object.fromEntries(
 );
 const ratio = summary.python.medianMs / summary.memfail.medianMs;
 console.log(`schema: ${schema}`);
+console.log(`memfail: node ${process.version}, check path bundled from ${bundled} modules`);
 console.log(
   `runs: ${runs} each, alternating; RSS via ${haveTime ? '/usr/bin/time -f %M' : 'resourceUsage().maxRSS'}`,
 );

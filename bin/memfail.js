@@ -1,4 +1,6 @@
 #!/usr/bin/env node
+import { readFileSync, statSync } from 'node:fs';
+
 const argv = process.argv.slice(2);
 
 // A reader that goes away early (`memfail events | head`) is not an error.
@@ -19,9 +21,7 @@ const check = argv[0] === 'schema' && argv[1] === 'check';
 // Creating process.stdout costs a few ms (more on a pipe); a plain check only
 // writes to it with --json.
 if (!check || argv.includes('--json')) guardStdout();
-const fast = check
-  ? (await import('../dist/src/cli/schema-check.js')).fastSchemaCheck(argv.slice(2))
-  : null;
+const fast = check ? (await import(checkModule())).fastSchemaCheck(argv.slice(2)) : null;
 
 if (fast !== null) {
   process.exitCode = fast;
@@ -37,4 +37,24 @@ if (fast !== null) {
       process.exitCode = 1;
     },
   );
+}
+
+/**
+ * The module with the check: dist/check-bundle.mjs, the same code as one
+ * module (scripts/bundle-check.mjs; some 30 ms less module loading), while
+ * every module it was made from is unchanged since; otherwise the modules.
+ */
+function checkModule() {
+  const dist = new URL('../dist/', import.meta.url);
+  try {
+    const { inputs } = JSON.parse(readFileSync(new URL('check-bundle.json', dist), 'utf8'));
+    const unchanged = ([file, size, mtimeMs]) => {
+      const st = statSync(new URL(file, dist));
+      return st.size === size && st.mtimeMs === mtimeMs;
+    };
+    if (inputs.length > 0 && inputs.every(unchanged)) return '../dist/check-bundle.mjs';
+  } catch {
+    // No bundle made, or a module it was made from is gone: use the modules.
+  }
+  return '../dist/src/cli/schema-check.js';
 }
