@@ -81,6 +81,29 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX outbox_pending ON outbox (sink, id) WHERE delivered_at IS NULL;
     `,
   },
+  {
+    version: 2,
+    description: 'the raw message stored for every failure',
+    sql: `
+      -- Version 1 left raw NULL when the message was exactly the dialect's wire
+      -- form of the canonical columns (and rebuilt it on read). From now on
+      -- every row carries its message: write that same text into those rows.
+      UPDATE memory_failure SET raw =
+        '{"event":"MEMORY_FAILURE","data":{' ||
+        CASE dialect
+          WHEN 'qemu' THEN '"recipient":"' || recipient || '","action":"' || action || '"'
+          ELSE '"action":"' || CASE action
+            WHEN 'ignore' THEN 'hypervisor-ignore'
+            WHEN 'fatal' THEN 'hypervisor-fatal'
+            WHEN 'inject' THEN 'guest-mce-inject'
+            WHEN 'reset' THEN 'guest-mce-fatal' END || '"'
+        END ||
+        ',"flags":{"action-required":' || iif(action_required = 1, 'true', 'false') ||
+        ',"recursive":' || iif(recursive = 1, 'true', 'false') ||
+        '}},"timestamp":{"seconds":' || ts_seconds || ',"microseconds":' || ts_micros || '}}'
+      WHERE raw IS NULL;
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

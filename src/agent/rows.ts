@@ -1,12 +1,10 @@
 /**
  * How observations become rows and rows become records: the dedup key, the
- * insert parameters, the raw-message column (stored only when the canonical
- * columns cannot rebuild it) and the mapping back. The schema is in
+ * insert parameters, the raw-message column and the mapping back. The schema is in
  * migrations.ts; store.ts runs the statements.
  */
 import { createHash } from 'node:crypto';
-import { toWire } from '../event/dialect.js';
-import { ACTIONS, type Dialect, type MemoryFailure, type QmpTimestamp } from '../event/model.js';
+import { ACTIONS, type Dialect, type MemoryFailure } from '../event/model.js';
 import type {
   FailureObservation,
   LifecycleKind,
@@ -84,66 +82,12 @@ export function lifecycleParams(obs: LifecycleObservation): unknown[] {
 }
 
 /**
- * The raw column: NULL when the message is exactly what rebuildRaw() makes of
- * the row (a valid event whose data is the dialect's own wire form of its
- * canonical fields), else the message as JSON. Most events take no space.
+ * The raw column: the QMP message as JSON text. The QMP client hands out the
+ * parsed message, not its bytes, so this is the parsed object serialised
+ * again: members in the order received, whitespace not kept.
  */
-function rawColumn(obs: FailureObservation): string | null {
-  const f = obs.failure;
-  const m = obs.message;
-  if (f !== null && obs.error === null && obs.dialect !== null && obs.timestamp !== null) {
-    const keys = Object.keys(m);
-    const plain =
-      keys.length === 3 &&
-      keys[0] === 'event' &&
-      keys[1] === 'data' &&
-      keys[2] === 'timestamp' &&
-      m.event === 'MEMORY_FAILURE' &&
-      m.timestamp === obs.timestamp;
-    if (plain && sameJson(m.data, wireData(obs.dialect, f).value)) return null;
-  }
-  return JSON.stringify(m);
-}
-
-/** Equal as JSON text would be: same values, same member order. */
-function sameJson(a: unknown, b: unknown): boolean {
-  if (a === b) return true;
-  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
-  if (Array.isArray(a) || Array.isArray(b)) return false; // no arrays in MEMORY_FAILURE data
-  const ka = Object.keys(a);
-  const kb = Object.keys(b);
-  if (ka.length !== kb.length) return false;
-  for (let i = 0; i < ka.length; i++) {
-    const k = ka[i]!;
-    if (k !== kb[i]) return false;
-    if (!sameJson((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]))
-      return false;
-  }
-  return true;
-}
-
-function rebuildRaw(dialect: Dialect, f: MemoryFailure, timestamp: QmpTimestamp): string {
-  const data = wireData(dialect, f).json;
-  return `{"event":"MEMORY_FAILURE","data":${data},"timestamp":${JSON.stringify(timestamp)}}`;
-}
-
-interface WireForm {
-  readonly value: unknown;
-  readonly json: string;
-}
-
-const wireCache: Record<Dialect, (WireForm | undefined)[]> = { qemu: [], seed: [] };
-
-/** The dialect's wire form of `f`, as a value and as JSON (16 forms per dialect, cached). */
-function wireData(dialect: Dialect, f: MemoryFailure): WireForm {
-  const code = contentCode(f);
-  let wire = wireCache[dialect][code];
-  if (wire === undefined) {
-    const value = toWire(dialect, f).data;
-    wire = { value, json: JSON.stringify(value) };
-    wireCache[dialect][code] = wire;
-  }
-  return wire;
+function rawColumn(obs: FailureObservation): string {
+  return JSON.stringify(obs.message);
 }
 
 export interface FailureRow {
@@ -158,7 +102,8 @@ export interface FailureRow {
   ts_micros: number | null;
   received_us: number;
   dialect: Dialect | null;
-  raw: string | null;
+  /** Never NULL from migration 2 on (it filled the rows version 1 left NULL). */
+  raw: string;
   valid: number;
   error: string | null;
 }
@@ -196,7 +141,7 @@ export function toStoredFailure(row: FailureRow): StoredFailure {
     receivedAt: microsToIso(row.received_us),
     receivedUs: row.received_us,
     dialect: row.dialect,
-    raw: row.raw ?? rebuildRaw(row.dialect!, failure!, timestamp!),
+    raw: row.raw,
   };
 }
 

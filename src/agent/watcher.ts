@@ -274,7 +274,8 @@ class VmWatch {
         ...this.readFailure(ev.data),
         timestamp,
         receivedUs,
-        message: { event: ev.event, data: ev.data, timestamp: ev.timestamp },
+        // The parsed message itself: its members in the order they came.
+        message: ev as unknown as Readonly<Record<string, unknown>>,
       });
       return;
     }

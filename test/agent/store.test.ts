@@ -58,24 +58,59 @@ describe('Store', () => {
       const next = [
         ...MIGRATIONS,
         {
-          version: 2,
+          version: SCHEMA_VERSION + 1,
           description: 'add a note',
           sql: 'ALTER TABLE memory_failure ADD COLUMN note TEXT',
         },
         {
-          version: 3,
+          version: SCHEMA_VERSION + 2,
           description: 'broken',
           sql: 'CREATE TABLE t (a); SELECT * FROM no_such_table',
         },
       ];
       assert.throws(() => migrate(db, path, next), /no_such_table/);
-      assert.equal(db.pragma('user_version', { simple: true }), 2);
+      assert.equal(db.pragma('user_version', { simple: true }), SCHEMA_VERSION + 1);
       const columns = db.prepare('PRAGMA table_info(memory_failure)').all() as { name: string }[];
       assert.ok(columns.some((c) => c.name === 'note'));
       // The failed migration's first statement was rolled back with it.
       const t = db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE name = 't'").get();
       assert.deepEqual(t, { n: 0 });
       db.close();
+    } finally {
+      cleanup();
+    }
+  });
+
+  test('migration 2 writes the raw message into the rows version 1 left without one', () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const path = join(dir, 'events.db');
+      const db = new Database(path);
+      migrate(db, path, MIGRATIONS.slice(0, 1));
+      // Rows as version 1 wrote them: raw NULL when the canonical columns rebuild it.
+      const insert = db.prepare(
+        `INSERT INTO memory_failure (vm, recipient, action, action_required, recursive,
+           ts_seconds, ts_micros, received_us, dialect, raw, valid, error, dedup)
+         VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, 1, NULL, ?)`,
+      );
+      insert.run('a', 'guest', 'reset', 1, 1, 1_764_000_000, 7, 'qemu', null, 1);
+      insert.run('a', 'hypervisor', 'fatal', 1, 0, 1_764_000_000, 8, 'seed', null, 2);
+      insert.run('a', 'guest', 'inject', 0, 0, 1_764_000_000, 9, 'seed', null, 3);
+      insert.run('a', 'guest', 'inject', 0, 0, 1_764_000_000, 10, 'qemu', '{"kept":1}', 4);
+      db.close();
+      const store = Store.open(path);
+      assert.equal(store.version, SCHEMA_VERSION);
+      const t = (us: number) => `"timestamp":{"seconds":1764000000,"microseconds":${us}}`;
+      assert.deepEqual(
+        store.failures().map((f) => f.raw),
+        [
+          `{"event":"MEMORY_FAILURE","data":{"recipient":"guest","action":"reset","flags":{"action-required":true,"recursive":true}},${t(7)}}`,
+          `{"event":"MEMORY_FAILURE","data":{"action":"hypervisor-fatal","flags":{"action-required":true,"recursive":false}},${t(8)}}`,
+          `{"event":"MEMORY_FAILURE","data":{"action":"guest-mce-inject","flags":{"action-required":false,"recursive":false}},${t(9)}}`,
+          '{"kept":1}',
+        ],
+      );
+      store.close();
     } finally {
       cleanup();
     }
@@ -165,7 +200,7 @@ describe('Store', () => {
     }
   });
 
-  test('the raw message is kept exactly: stored when the canonical form would not rebuild it', () => {
+  test('the raw message is stored for every failure, exactly as given', () => {
     const { dir, cleanup } = tempDir();
     try {
       const path = join(dir, 'events.db');
@@ -211,12 +246,10 @@ describe('Store', () => {
       );
       store.close();
       const db = new Database(path, { readonly: true });
-      const stored = db
-        .prepare('SELECT raw IS NULL AS rebuilt FROM memory_failure ORDER BY id')
-        .all();
+      const stored = db.prepare('SELECT raw FROM memory_failure ORDER BY id').all();
       assert.deepEqual(
-        stored.map((r) => (r as { rebuilt: number }).rebuilt),
-        [1, 0, 0, 1],
+        stored.map((r) => (r as { raw: string }).raw),
+        all.map((o) => JSON.stringify(o.message)),
       );
       db.close();
     } finally {

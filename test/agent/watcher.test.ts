@@ -257,6 +257,15 @@ describe('Watcher', () => {
       assert.equal(disconnected?.event, 'DISCONNECTED');
       assert.ok(f !== undefined && connected!.receivedUs <= f.receivedUs);
       assert.ok(f.receivedUs <= disconnected!.receivedUs);
+      // The raw message as sent: QEMU's member order (timestamp first) kept.
+      assert.equal(
+        f.raw,
+        JSON.stringify({
+          timestamp: { seconds: 1_764_000_000, microseconds: 1 },
+          event: 'MEMORY_FAILURE',
+          data: QEMU_INJECT,
+        }),
+      );
       assert.equal(watcher.status()[0]?.connections, 1);
     } finally {
       server.close();
