@@ -10,14 +10,7 @@ import { join } from 'node:path';
 import { SimulatedVm } from '../hypervisor/simulator.js';
 import { type QmpAddress, unixAddress } from '../qmp/address.js';
 import { QmpClient } from '../qmp/client.js';
-import {
-  LOAD_ADDRESS,
-  MCE_HANDLER_OFFSET,
-  mceBootSector,
-  plainBootSector,
-} from '../qemu/bootsector.js';
-import { readRegisters } from '../qemu/guest.js';
-import { launchQemu } from '../qemu/launch.js';
+import { startGuest } from '../qemu/guest.js';
 import type { DemoVmSpec, VmKind } from './plan.js';
 
 export interface DemoVm {
@@ -59,52 +52,17 @@ async function startSimulatedVm(spec: DemoVmSpec, dir: string): Promise<DemoVm> 
 }
 
 async function startQemuVm(spec: DemoVmSpec): Promise<DemoVm> {
-  const qemu = await launchQemu({
-    bootSector: spec.mce ? mceBootSector() : plainBootSector(),
-    noReboot: spec.noReboot,
-    qmpSockets: 2,
-  });
-  const [watchAddress, injectAddress] = qemu.qmp as [QmpAddress, QmpAddress];
-  const injector = new QmpClient();
-  try {
-    await injector.connect(injectAddress);
-  } catch (err) {
-    await qemu.kill();
-    throw err;
-  }
+  // The injector takes the last socket; the first is left for the agent.
+  const guest = await startGuest({ mce: spec.mce, noReboot: spec.noReboot, qmpSockets: 2 });
   return {
     spec,
     kind: 'qemu',
-    watchAddress,
-    injector,
-    waitReady: () => waitForIdleLoop(injector, spec.mce),
-    stop: async () => {
-      await injector.close();
-      await qemu.kill();
-    },
+    watchAddress: guest.vm.qmp[0]!,
+    injector: guest.client,
+    waitReady: guest.waitReady,
+    stop: guest.stop,
   };
 }
-
-/**
- * Polls the vCPU until it halts in the boot sector's idle loop (not in its
- * #MC handler, where the guest still sits until a reset has gone through),
- * with CR4.MCE as the guest sets it.
- */
-async function waitForIdleLoop(client: QmpClient, mce: boolean, timeoutMs = 30_000): Promise<void> {
-  const idleEnd = LOAD_ADDRESS + (mce ? MCE_HANDLER_OFFSET : 4);
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const regs = await readRegisters(client);
-    const idle = regs.halted && regs.eip >= LOAD_ADDRESS && regs.eip < idleEnd;
-    if (idle && ((regs.cr4 & CR4_MCE) !== 0) === mce) return;
-    if (Date.now() > deadline) {
-      throw new Error(`the guest did not reach its idle loop (EIP=${regs.eip.toString(16)})`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
-const CR4_MCE = 1 << 6;
 
 export async function demoDir(): Promise<{ path: string; remove(): Promise<void> }> {
   const path = await mkdtemp(join(tmpdir(), 'memfail-demo-'));

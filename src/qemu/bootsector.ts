@@ -17,7 +17,7 @@ export const BOOT_SECTOR_BYTES = 512;
 /** Where the BIOS loads a boot sector. */
 export const LOAD_ADDRESS = 0x7c00;
 
-/** Offset of the #MC handler inside the MCE boot sector. */
+/** Offset of the #MC handler inside the MCE boot sector (its idle loop ends here). */
 export const MCE_HANDLER_OFFSET = 0x23;
 
 function sector(code: readonly number[]): Buffer {
@@ -77,12 +77,16 @@ export function mceBootSector(): Buffer {
   return sector(code);
 }
 
+const PLAIN_CODE = [
+  0xfa, // 00: cli
+  0xf4, // 01: hlt                          idle loop
+  0xeb,
+  0xfd, // 02: jmp 0x01
+];
+
+/** The plain boot sector's code is all idle loop: it ends here. */
+export const PLAIN_CODE_BYTES = PLAIN_CODE.length;
+
 export function plainBootSector(): Buffer {
-  const code = [
-    0xfa, // 00: cli
-    0xf4, // 01: hlt
-    0xeb,
-    0xfd, // 02: jmp 0x01
-  ];
-  return sector(code);
+  return sector(PLAIN_CODE);
 }

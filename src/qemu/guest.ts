@@ -1,12 +1,23 @@
 /**
- * Driving a real guest through QMP's human-monitor-command: read its
- * registers, wait for our boot sector to be ready, inject machine checks.
+ * Driving a real guest through QMP's human-monitor-command: start it with a
+ * connected client, read its registers, wait for our boot sector to be ready,
+ * inject machine checks.
  *
- *   await waitForGuest(client, { mce: true });           // CR4.MCE set, halted
- *   await injectMce(client, AR_MCE);                     // HMP: mce 0 9 0xbd80... 0x7 0x1000 0x86
+ *   const guest = await startGuest({ mce: true, qmpSockets: 2 }); // client on the last socket
+ *   await guest.waitReady();                             // idle loop, CR4.MCE set
+ *   await injectMce(guest.client, AR_MCE);               // HMP: mce 0 9 0xbd80... 0x7 0x1000 0x86
+ *   await guest.stop();
  */
 
-import type { QmpClient } from '../qmp/client.js';
+import { QmpClient } from '../qmp/client.js';
+import {
+  LOAD_ADDRESS,
+  MCE_HANDLER_OFFSET,
+  mceBootSector,
+  PLAIN_CODE_BYTES,
+  plainBootSector,
+} from './bootsector.js';
+import { type LaunchOptions, launchQemu, type QemuHandle } from './launch.js';
 
 /** MCi_STATUS bits (Intel SDM vol. 3, 15.3.2.2). */
 export const MCI_STATUS = {
@@ -87,23 +98,70 @@ export async function readRegisters(client: QmpClient): Promise<GuestRegisters> 
 const CR4_MCE = 1 << 6;
 
 /**
- * Polls the vCPU until it halts inside the boot sector (and, for the MCE
- * guest, with CR4.MCE set, which the code does after installing its handler).
+ * Polls the vCPU until it halts in the boot sector's idle loop, with CR4.MCE
+ * as that guest sets it (the MCE guest sets it last, after installing its
+ * handler). The #MC handler is not the idle loop: after a machine check the
+ * guest halts there until a reset has gone through, and is not ready again
+ * before it has rebooted (SeaBIOS may reset it more than once on the way).
  */
 export async function waitForGuest(
   client: QmpClient,
   options: { mce: boolean; timeoutMs?: number },
 ): Promise<GuestRegisters> {
+  const idleEnd = LOAD_ADDRESS + (options.mce ? MCE_HANDLER_OFFSET : PLAIN_CODE_BYTES);
   const deadline = Date.now() + (options.timeoutMs ?? 30_000);
   for (;;) {
     const regs = await readRegisters(client);
-    const inBootSector = regs.eip >= 0x7c00 && regs.eip < 0x7e00;
-    if (regs.halted && inBootSector && (!options.mce || (regs.cr4 & CR4_MCE) !== 0)) return regs;
+    const idle = regs.halted && regs.eip >= LOAD_ADDRESS && regs.eip < idleEnd;
+    if (idle && ((regs.cr4 & CR4_MCE) !== 0) === options.mce) return regs;
     if (Date.now() > deadline) {
       throw new Error(
-        `guest not ready: EIP=${regs.eip.toString(16)} CR4=${regs.cr4.toString(16)} HLT=${regs.halted}`,
+        `guest did not reach its idle loop: EIP=${regs.eip.toString(16)} CR4=${regs.cr4.toString(16)} HLT=${regs.halted}`,
       );
     }
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+export interface GuestOptions extends Omit<LaunchOptions, 'bootSector'> {
+  /** Boot the MCE guest (CR4.MCE, a #MC handler that never returns) or the plain one. */
+  readonly mce: boolean;
+}
+
+export interface RunningGuest {
+  readonly vm: QemuHandle;
+  /** Negotiated, on the last QMP socket: the others stay free for other clients. */
+  readonly client: QmpClient;
+  /** Until the guest idles in its boot sector again (after boot or reboot). */
+  waitReady(): Promise<void>;
+  /** Closes the client and kills QEMU. */
+  stop(): Promise<void>;
+}
+
+/** Launches QEMU on one of our boot sectors and connects a client; kills QEMU when connecting fails. */
+export async function startGuest(options: GuestOptions): Promise<RunningGuest> {
+  const vm = await launchQemu({
+    ...options,
+    bootSector: options.mce ? mceBootSector() : plainBootSector(),
+  });
+  const client = new QmpClient();
+  try {
+    const last = vm.qmp.at(-1);
+    if (last === undefined) throw new RangeError('startGuest needs at least one QMP socket');
+    await client.connect(last);
+  } catch (err) {
+    await vm.kill();
+    throw err;
+  }
+  return {
+    vm,
+    client,
+    waitReady: async () => {
+      await waitForGuest(client, { mce: options.mce });
+    },
+    stop: async () => {
+      await client.close();
+      await vm.kill();
+    },
+  };
 }

@@ -1,7 +1,7 @@
 /**
  * The real-QEMU harness: boot sectors, launcher, HMP helpers.
  *
- *   import { launchQemu, mceBootSector, waitForGuest, injectMce, AR_MCE } from '../qemu/index.js';
+ *   import { startGuest, launchQemu, mceBootSector, waitForGuest, injectMce, AR_MCE } from '../qemu/index.js';
  */
 
 export {
@@ -9,10 +9,12 @@ export {
   LOAD_ADDRESS,
   MCE_HANDLER_OFFSET,
   mceBootSector,
+  PLAIN_CODE_BYTES,
   plainBootSector,
 } from './bootsector.js';
 export {
   AR_MCE,
+  type GuestOptions,
   type GuestRegisters,
   hmp,
   injectMce,
@@ -20,7 +22,9 @@ export {
   MCI_STATUS,
   type MceInjection,
   mceCommandLine,
+  type RunningGuest,
   readRegisters,
+  startGuest,
   waitForGuest,
 } from './guest.js';
 export {

@@ -67,6 +67,8 @@ export interface LaunchOptions {
   readonly noReboot?: boolean;
   /** Start with the vCPU stopped (-S). */
   readonly paused?: boolean;
+  /** How many vCPUs (-smp N, default 1): broadcast injections need more than one. */
+  readonly vcpus?: number;
   readonly extraArgs?: readonly string[];
   /** How long to wait for the QMP sockets (default 20 s). */
   readonly startTimeoutMs?: number;
@@ -89,6 +91,10 @@ export interface QemuHandle {
 }
 
 export async function launchQemu(options: LaunchOptions = {}): Promise<QemuHandle> {
+  const vcpus = options.vcpus ?? 1;
+  if (!Number.isInteger(vcpus) || vcpus < 1) {
+    throw new RangeError(`vcpus must be a positive integer, not ${vcpus}`);
+  }
   const binary = findQemu();
   const dir = await mkdtemp(join(tmpdir(), 'memfail-qemu-'));
   const image = join(dir, 'boot.img');
@@ -98,7 +104,7 @@ export async function launchQemu(options: LaunchOptions = {}): Promise<QemuHandl
   const qmp = Array.from({ length: count }, (_, i) => unixAddress(join(dir, `qmp${i}.sock`)));
   const args = [
     '-machine', 'pc', '-accel', 'tcg', '-display', 'none', '-nodefaults', '-no-user-config',
-    '-m', '64', '-drive', `file=${image},format=raw,if=floppy`,
+    '-m', '64', '-smp', String(vcpus), '-drive', `file=${image},format=raw,if=floppy`,
     ...qmp.flatMap((a) => ['-qmp', `unix:${a.path},server=on,wait=off`]),
     ...(options.noReboot ? ['-no-reboot'] : []),
     ...(options.paused ? ['-S'] : []),

@@ -12,9 +12,10 @@ import fc from 'fast-check';
 import { type SchemaValidator, validatorFromIntrospection } from '../../src/codegen/index.js';
 import * as qemuSchema from '../../src/generated/qemu/index.js';
 import { SimulatedVm } from '../../src/hypervisor/simulator.js';
+import { type GuestOptions, hmp, startGuest } from '../../src/qemu/guest.js';
+import { findQemu } from '../../src/qemu/launch.js';
 import { QmpClient, type QmpEvent } from '../../src/qmp/client.js';
 import type { LooseEvents } from '../../src/qmp/message.js';
-import { type GuestOptions, requireQemu, startQemuGuest } from './qemu-guest.js';
 
 /** One step: a monitor command line, or "wait until the guest idles again" (QEMU's guest needs to reboot). */
 type Step = string | { readonly ready: true };
@@ -41,13 +42,13 @@ async function drive(
       await waitReady();
       continue;
     }
-    const text = String(await client.execute('human-monitor-command', { 'command-line': step }));
+    const text = await hmp(client, step);
     texts.push(text);
     if (text.includes('raising triple fault')) {
       // QEMU's main loop performs the reset after the command: wait for its event.
       const last = () => events.at(-1)?.event;
       await until(() => last() === 'RESET' || last() === 'SHUTDOWN', client);
-      // Then let the guest boot again before the next step (CR4.MCE is clear meanwhile).
+      // Then let the guest boot again before the next step (through SeaBIOS's own resets).
       if (last() === 'RESET') await waitReady();
     }
   }
@@ -96,7 +97,7 @@ function assertValid(events: readonly QmpEvent<LooseEvents>[]): void {
 }
 
 async function onQemu(options: GuestOptions, steps: readonly Step[]): Promise<Run> {
-  const guest = await startQemuGuest(options);
+  const guest = await startGuest(options);
   try {
     if (qemuOwnSchema === null) {
       qemuOwnSchema = validatorFromIntrospection(await guest.client.execute('query-qmp-schema'));
@@ -110,7 +111,7 @@ async function onQemu(options: GuestOptions, steps: readonly Step[]): Promise<Ru
     await guest.waitReady();
     const { texts, events } = await drive(guest.client, steps, guest.waitReady);
     assertValid(events);
-    const exitStatus = options.noReboot ? await guest.exited : null;
+    const exitStatus = options.noReboot ? (await guest.vm.exited).code : null;
     return { texts, events: watched(events), exitStatus };
   } finally {
     await guest.stop();
@@ -120,7 +121,7 @@ async function onQemu(options: GuestOptions, steps: readonly Step[]): Promise<Ru
 let dir = '';
 let n = 0;
 before(async () => {
-  requireQemu();
+  findQemu(); // throws, saying how to install it, when QEMU is missing
   dir = await mkdtemp(join(tmpdir(), 'memfail-diff-'));
 });
 after(async () => {
@@ -300,14 +301,16 @@ describe('differential: random mce sequences, simulator vs QEMU 7.2', () => {
 describe('memfail inject against real QEMU 7.2', () => {
   test('the guest path goes through human-monitor-command and shows the event; a host fault is refused', async () => {
     const { main } = await import('../../src/cli/main.js');
-    const guest = await startQemuGuest({ mce: true });
+    // The test drives the guest on the last socket; the CLI takes the first.
+    const guest = await startGuest({ mce: true, qmpSockets: 2 });
+    const cliSocket = guest.vm.qmp[0]!.path;
     try {
       await guest.waitReady();
       let out = '';
       let err = '';
       const io = { stdout: (s: string) => (out += s), stderr: (s: string) => (err += s) };
       assert.equal(
-        await main(['inject', guest.secondQmp, '--preset', 'ar', '--settle-ms', '0'], io),
+        await main(['inject', cliSocket, '--preset', 'ar', '--settle-ms', '0'], io),
         0,
         err,
       );
@@ -321,10 +324,7 @@ describe('memfail inject against real QEMU 7.2', () => {
         out,
         /vm — action-required error in guest memory; QEMU injected a machine check.*\[qemu dialect\]/,
       );
-      assert.equal(
-        await main(['inject', guest.secondQmp, '--host', 'AR', '--address', '0x1000'], io),
-        1,
-      );
+      assert.equal(await main(['inject', cliSocket, '--host', 'AR', '--address', '0x1000'], io), 1);
       assert.match(err, /real QEMU cannot take a host-side memory failure over QMP/);
     } finally {
       await guest.stop();
