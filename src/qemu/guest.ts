@@ -5,10 +5,13 @@
  *
  *   const guest = await startGuest({ mce: true, qmpSockets: 2 }); // client on the last socket
  *   await guest.waitReady();                             // idle loop, CR4.MCE set
- *   await injectMce(guest.client, AR_MCE);               // HMP: mce 0 9 0xbd80... 0x7 0x1000 0x86
+ *   await injectMce(guest.client, AR_MCE);               // HMP: mce 0 9 0xbd80... 0x7 0x1000 0x8c
  *   await guest.stop();
  */
 
+import { CR4_MCE_BIT } from '../hypervisor/bits.js';
+import { mceCommandLine, presetFault } from '../hypervisor/inject.js';
+import type { GuestFault } from '../hypervisor/mca.js';
 import { QmpClient } from '../qmp/client.js';
 import {
   LOAD_ADDRESS,
@@ -19,52 +22,11 @@ import {
 } from './bootsector.js';
 import { type LaunchOptions, launchQemu, type QemuHandle } from './launch.js';
 
-/** MCi_STATUS bits (Intel SDM vol. 3, 15.3.2.2). */
-export const MCI_STATUS = {
-  VAL: 1n << 63n,
-  OVER: 1n << 62n,
-  UC: 1n << 61n,
-  EN: 1n << 60n,
-  MISCV: 1n << 59n,
-  ADDRV: 1n << 58n,
-  PCC: 1n << 57n,
-  S: 1n << 56n,
-  AR: 1n << 55n,
-} as const;
-
-/** MCG_STATUS bits. */
-export const MCG_STATUS = {
-  RIPV: 1n << 0n,
-  EIPV: 1n << 1n,
-  MCIP: 1n << 2n,
-  LMCE: 1n << 3n,
-} as const;
-
-export interface MceInjection {
-  readonly cpu: number;
-  readonly bank: number;
-  readonly status: bigint;
-  readonly mcgStatus: bigint;
-  readonly addr: bigint;
-  readonly misc: bigint;
-}
-
-const S = MCI_STATUS;
-/** An action-required (SRAR) data-load error, as QEMU injects for a poisoned page: MCA code 0x134. */
-export const AR_MCE: MceInjection = {
-  cpu: 0,
-  bank: 9,
-  status: S.VAL | S.UC | S.EN | S.MISCV | S.ADDRV | S.S | S.AR | 0x134n,
-  mcgStatus: MCG_STATUS.RIPV | MCG_STATUS.EIPV | MCG_STATUS.MCIP,
-  addr: 0x1000n,
-  misc: 0x86n,
-};
-
-/** The HMP command line for an injection. */
-export function mceCommandLine(m: MceInjection): string {
-  const hex = (v: bigint) => `0x${v.toString(16)}`;
-  return `mce ${m.cpu} ${m.bank} ${hex(m.status)} ${hex(m.mcgStatus)} ${hex(m.addr)} ${hex(m.misc)}`;
-}
+/**
+ * An action-required (SRAR) data-load error on vCPU 0, as KVM builds one for
+ * a poisoned page (`memfail inject --preset ar`).
+ */
+export const AR_MCE: GuestFault = presetFault('ar', 0, 0x1000n);
 
 export async function hmp(client: QmpClient, commandLine: string): Promise<string> {
   const out = await client.execute('human-monitor-command', { 'command-line': commandLine });
@@ -74,8 +36,8 @@ export async function hmp(client: QmpClient, commandLine: string): Promise<strin
 }
 
 /** Injects a machine check; HMP reports a refused injection as text, which we turn into an error. */
-export async function injectMce(client: QmpClient, m: MceInjection): Promise<void> {
-  const out = await hmp(client, mceCommandLine(m));
+export async function injectMce(client: QmpClient, fault: GuestFault): Promise<void> {
+  const out = await hmp(client, mceCommandLine(fault));
   if (out.trim() !== '') throw new Error(`mce injection refused: ${out.trim()}`);
 }
 
@@ -95,7 +57,7 @@ export async function readRegisters(client: QmpClient): Promise<GuestRegisters> 
   return { cr4: field('CR4'), eip: field('EIP'), halted: field('HLT') === 1 };
 }
 
-const CR4_MCE = 1 << 6;
+const CR4_MCE = 1 << CR4_MCE_BIT;
 
 /**
  * Polls the vCPU until it halts in the boot sector's idle loop, with CR4.MCE
