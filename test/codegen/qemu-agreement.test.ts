@@ -1,6 +1,6 @@
 /**
  * Our argument validators against QEMU's input visitor: the same commands
- * and arguments go to a real QEMU 7.2 (-machine none) and through our
+ * and arguments go to a real QEMU 7.2 (paused) and through our
  * validator built from QEMU 7.2's schema source. Where QEMU answers with one
  * of its input visitor's errors (missing/unexpected member, wrong type,
  * integer range, enum value), we must reject too; where it runs the command
@@ -8,20 +8,14 @@
  * keep on purpose are listed and pinned, so a change on either side shows.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { modelFromSchema } from '../../src/codegen/from-schema.js';
 import { interpret } from '../../src/codegen/interpret.js';
 import { loadSchema } from '../../src/qapi/index.js';
+import { launchQemu, type QemuHandle } from '../../src/qemu/launch.js';
 import { QmpClient } from '../../src/qmp/client.js';
 import { QmpCommandError } from '../../src/qmp/errors.js';
 import { requireQemuSource } from '../qapi/qemu-source.js';
-
-const QEMU = 'qemu-system-x86_64';
 
 /** The errors QEMU 7.2's QObject input visitor gives (qapi/qobject-input-visitor.c, qapi-visit-core.c). */
 const SCHEMA_ERROR =
@@ -86,41 +80,17 @@ const KNOWN_DIFFERENCES: ReadonlyMap<string, string> = new Map([
   ],
 ]);
 
-let dir = '';
-let qemu: ChildProcess | null = null;
+let qemu: QemuHandle | null = null;
 
-after(() => {
-  qemu?.kill();
-  if (dir) rmSync(dir, { recursive: true, force: true });
+after(async () => {
+  await qemu?.kill();
 });
 
 test("argument validation agrees with QEMU's input visitor", async () => {
-  assert.equal(
-    spawnSync(QEMU, ['--version']).status,
-    0,
-    `${QEMU} missing: run \`bash scripts/setup.sh --test\``,
-  );
   const ours = interpret(modelFromSchema(loadSchema(requireQemuSource('qapi/qapi-schema.json'))));
-  dir = mkdtempSync(join(tmpdir(), 'memfail-agree-'));
-  const sock = join(dir, 'qmp.sock');
-  qemu = spawn(
-    QEMU,
-    [
-      '-machine',
-      'none',
-      '-display',
-      'none',
-      '-nodefaults',
-      '-qmp',
-      `unix:${sock},server=on,wait=off`,
-    ],
-    {
-      stdio: 'ignore',
-    },
-  );
-  for (let i = 0; i < 200 && !existsSync(sock); i++) await sleep(50);
+  qemu = await launchQemu({ paused: true }); // fails, saying how to install it, without QEMU
   const client = new QmpClient();
-  await client.connect(`unix:${sock}`);
+  await client.connect(qemu.qmp[0]!);
 
   /** null: QEMU got past its input visitor; otherwise the visitor's message. */
   const qemuVerdict = async (command: string, args: Record<string, unknown> | undefined) => {

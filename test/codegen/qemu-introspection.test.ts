@@ -1,16 +1,11 @@
 /**
- * The REAL check: start QEMU 7.2 (`-machine none`), ask `query-qmp-schema`
+ * The REAL check: start QEMU 7.2 (paused: the schema is built in), ask `query-qmp-schema`
  * over QMP, and compare with our introspection of QEMU 7.2's schema source,
  * event by event: names, member names, optionality, types, structurally
  * through QEMU's masked type names.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import {
   modelFromIntrospection,
   validatorFromIntrospection,
@@ -19,51 +14,32 @@ import { modelFromSchema } from '../../src/codegen/from-schema.js';
 import { introspect } from '../../src/codegen/introspect.js';
 import type { WireModel } from '../../src/codegen/model.js';
 import { loadSchema } from '../../src/qapi/index.js';
+import { launchQemu, type QemuHandle } from '../../src/qemu/launch.js';
 import { QmpClient } from '../../src/qmp/client.js';
 import { requireQemuSource } from '../qapi/qemu-source.js';
 import { compareTypes } from './compare-models.js';
 
-const QEMU = 'qemu-system-x86_64';
-
 describe('introspection vs a real QEMU 7.2', () => {
-  let dir = '';
-  let qemu: ChildProcess | null = null;
+  let qemu: QemuHandle | null = null;
   let live: unknown;
   let ours: WireModel;
 
   before(async () => {
-    const probe = spawnSync(QEMU, ['--version'], { encoding: 'utf8' });
-    assert.ok(probe.status === 0, `${QEMU} is not runnable: run \`bash scripts/setup.sh --test\``);
-    assert.match(probe.stdout, /version 7\.2\./, 'this test compares with QEMU 7.2');
     ours = modelFromSchema(loadSchema(requireQemuSource('qapi/qapi-schema.json')));
-    dir = mkdtempSync(join(tmpdir(), 'memfail-introspect-'));
-    const sock = join(dir, 'qmp.sock');
-    qemu = spawn(
-      QEMU,
-      [
-        '-machine',
-        'none',
-        '-display',
-        'none',
-        '-nodefaults',
-        '-qmp',
-        `unix:${sock},server=on,wait=off`,
-      ],
-      {
-        stdio: 'ignore',
-      },
-    );
-    // QEMU creates the socket once it is listening; wait for it (bounded).
-    for (let i = 0; i < 200 && !existsSync(sock); i++) await sleep(50);
+    qemu = await launchQemu({ paused: true }); // fails, saying how to install it, without QEMU
     const client = new QmpClient();
-    await client.connect(`unix:${sock}`);
+    const { version } = await client.connect(qemu.qmp[0]!);
+    assert.deepEqual(
+      [version.qemu.major, version.qemu.minor],
+      [7, 2],
+      'this test compares with QEMU 7.2',
+    );
     live = await client.execute('query-qmp-schema');
     await client.close();
   });
 
-  after(() => {
-    qemu?.kill();
-    if (dir) rmSync(dir, { recursive: true, force: true });
+  after(async () => {
+    await qemu?.kill();
   });
 
   test('every event QEMU reports has the same structure in our introspection', () => {
