@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { describe, test } from 'node:test';
 import { mceBootSector, plainBootSector } from '../../src/qemu/bootsector.js';
-import { AR_MCE, hmp, injectMce, waitForGuest } from '../../src/qemu/guest.js';
+import { AR_MCE, hmp, injectMce, startGuest } from '../../src/qemu/guest.js';
 import { findQemu, launchQemu } from '../../src/qemu/launch.js';
 import {
   type QmpAddress,
@@ -149,12 +149,11 @@ describe('real QEMU 7.2', () => {
   });
 
   test('MCE guest: inject, then recursive reset; MEMORY_FAILURE and SHUTDOWN arrive before the disconnect', async () => {
-    const vm = await launchQemu({ bootSector: mceBootSector(), noReboot: true, qmpSockets: 2 });
+    const guest = await startGuest({ mce: true, noReboot: true, qmpSockets: 2 });
     try {
-      const control = new QmpClient();
+      const control = guest.client;
       const watcher = new QmpClient();
-      await control.connect(vm.qmp[0]!);
-      await watcher.connect(vm.qmp[1]!);
+      await watcher.connect(guest.vm.qmp[0]!);
       const seen: string[] = [];
       const failures: Ev[] = [];
       watcher.on('event', (ev) => {
@@ -164,7 +163,7 @@ describe('real QEMU 7.2', () => {
       watcher.on('disconnect', (info) => seen.push(`disconnect:${info.reason}`));
       const first = control.events({ names: ['MEMORY_FAILURE'] });
 
-      await waitForGuest(control, { mce: true });
+      await guest.waitReady();
       await injectMce(control, AR_MCE);
       assert.deepEqual((await first.next()).value?.data, {
         recipient: 'guest',
@@ -193,20 +192,19 @@ describe('real QEMU 7.2', () => {
       );
       const last = seen.slice(-3);
       assert.deepEqual(last, ['MEMORY_FAILURE', 'SHUTDOWN', 'disconnect:eof']);
-      const exit = await vm.exited;
+      const exit = await guest.vm.exited;
       assert.equal(exit.code, 0);
     } finally {
-      await vm.kill();
+      await guest.stop();
     }
   });
 
   test('guest without CR4.MCE: the first injection resets it', async () => {
-    const vm = await launchQemu({ bootSector: plainBootSector(), noReboot: true });
+    const guest = await startGuest({ mce: false, noReboot: true });
     try {
-      const client = new QmpClient();
-      await client.connect(vm.qmp[0]!);
+      const client = guest.client;
       const failures = client.events({ names: ['MEMORY_FAILURE', 'SHUTDOWN'] });
-      await waitForGuest(client, { mce: false });
+      await guest.waitReady();
       await injectMce(client, AR_MCE).catch(() => {});
       assert.deepEqual((await failures.next()).value?.data, {
         recipient: 'guest',
@@ -228,7 +226,7 @@ describe('real QEMU 7.2', () => {
       );
       assert.equal((await failures.next()).done, true);
     } finally {
-      await vm.kill();
+      await guest.stop();
     }
   });
 });
