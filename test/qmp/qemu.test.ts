@@ -3,8 +3,20 @@
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { describe, test } from 'node:test';
-import { mceBootSector, plainBootSector } from '../../src/qemu/bootsector.js';
-import { AR_MCE, hmp, injectMce, startGuest } from '../../src/qemu/guest.js';
+import {
+  LOAD_ADDRESS,
+  MCE_HANDLER_OFFSET,
+  mceBootSector,
+  plainBootSector,
+} from '../../src/qemu/bootsector.js';
+import {
+  AR_MCE,
+  hmp,
+  injectMce,
+  readRegisters,
+  startGuest,
+  waitForGuest,
+} from '../../src/qemu/guest.js';
 import { findQemu, launchQemu } from '../../src/qemu/launch.js';
 import {
   type QmpAddress,
@@ -225,6 +237,40 @@ describe('real QEMU 7.2', () => {
         `disconnect reason ${closed.reason}: ${closed.error}`,
       );
       assert.equal((await failures.next()).done, true);
+    } finally {
+      await guest.stop();
+    }
+  });
+
+  test('-smp: the guest has the vCPUs asked for; a bad count is refused before QEMU starts', async () => {
+    await assert.rejects(launchQemu({ vcpus: 0 }), RangeError);
+    const guest = await startGuest({ mce: false, vcpus: 2 });
+    try {
+      assert.deepEqual(
+        ((await guest.client.execute('query-cpus-fast')) as { 'cpu-index': number }[]).map(
+          (c) => c['cpu-index'],
+        ),
+        [0, 1],
+      );
+    } finally {
+      await guest.stop();
+    }
+  });
+
+  test('a guest halted in its #MC handler is not ready: waitForGuest waits for the idle loop', async () => {
+    const guest = await startGuest({ mce: true });
+    try {
+      await guest.waitReady();
+      await injectMce(guest.client, AR_MCE); // delivered; the handler never returns
+      const handler = LOAD_ADDRESS + MCE_HANDLER_OFFSET;
+      let regs = await readRegisters(guest.client);
+      for (let i = 0; i < 100 && !(regs.halted && regs.eip >= handler); i++) {
+        regs = await readRegisters(guest.client);
+      }
+      assert.ok(regs.halted && regs.eip >= handler && regs.eip < handler + 4, JSON.stringify(regs));
+      await assert.rejects(waitForGuest(guest.client, { mce: true, timeoutMs: 200 }), {
+        message: /did not reach its idle loop: EIP=7c2/,
+      });
     } finally {
       await guest.stop();
     }
