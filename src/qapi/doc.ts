@@ -27,8 +27,6 @@ const SECTION_TAGS: ReadonlySet<string> = new Set([
 const AT = 0x40;
 const COLON = 0x3a;
 const FREEFORM_SYMBOL = new RegExp(`^(@[^${PY_SPACE_CLASS}]+:)`);
-const ARG_HEADER = new RegExp(`^@[^${PY_SPACE_CLASS}]*:[${PY_SPACE_CLASS}]*`);
-const TAG_HEADER = new RegExp(`^[^${PY_SPACE_CLASS}]*:[${PY_SPACE_CLASS}]*`);
 
 /** What a documented member or feature is connected to (stage 2 passes its entities). */
 export interface DocMember {
@@ -56,7 +54,10 @@ export class DocSection {
   /** The text so far, every appended line ending in '\n'. */
   get text(): string {
     if (this.lines.length > 0) {
-      this.base += `${this.lines.join('\n')}\n`;
+      // The trailing '' ends the text in '\n': one flat string, where adding
+      // '\n' would make a concatenation that every later scan has to flatten.
+      this.lines.push('');
+      this.base += this.lines.join('\n');
       this.lines = [];
     }
     return this.base;
@@ -78,6 +79,15 @@ export class DocSection {
     if (n === 0) return this.base.endsWith('\n\n');
     if (this.lines[n - 1] !== '') return false;
     return n >= 2 || this.base.endsWith('\n');
+  }
+
+  /**
+   * The rest of a header line ("@arg: REST", "Since: REST"). QEMU pads it to
+   * the section's indent, then cuts the pad off again: the same as adding it
+   * as it is, without building the padded copy.
+   */
+  appendHeaderRest(rest: string): void {
+    this.lines.push(pyRstrip(rest));
   }
 
   append(line: string): void {
@@ -110,10 +120,24 @@ function isSymbolWord(word: string): boolean {
   return word.startsWith('@') && word.endsWith(':');
 }
 
-/** Width of a header like "@arg:   " or "Since: " (the indent of its continuation lines). */
-function headerWidth(re: RegExp, line: string, word: string): number {
-  const m = re.exec(line);
-  return m ? m[0].length : word.length + leadingSpace(line.slice(word.length));
+/**
+ * Width of a header like "@arg:   " or "Since: " (the indent of its
+ * continuation lines): up to the last ':' of the line's first run of
+ * non-whitespace, then any whitespace (QEMU's `@\S*:\s*` / `\S*:\s*`,
+ * from `from` = 1 after the '@' or 0). Without such a ':', the first word and
+ * the whitespace after it.
+ */
+function headerWidth(line: string, word: string, from: 0 | 1): number {
+  let run = from;
+  while (run < line.length && !isPySpace(line.charCodeAt(run))) run++;
+  let colon = run - 1;
+  while (colon >= from && line.charCodeAt(colon) !== COLON) colon--;
+  if (colon < from || (from === 1 && line.charCodeAt(0) !== AT)) {
+    return word.length + leadingSpace(line.slice(word.length));
+  }
+  let end = colon + 1;
+  while (end < line.length && isPySpace(line.charCodeAt(end))) end++;
+  return end;
 }
 
 function countCodePoints(s: string, end: number): number {
@@ -145,7 +169,11 @@ export class QapiDoc {
   }
 
   hasSection(name: string): boolean {
-    return this.sections.some((s) => s.name === name);
+    const sections = this.sections;
+    for (let i = 0; i < sections.length; i++) {
+      if ((sections[i] as DocSection).name === name) return true;
+    }
+    return false;
   }
 
   /** Takes one comment line, including its leading '#'. */
@@ -224,14 +252,14 @@ export class QapiDoc {
     }
   }
 
-  /** For "@name: first line", the continuation indent and the line with the header blanked. */
-  private symbolHeader(line: string, name: string): [string, number] {
-    const width = headerWidth(ARG_HEADER, line, name);
+  /** "@name: first line": a new section indented to the header's width, holding the line's rest. */
+  private startSymbolLine(into: Map<string, ArgSection>, line: string, name: string): void {
+    const width = headerWidth(line, name, 1);
     const rest = line.slice(width);
-    if (!rest) return [rest, 0];
     // QEMU counts characters, not UTF-16 units (names may hold astral characters).
-    const indent = countCodePoints(line, width);
-    return [' '.repeat(indent) + rest, indent];
+    const indent = rest ? countCodePoints(line, width) : 0;
+    this.startSymbolSection(into, name.slice(1, -1), indent);
+    this.section.appendHeaderRest(rest);
   }
 
   private startsNewSection(line: string): boolean {
@@ -241,9 +269,7 @@ export class QapiDoc {
   private appendArgsLine(line: string): void {
     const name = firstWord(line);
     if (isSymbolWord(name)) {
-      const [text, indent] = this.symbolHeader(line, name);
-      this.startSymbolSection(this.args, name.slice(1, -1), indent);
-      this.appendFreeform(text);
+      this.startSymbolLine(this.args, line, name);
       return;
     }
     if (SECTION_TAGS.has(name)) {
@@ -267,9 +293,7 @@ export class QapiDoc {
   private appendFeaturesLine(line: string): void {
     const name = firstWord(line);
     if (isSymbolWord(name)) {
-      const [text, indent] = this.symbolHeader(line, name);
-      this.startSymbolSection(this.features, name.slice(1, -1), indent);
-      this.appendFreeform(text);
+      this.startSymbolLine(this.features, line, name);
       return;
     }
     if (SECTION_TAGS.has(name)) {
@@ -293,11 +317,11 @@ export class QapiDoc {
       this.fail(`'${name}' can't follow '${first}' section`);
     }
     if (SECTION_TAGS.has(name)) {
-      let indent = headerWidth(TAG_HEADER, line, name);
-      const rest = line.slice(indent);
-      if (!rest) indent = 0;
-      line = rest ? ' '.repeat(indent) + rest : rest;
-      this.startSection(name.slice(0, -1), indent);
+      const width = headerWidth(line, name, 0);
+      const rest = line.slice(width);
+      this.startSection(name.slice(0, -1), rest ? width : 0);
+      this.section.appendHeaderRest(rest);
+      return;
     }
     this.appendFreeform(line);
   }
@@ -376,7 +400,11 @@ function checkConnected(
   sections: ReadonlyMap<string, ArgSection>,
   what: string,
 ): void {
-  const bogus = [...sections].filter(([, s]) => !s.member).map(([name]) => name);
+  // forEach: no entry arrays or iterator results (this runs for every definition).
+  const bogus: string[] = [];
+  sections.forEach((s, name) => {
+    if (!s.member) bogus.push(name);
+  });
   if (bogus.length === 0) return;
   const many = bogus.length > 1;
   throw new QapiSemanticError(

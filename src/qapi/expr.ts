@@ -110,18 +110,28 @@ function checkKeys(
   required: readonly string[],
   optional: readonly string[],
 ): void {
-  const missing = required.filter((k) => !has(value, k));
-  if (missing.length > 0) {
+  // Plain loops, lists made only for an error: this runs for every member.
+  let missing: string[] | null = null;
+  for (let i = 0; i < required.length; i++) {
+    const k = required[i] as string;
+    if (!has(value, k)) {
+      missing ??= [];
+      missing.push(k);
+    }
+  }
+  if (missing !== null) {
     const s = missing.length > 1 ? 's' : '';
     fail(info, `${source} misses key${s} ${quoteSorted(missing)}`);
   }
-  const unknown: string[] = [];
-  const keys = dictKeys(value);
-  for (let i = 0; i < keys.length; i++) {
-    const k = keys[i] as string;
-    if (!required.includes(k) && !optional.includes(k)) unknown.push(k);
+  // for-in rather than dictKeys: no key array (the message sorts the keys anyway).
+  let unknown: string[] | null = null;
+  for (const k in value) {
+    if (!required.includes(k) && !optional.includes(k)) {
+      unknown ??= [];
+      unknown.push(k);
+    }
   }
-  if (unknown.length > 0) {
+  if (unknown !== null) {
     const s = unknown.length > 1 ? 's' : '';
     const allowed = new Set([...required, ...optional]);
     fail(
@@ -130,6 +140,12 @@ function checkKeys(
     );
   }
 }
+
+// Key lists of the per-member checks, made once rather than for every member.
+const TYPE_KEY = ['type'];
+const NAME_KEY = ['name'];
+const IF_KEY = ['if'];
+const MEMBER_OPTIONAL = ['if', 'features'];
 
 const FALSE_FLAGS = ['gen', 'success-response'];
 const TRUE_FLAGS = ['boxed', 'allow-oob', 'allow-preconfig', 'coroutine'];
@@ -228,7 +244,7 @@ function checkType(
     checkNameLower(key, info, keySource, permissive, permissive);
     if (isReservedMemberName(key)) fail(info, `${keySource} uses reserved name`);
     const member = arg as Dict; // normalized to a dict before we get here
-    checkKeys(member, info, keySource, ['type'], ['if', 'features']);
+    checkKeys(member, info, keySource, TYPE_KEY, MEMBER_OPTIONAL);
     checkIf(member, info, keySource);
     checkFeatures(get(member, 'features'), info);
     checkType(member.type, info, keySource, true);
@@ -253,7 +269,7 @@ function checkFeatures(features: unknown, info: SourceInfo): void {
   for (let i = 0; i < feats.length; i++) {
     const feat = feats[i] as Dict;
     let source = "'features' member";
-    checkKeys(feat, info, source, ['name'], ['if']);
+    checkKeys(feat, info, source, NAME_KEY, IF_KEY);
     checkNameIsStr(feat.name, info, source);
     source = `${source} '${feat.name}'`;
     checkNameLower(feat.name, info, source);
@@ -275,7 +291,7 @@ function checkEnum(expr: Dict, info: SourceInfo): void {
   for (let i = 0; i < list.length; i++) {
     const member = list[i] as Dict;
     let source = "'data' member";
-    checkKeys(member, info, source, ['name'], ['if', 'features']);
+    checkKeys(member, info, source, NAME_KEY, MEMBER_OPTIONAL);
     const memberName = member.name;
     checkNameIsStr(memberName, info, source);
     source = `${source} '${memberName}'`;
@@ -304,7 +320,7 @@ function checkUnion(expr: Dict, info: SourceInfo): void {
     const key = keys[i] as string;
     const source = `'data' member '${key}'`;
     const branch = members[key] as Dict; // normalized
-    checkKeys(branch, info, source, ['type'], ['if']);
+    checkKeys(branch, info, source, TYPE_KEY, IF_KEY);
     checkIf(branch, info, source);
     checkType(branch.type, info, source, !pyTruthy(base));
   }
@@ -320,7 +336,7 @@ function checkAlternate(expr: Dict, info: SourceInfo): void {
     const source = `'data' member '${key}'`;
     checkNameLower(key, info, source);
     const branch = members[key] as Dict; // normalized
-    checkKeys(branch, info, source, ['type'], ['if']);
+    checkKeys(branch, info, source, TYPE_KEY, IF_KEY);
     checkIf(branch, info, source);
     checkType(branch.type, info, source, true);
   }
