@@ -12,7 +12,7 @@ import {
   RECIPIENTS,
   type Recipient,
 } from '../event/model.js';
-import type { StoredFailure, StoredLifecycle } from './records.js';
+import { microsToIso, type StoredFailure, type StoredLifecycle } from './records.js';
 
 /**
  * What became of the VM after a failure, as observed (not merely as the action
@@ -89,33 +89,259 @@ export interface ReportOptions {
   readonly horizonMs?: number;
 }
 
+/** A VM's counts that need no outcome: what SQL can add up (see Store.failureCounts). */
+export interface VmCounts {
+  readonly vm: string;
+  readonly failures: number;
+  readonly byRecipient: Record<Recipient, number>;
+  readonly byAction: Record<Action, number>;
+  readonly actionRequired: number;
+  readonly recursive: number;
+  readonly invalid: number;
+  readonly firstSeen: string | null;
+  readonly lastSeen: string | null;
+}
+
+/** What an account needs of a stored failure (a StoredFailure has it all). */
+export type ReportFailure = Pick<
+  StoredFailure,
+  'id' | 'vm' | 'failure' | 'timestamp' | 'receivedUs'
+>;
+
+/**
+ * What a report reads, VM by VM, so that it never holds more than one VM's
+ * window of lifecycle events: the counts, and the failures (readable ones
+ * only) and lifecycle events of one VM, each in receipt order.
+ */
+export interface ReportSource {
+  /** Every VM with a stored failure (readable or not), in any order. */
+  vmCounts(): readonly VmCounts[];
+  failures(vm: string): Iterable<ReportFailure>;
+  lifecycle(vm: string): Iterable<StoredLifecycle>;
+}
+
 /**
  * Builds the report from every stored failure (valid and flagged) and
  * lifecycle event. Both lists must be in receipt order (as Store returns them).
+ * For a database of any size, see writeReport.
  */
 export function buildReport(
   failures: readonly StoredFailure[],
   lifecycle: readonly StoredLifecycle[],
   options: ReportOptions = {},
 ): Report {
-  const horizonUs = (options.horizonMs ?? DEFAULT_HORIZON_MS) * 1000;
+  const source = arraySource(failures, lifecycle);
+  const horizonUs = horizon(options);
+  const vms: VmReport[] = [];
+  for (const counts of sortedVms(source)) {
+    const accounts = [...accountsOf(source, counts.vm, horizonUs, true)];
+    vms.push({ ...withOutcomes(counts, outcomeCounts(accounts)), accounts });
+  }
+  return { overall: overallOf(vms), vms };
+}
+
+/**
+ * The report as text pieces (text, or JSON exactly as
+ * JSON.stringify(buildReport(...), null, 2) prints it), reading each VM's
+ * rows twice: once to count the outcomes (they come before the accounts),
+ * once for the accounts. Memory does not grow with the number of failures.
+ */
+export function* reportText(
+  source: ReportSource,
+  options: ReportOptions & { readonly json?: boolean } = {},
+): Generator<string> {
+  const horizonUs = horizon(options);
+  const vms = sortedVms(source).map((counts) => {
+    const byOutcome = zeros(OBSERVED_OUTCOMES);
+    for (const a of accountsOf(source, counts.vm, horizonUs, false)) byOutcome[a.outcome]++;
+    return withOutcomes(counts, byOutcome);
+  });
+  const overall = overallOf(vms);
+  if (!options.json) {
+    yield overallLines(overall).join('\n');
+    for (const vm of vms) {
+      yield `\n${vmLines(vm).join('\n')}`;
+      for (const a of accountsOf(source, vm.vm, horizonUs, true)) yield `\n${accountLine(a)}`;
+    }
+    yield '\n';
+    return;
+  }
+  yield `{\n  "overall": ${indent(JSON.stringify(overall, null, 2), 2)},\n  "vms": [`;
+  for (let i = 0; i < vms.length; i++) {
+    // The VM object up to its accounts, which follow one by one.
+    const head = JSON.stringify({ ...vms[i], accounts: [] }, null, 2);
+    yield `${i === 0 ? '\n' : ',\n'}    ${indent(head.slice(0, -'[]\n}'.length), 4)}[`;
+    let none = true;
+    for (const a of accountsOf(source, vms[i]!.vm, horizonUs, true)) {
+      yield `${none ? '\n' : ',\n'}        ${indent(JSON.stringify(a, null, 2), 8)}`;
+      none = false;
+    }
+    yield none ? ']\n    }' : '\n      ]\n    }';
+  }
+  yield vms.length === 0 ? ']\n}\n' : '\n  ]\n}\n';
+}
+
+function indent(json: string, by: number): string {
+  return json.replaceAll('\n', `\n${' '.repeat(by)}`);
+}
+
+function horizon(options: ReportOptions): number {
+  return (options.horizonMs ?? DEFAULT_HORIZON_MS) * 1000;
+}
+
+function sortedVms(source: ReportSource): VmCounts[] {
+  return [...source.vmCounts()].sort((a, b) => (a.vm < b.vm ? -1 : a.vm > b.vm ? 1 : 0));
+}
+
+function withOutcomes(counts: VmCounts, byOutcome: Record<ObservedOutcome, number>): VmReportHead {
+  // Member order is the JSON's: the tally's, with the VM first.
+  return {
+    vm: counts.vm,
+    failures: counts.failures,
+    byRecipient: counts.byRecipient,
+    byAction: counts.byAction,
+    actionRequired: counts.actionRequired,
+    recursive: counts.recursive,
+    byOutcome,
+    invalid: counts.invalid,
+    firstSeen: counts.firstSeen,
+    lastSeen: counts.lastSeen,
+  };
+}
+
+type VmReportHead = Omit<VmReport, 'accounts'>;
+
+/** The sum over VMs. */
+function overallOf(vms: readonly VmReportHead[]): Report['overall'] {
+  const byRecipient = zeros(RECIPIENTS);
+  const byAction = zeros(ACTIONS);
+  const byOutcome = zeros(OBSERVED_OUTCOMES);
+  let failures = 0;
+  let actionRequired = 0;
+  let recursive = 0;
+  let invalid = 0;
+  let firstSeen: string | null = null;
+  let lastSeen: string | null = null;
+  for (const v of vms) {
+    failures += v.failures;
+    actionRequired += v.actionRequired;
+    recursive += v.recursive;
+    invalid += v.invalid;
+    addInto(byRecipient, v.byRecipient);
+    addInto(byAction, v.byAction);
+    addInto(byOutcome, v.byOutcome);
+    if (v.firstSeen !== null && (firstSeen === null || v.firstSeen < firstSeen))
+      firstSeen = v.firstSeen;
+    if (v.lastSeen !== null && (lastSeen === null || v.lastSeen > lastSeen)) lastSeen = v.lastSeen;
+  }
+  return {
+    failures,
+    byRecipient,
+    byAction,
+    actionRequired,
+    recursive,
+    byOutcome,
+    invalid,
+    firstSeen,
+    lastSeen,
+    vms: vms.length,
+  };
+}
+
+function addInto<K extends string>(sum: Record<K, number>, add: Record<K, number>): void {
+  for (const k of Object.keys(add) as K[]) sum[k] += add[k];
+}
+
+function outcomeCounts(accounts: readonly FailureAccount[]): Record<ObservedOutcome, number> {
+  const byOutcome = zeros(OBSERVED_OUTCOMES);
+  for (const a of accounts) byOutcome[a.outcome]++;
+  return byOutcome;
+}
+
+/**
+ * The VM's accounts, in receipt order. Walks its failures and lifecycle
+ * events together, keeping only the events that may still decide an outcome:
+ * those from the current failure on, up to its horizon. Without
+ * `explained`, the explanation is left empty (counting outcomes needs none).
+ */
+function* accountsOf(
+  source: ReportSource,
+  vm: string,
+  horizonUs: number,
+  explained: boolean,
+): Generator<FailureAccount> {
+  const events = source.lifecycle(vm)[Symbol.iterator]();
+  const failures = source.failures(vm)[Symbol.iterator]();
+  try {
+    const window: StoredLifecycle[] = [];
+    let ahead: StoredLifecycle | undefined = nextOf(events);
+    let f = nextOf(failures);
+    while (f !== undefined) {
+      const next = nextOf(failures);
+      const from = f.receivedUs;
+      const until = Math.min(next?.receivedUs ?? Number.POSITIVE_INFINITY, from + horizonUs);
+      let drop = 0;
+      while (drop < window.length && window[drop]!.receivedUs < from) drop++;
+      if (drop > 0) window.splice(0, drop);
+      while (ahead !== undefined && ahead.receivedUs <= until) {
+        if (ahead.receivedUs >= from) window.push(ahead);
+        ahead = nextOf(events);
+      }
+      yield account(f, window, until, explained);
+      f = next;
+    }
+  } finally {
+    // Unread rows are left: end the queries (SQLite statements stay busy otherwise).
+    events.return?.();
+    failures.return?.();
+  }
+}
+
+function nextOf<T>(it: Iterator<T>): T | undefined {
+  const r = it.next();
+  return r.done ? undefined : r.value;
+}
+
+/** An in-memory ReportSource over lists in receipt order. */
+function arraySource(
+  failures: readonly StoredFailure[],
+  lifecycle: readonly StoredLifecycle[],
+): ReportSource {
   const failuresByVm = groupByVm(failures);
   const lifecycleByVm = groupByVm(lifecycle);
-  const vms: VmReport[] = [];
-  for (const vm of [...failuresByVm.keys()].sort()) {
-    const own = failuresByVm.get(vm)!;
-    const events = lifecycleByVm.get(vm) ?? [];
-    const valid = own.filter((f) => f.failure !== null);
-    // Both lists are in receipt order: walk the events once, not once per failure.
-    let first = 0;
-    const accounts = valid.map((f, i) => {
-      while (first < events.length && events[first]!.receivedUs < f.receivedUs) first++;
-      return account(f, valid[i + 1] ?? null, events, first, horizonUs);
-    });
-    vms.push({ vm, ...tally(accounts, own), accounts });
+  return {
+    vmCounts: () => [...failuresByVm].map(([vm, own]) => countsOf(vm, own)),
+    failures: (vm) => (failuresByVm.get(vm) ?? []).filter((f) => f.failure !== null),
+    lifecycle: (vm) => lifecycleByVm.get(vm) ?? [],
+  };
+}
+
+function countsOf(vm: string, stored: readonly StoredFailure[]): VmCounts {
+  const byRecipient = zeros(RECIPIENTS);
+  const byAction = zeros(ACTIONS);
+  let failures = 0;
+  let actionRequired = 0;
+  let recursive = 0;
+  for (const { failure: f } of stored) {
+    if (f === null) continue;
+    failures++;
+    byRecipient[f.recipient]++;
+    byAction[f.action]++;
+    if (f.actionRequired) actionRequired++;
+    if (f.recursive) recursive++;
   }
-  const all = vms.flatMap((v) => v.accounts);
-  return { overall: { ...tally(all, failures), vms: vms.length }, vms };
+  const times = stored.map((f) => f.timestampIso ?? f.receivedAt).sort();
+  return {
+    vm,
+    failures,
+    byRecipient,
+    byAction,
+    actionRequired,
+    recursive,
+    invalid: stored.filter((f) => !f.valid).length,
+    firstSeen: times[0] ?? null,
+    lastSeen: times[times.length - 1] ?? null,
+  };
 }
 
 function groupByVm<T extends { readonly vm: string }>(items: readonly T[]): Map<string, T[]> {
@@ -128,35 +354,36 @@ function groupByVm<T extends { readonly vm: string }>(items: readonly T[]): Map<
   return groups;
 }
 
-/** `events[first]` is the VM's first lifecycle event received at or after `f`. */
+/** `window` holds the VM's lifecycle events received from `f` on, up to `until`. */
 function account(
-  f: StoredFailure,
-  next: StoredFailure | null,
-  events: readonly StoredLifecycle[],
-  first: number,
-  horizonUs: number,
+  f: ReportFailure,
+  window: readonly StoredLifecycle[],
+  until: number,
+  explained: boolean,
 ): FailureAccount {
   const failure = f.failure!;
-  const until = Math.min(next?.receivedUs ?? Number.POSITIVE_INFINITY, f.receivedUs + horizonUs);
   let outcome: ObservedOutcome = expected(failure);
   let evidence: Evidence | null = null;
-  for (let k = first; k < events.length && events[k]!.receivedUs <= until; k++) {
-    const e = events[k]!;
+  for (const e of window) {
+    if (e.receivedUs > until) break;
     const decided = decisive(e);
     if (decided === null) continue;
     outcome = decided;
     evidence = { event: e.event, receivedAt: e.receivedAt };
     break;
   }
-  const timestamp = f.timestamp ?? new Date(Math.floor(f.receivedUs / 1000));
+  const ts = f.timestamp;
   return {
     id: f.id,
     vm: f.vm,
-    timestamp: f.timestampIso ?? f.receivedAt,
+    // The QMP time as the store prints it (timestampIso), else the receipt time.
+    timestamp: microsToIso(ts === null ? f.receivedUs : ts.seconds * 1_000_000 + ts.microseconds),
     failure,
     outcome,
     evidence,
-    explanation: explain(failure, { vm: f.vm, timestamp }),
+    explanation: explained
+      ? explain(failure, { vm: f.vm, timestamp: ts ?? new Date(Math.floor(f.receivedUs / 1000)) })
+      : '',
   };
 }
 
@@ -197,34 +424,8 @@ function decisive(e: StoredLifecycle): ObservedOutcome | null {
   }
 }
 
-function tally(accounts: readonly FailureAccount[], stored: readonly StoredFailure[]): Tally {
-  const byRecipient = zeros(RECIPIENTS);
-  const byAction = zeros(ACTIONS);
-  const byOutcome = zeros(OBSERVED_OUTCOMES);
-  let actionRequired = 0;
-  let recursive = 0;
-  for (const a of accounts) {
-    byRecipient[a.failure.recipient]++;
-    byAction[a.failure.action]++;
-    byOutcome[a.outcome]++;
-    if (a.failure.actionRequired) actionRequired++;
-    if (a.failure.recursive) recursive++;
-  }
-  const times = stored.map((f) => f.timestampIso ?? f.receivedAt).sort();
-  return {
-    failures: accounts.length,
-    byRecipient,
-    byAction,
-    actionRequired,
-    recursive,
-    byOutcome,
-    invalid: stored.filter((f) => !f.valid).length,
-    firstSeen: times[0] ?? null,
-    lastSeen: times[times.length - 1] ?? null,
-  };
-}
-
-function zeros<K extends string>(keys: readonly K[]): Record<K, number> {
+/** A count of 0 for each key. */
+export function zeros<K extends string>(keys: readonly K[]): Record<K, number> {
   return Object.fromEntries(keys.map((k) => [k, 0])) as Record<K, number>;
 }
 
@@ -234,25 +435,34 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 
 /** The report as text: totals, then each VM with one line per failure. */
 export function formatReport(report: Report): string {
-  const lines: string[] = [];
-  const o = report.overall;
-  lines.push(
-    `${plural(o.failures, 'memory failure')} on ${plural(o.vms, 'VM')}` +
-      (o.firstSeen ? `, ${o.firstSeen} .. ${o.lastSeen}` : ''),
-  );
-  lines.push(...tallyLines(o, '  '));
+  const lines = overallLines(report.overall);
   for (const vm of report.vms) {
-    lines.push('');
-    lines.push(
-      `${vm.vm}: ${plural(vm.failures, 'memory failure')}` +
-        (vm.firstSeen ? `, first ${vm.firstSeen}, last ${vm.lastSeen}` : ''),
-    );
-    lines.push(...tallyLines(vm, '  '));
-    for (const a of vm.accounts) {
-      lines.push(`  ${a.timestamp}  ${a.outcome.padEnd(18)} ${a.explanation}`);
-    }
+    lines.push(...vmLines(vm));
+    for (const a of vm.accounts) lines.push(accountLine(a));
   }
   return `${lines.join('\n')}\n`;
+}
+
+function overallLines(o: Report['overall']): string[] {
+  return [
+    `${plural(o.failures, 'memory failure')} on ${plural(o.vms, 'VM')}` +
+      (o.firstSeen ? `, ${o.firstSeen} .. ${o.lastSeen}` : ''),
+    ...tallyLines(o, '  '),
+  ];
+}
+
+/** A blank line, the VM's heading and its counts. */
+function vmLines(vm: VmReportHead): string[] {
+  return [
+    '',
+    `${vm.vm}: ${plural(vm.failures, 'memory failure')}` +
+      (vm.firstSeen ? `, first ${vm.firstSeen}, last ${vm.lastSeen}` : ''),
+    ...tallyLines(vm, '  '),
+  ];
+}
+
+function accountLine(a: FailureAccount): string {
+  return `  ${a.timestamp}  ${a.outcome.padEnd(18)} ${a.explanation}`;
 }
 
 function tallyLines(t: Tally, indent: string): string[] {

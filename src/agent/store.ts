@@ -12,9 +12,11 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
+import { ACTIONS, type Action, RECIPIENTS, type Recipient } from '../event/model.js';
 import { MIGRATIONS, type Migration } from './migrations.js';
 import type { Observation, StoredFailure, StoredLifecycle } from './records.js';
 import { microsToIso } from './records.js';
+import { type ReportFailure, type ReportSource, type VmCounts, zeros } from './report.js';
 import {
   type FailureRow,
   failureParams,
@@ -203,12 +205,89 @@ export class Store {
   }
 
   lifecycle(filter: LifecycleFilter = {}): StoredLifecycle[] {
+    return [...this.iterateLifecycle(filter)];
+  }
+
+  /** The same rows as lifecycle(), one at a time. */
+  *iterateLifecycle(filter: LifecycleFilter = {}): Generator<StoredLifecycle> {
     const { where, params } = whereClause(filter);
     const sql = `SELECT * FROM lifecycle ${joinWhere(where)} ORDER BY received_us, id`;
-    return this.db
-      .prepare(sql)
-      .all(params)
-      .map((row) => toStoredLifecycle(row as LifecycleRow));
+    for (const row of this.db.prepare(sql).iterate(params))
+      yield toStoredLifecycle(row as LifecycleRow);
+  }
+
+  /**
+   * Per VM with any stored failure: counts of its readable failures by
+   * recipient, action and flags, how many were flagged invalid, and the
+   * first and last time (QMP's, else receipt) over all of them. Added up by
+   * SQLite in one pass, not by reading the rows out.
+   */
+  failureCounts(): VmCounts[] {
+    const byVm = new Map<string, Mutable<VmCounts>>();
+    const groups = this.db.prepare(
+      `SELECT vm, recipient, action, action_required AS ar, recursive, count(*) AS n,
+         count(*) FILTER (WHERE valid = 0) AS invalid, min(${SEEN_US}) AS first, max(${SEEN_US}) AS last
+       FROM memory_failure GROUP BY vm, recipient, action, action_required, recursive`,
+    );
+    for (const g of groups.iterate() as Iterable<GroupRow>) {
+      let c = byVm.get(g.vm);
+      if (c === undefined) {
+        c = {
+          vm: g.vm,
+          failures: 0,
+          byRecipient: zeros(RECIPIENTS),
+          byAction: zeros(ACTIONS),
+          actionRequired: 0,
+          recursive: 0,
+          invalid: 0,
+          firstSeen: null,
+          lastSeen: null,
+        };
+        byVm.set(g.vm, c);
+      }
+      c.invalid += g.invalid;
+      const first = microsToIso(g.first);
+      const last = microsToIso(g.last);
+      if (c.firstSeen === null || first < c.firstSeen) c.firstSeen = first;
+      if (c.lastSeen === null || last > c.lastSeen) c.lastSeen = last;
+      if (g.recipient === null || g.action === null) continue; // unreadable: not counted
+      c.failures += g.n;
+      c.byRecipient[g.recipient] += g.n;
+      c.byAction[g.action] += g.n;
+      if (g.ar === 1) c.actionRequired += g.n;
+      if (g.recursive === 1) c.recursive += g.n;
+    }
+    return [...byVm.values()];
+  }
+
+  /** A VM's readable failures in receipt order, only what a report reads of them. */
+  *iterateReportFailures(vm: string): Generator<ReportFailure> {
+    const rows = this.db
+      .prepare(
+        `SELECT id, recipient, action, action_required, recursive, ts_seconds, ts_micros, received_us
+         FROM memory_failure WHERE vm = ? AND recipient IS NOT NULL AND action IS NOT NULL
+         ORDER BY received_us, id`,
+      )
+      .raw()
+      .iterate(vm) as Iterable<ReportRow>;
+    for (const [id, recipient, action, ar, recursive, seconds, micros, receivedUs] of rows) {
+      yield {
+        id,
+        vm,
+        failure: { recipient, action, actionRequired: ar === 1, recursive: recursive === 1 },
+        timestamp: seconds < 0 ? null : { seconds, microseconds: micros },
+        receivedUs,
+      };
+    }
+  }
+
+  /** What `memfail report` reads (see report.ts). */
+  reportSource(): ReportSource {
+    return {
+      vmCounts: () => this.failureCounts(),
+      failures: (vm) => this.iterateReportFailures(vm),
+      lifecycle: (vm) => this.iterateLifecycle({ vm }),
+    };
   }
 
   /** VM names with any record, sorted. */
@@ -313,6 +392,38 @@ export function migrate(
     }).immediate();
   }
 }
+
+/**
+ * When a failure happened, in µs: QMP's time, else the receipt time. Its
+ * microsToIso() is the row's `timestamp` column, or its receipt time.
+ */
+const SEEN_US =
+  'CASE WHEN ts_seconds >= 0 THEN ts_seconds * 1000000 + ts_micros ELSE received_us END';
+
+interface GroupRow {
+  vm: string;
+  recipient: Recipient | null;
+  action: Action | null;
+  ar: number | null;
+  recursive: number | null;
+  n: number;
+  invalid: number;
+  first: number;
+  last: number;
+}
+
+type ReportRow = [
+  id: number,
+  recipient: Recipient,
+  action: Action,
+  actionRequired: number,
+  recursive: number,
+  seconds: number,
+  micros: number,
+  receivedUs: number,
+];
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 function whereClause(filter: { vm?: string; since?: Date }) {
   const where: string[] = [];

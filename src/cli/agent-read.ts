@@ -1,14 +1,15 @@
 /** `memfail events` and `memfail report`: read the agent's database. */
+import { once } from 'node:events';
 import { formatEventLine, toEventRecord } from '../agent/event-record.js';
 import { defaultDbPath } from '../agent/paths.js';
-import { buildReport, formatReport } from '../agent/report.js';
+import { reportText } from '../agent/report.js';
 import { Store, StoreError } from '../agent/store.js';
 import { type EventsFlags, parseSince, type ReportFlags } from './agent.js';
-import type { Io } from './io.js';
+import { type Io, processIo } from './io.js';
 
-export function events(opts: EventsFlags, io: Io): number {
+export function events(opts: EventsFlags, io: Io): Promise<number> {
   const since = opts.since === undefined ? undefined : parseSince(opts.since);
-  return withStore(opts.db, io, (store) => {
+  return withStore(opts.db, io, async (store) => {
     const filter = {
       ...(opts.vm === undefined ? {} : { vm: opts.vm }),
       ...(since === undefined ? {} : { since }),
@@ -18,54 +19,69 @@ export function events(opts: EventsFlags, io: Io): number {
       io.stdout(`${store.countFailures(filter)}\n`);
       return 0;
     }
-    // Streamed in chunks: a database of any size lists in constant memory.
-    const out = chunked(io);
-    let first = true;
-    if (opts.json) out('[');
-    for (const f of store.iterateFailures(filter)) {
-      const r = toEventRecord(f);
-      if (!opts.json) out(`${formatEventLine(r)}\n`);
-      else {
-        out(`${first ? '\n' : ',\n'}${indent(JSON.stringify(r, null, 2))}`);
-        first = false;
-      }
+    // Streamed: a database of any size lists in constant memory.
+    await writeOut(io, eventsText(store, filter, opts.json === true));
+    return 0;
+  });
+}
+
+function* eventsText(
+  store: Store,
+  filter: Parameters<Store['iterateFailures']>[0],
+  json: boolean,
+): Generator<string> {
+  let first = true;
+  if (json) yield '[';
+  for (const f of store.iterateFailures(filter)) {
+    const r = toEventRecord(f);
+    if (!json) yield `${formatEventLine(r)}\n`;
+    else {
+      yield `${first ? '\n' : ',\n'}${indent(JSON.stringify(r, null, 2))}`;
+      first = false;
     }
-    if (opts.json) out(first ? ']\n' : '\n]\n');
-    out(null);
+  }
+  if (json) yield first ? ']\n' : '\n]\n';
+}
+
+export function report(opts: ReportFlags, io: Io): Promise<number> {
+  return withStore(opts.db, io, async (store) => {
+    // Streamed VM by VM: a database of any size reports in bounded memory.
+    await writeOut(io, reportText(store.reportSource(), { json: opts.json === true }));
     return 0;
   });
 }
 
-export function report(opts: ReportFlags, io: Io): number {
-  return withStore(opts.db, io, (store) => {
-    const r = buildReport(store.failures({ includeUnreadable: true }), store.lifecycle());
-    io.stdout(opts.json ? `${JSON.stringify(r, null, 2)}\n` : formatReport(r));
-    return 0;
-  });
-}
-
-/** Collects text and writes it in ~64 KiB pieces; null flushes. */
-function chunked(io: Io): (text: string | null) => void {
+/**
+ * Writes the pieces in ~64 KiB chunks. On the process's stdout, waits for a
+ * slow reader (a pipe) to drain rather than queue the whole output in memory.
+ */
+async function writeOut(io: Io, pieces: Iterable<string>): Promise<void> {
+  const stdout = io === processIo ? process.stdout : null;
   let pending: string[] = [];
   let size = 0;
-  return (text) => {
-    if (text !== null) {
-      pending.push(text);
-      size += text.length;
-    }
-    if ((text === null || size >= 65536) && pending.length > 0) {
-      io.stdout(pending.join(''));
-      pending = [];
-      size = 0;
-    }
+  const flush = async () => {
+    io.stdout(pending.join(''));
+    pending = [];
+    size = 0;
+    if (stdout?.writableNeedDrain) await once(stdout, 'drain');
   };
+  for (const piece of pieces) {
+    pending.push(piece);
+    size += piece.length;
+    if (size >= 65536) await flush();
+  }
+  if (pending.length > 0) await flush();
 }
 
 function indent(json: string): string {
   return `  ${json.replaceAll('\n', '\n  ')}`;
 }
 
-function withStore(db: string | undefined, io: Io, use: (store: Store) => number): number {
+async function withStore(
+  db: string | undefined,
+  io: Io,
+  use: (store: Store) => Promise<number>,
+): Promise<number> {
   const path = db ?? defaultDbPath();
   let store: Store;
   try {
@@ -76,7 +92,7 @@ function withStore(db: string | undefined, io: Io, use: (store: Store) => number
     return 1;
   }
   try {
-    return use(store);
+    return await use(store);
   } finally {
     store.close();
   }

@@ -81,7 +81,7 @@ why); it is listed when its canonical fields could still be read.`,
     )
     .action(async (opts: EventsFlags) => {
       const { events } = await import('./agent-read.js');
-      ctx.exitCode = events(opts, ctx.io);
+      ctx.exitCode = await events(opts, ctx.io);
     });
 
   program
@@ -101,7 +101,7 @@ vm-shut-down, vm-died (connection closed without SHUTDOWN), or *-ignored.`,
     )
     .action(async (opts: ReportFlags) => {
       const { report } = await import('./agent-read.js');
-      ctx.exitCode = report(opts, ctx.io);
+      ctx.exitCode = await report(opts, ctx.io);
     });
 }
 

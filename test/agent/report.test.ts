@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { buildReport, formatReport } from '../../src/agent/report.js';
+import { buildReport, formatReport, reportText } from '../../src/agent/report.js';
 import { Store } from '../../src/agent/store.js';
 import { failure, invalidFailure, lifecycle, tempDir } from './fixtures.js';
 
@@ -9,6 +9,13 @@ const S = 1_000_000;
 
 /** A day in the life of five VMs, written through a real store. */
 function scenario(dir: string) {
+  const store = scenarioStore(dir);
+  const report = buildReport(store.failures({ includeUnreadable: true }), store.lifecycle());
+  store.close();
+  return report;
+}
+
+function scenarioStore(dir: string): Store {
   const store = Store.open(join(dir, 'events.db'));
   store.insert([
     lifecycle('boot', 'CONNECTED', 0),
@@ -28,10 +35,16 @@ function scenario(dir: string) {
     lifecycle('late', 'RESET', 200 * S, { guest: false, reason: 'host-qmp-system-reset' }),
     failure('calm', 30 * S, { action: 'inject' }),
     lifecycle('calm', 'DISCONNECTED', 31 * S, { reason: 'agent-stopped' }),
+    // Only an unreadable failure; and a VM with lifecycle events but no failure.
+    invalidFailure('junk', 40 * S, { event: 'MEMORY_FAILURE', data: 7 }),
+    lifecycle('quiet', 'RESET', 41 * S),
   ]);
-  const report = buildReport(store.failures({ includeUnreadable: true }), store.lifecycle());
-  store.close();
-  return report;
+  return store;
+}
+
+function written(store: Store, json: boolean, horizonMs?: number): string {
+  const options = { json, ...(horizonMs === undefined ? {} : { horizonMs }) };
+  return [...reportText(store.reportSource(), options)].join('');
 }
 
 test('report counts failures per VM and overall by recipient, action and flags', () => {
@@ -44,17 +57,19 @@ test('report counts failures per VM and overall by recipient, action and flags',
         ['boot', 2],
         ['calm', 1],
         ['host', 1],
+        ['junk', 0],
         ['late', 1],
         ['mixed', 3],
       ],
     );
     assert.equal(r.overall.failures, 8);
-    assert.equal(r.overall.vms, 5);
+    assert.equal(r.overall.vms, 6);
     assert.deepEqual(r.overall.byRecipient, { hypervisor: 2, guest: 6 });
     assert.deepEqual(r.overall.byAction, { ignore: 2, inject: 4, fatal: 1, reset: 1 });
     assert.equal(r.overall.actionRequired, 3);
     assert.equal(r.overall.recursive, 2);
-    assert.equal(r.overall.invalid, 1);
+    assert.equal(r.overall.invalid, 2);
+    assert.equal(r.overall.lastSeen, '2025-11-24T16:00:40.000000Z');
     const mixed = r.vms.find((v) => v.vm === 'mixed')!;
     assert.equal(mixed.invalid, 1);
     assert.equal(mixed.firstSeen, '2025-11-24T16:00:10.000000Z');
@@ -80,6 +95,7 @@ test('outcomes are read from the lifecycle events that follow each failure', () 
       ],
       calm: [['guest-handled', null]],
       host: [['vm-died', 'DISCONNECTED']],
+      junk: [],
       late: [['guest-handled', null]],
       mixed: [
         ['hypervisor-ignored', null],
@@ -109,7 +125,7 @@ test("each failure line carries explain()'s account; text lists every VM", () =>
     assert.match(boot.accounts[1]!.explanation, /boot — action-required error in guest memory/);
     assert.match(boot.accounts[1]!.explanation, /triple fault/);
     const text = formatReport(r);
-    assert.match(text, /^8 memory failures on 5 VMs/);
+    assert.match(text, /^8 memory failures on 6 VMs/);
     assert.match(text, /by action: {4}ignore 2, inject 4, fatal 1, reset 1/);
     for (const vm of ['boot', 'calm', 'host', 'late', 'mixed'])
       assert.match(text, new RegExp(`^${vm}: `, 'm'));
@@ -119,9 +135,35 @@ test("each failure line carries explain()'s account; text lists every VM", () =>
   }
 });
 
+test('the streamed report (counts from SQL, rows walked per VM) prints what buildReport does', () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const store = scenarioStore(dir);
+    for (const horizonMs of [undefined, 500, 10 * 60_000]) {
+      const whole = buildReport(store.failures({ includeUnreadable: true }), store.lifecycle(), {
+        ...(horizonMs === undefined ? {} : { horizonMs }),
+      });
+      assert.equal(written(store, true, horizonMs), `${JSON.stringify(whole, null, 2)}\n`);
+      assert.equal(written(store, false, horizonMs), formatReport(whole));
+    }
+    store.close();
+  } finally {
+    cleanup();
+  }
+});
+
 test('an empty database gives an empty report', () => {
-  const r = buildReport([], []);
-  assert.equal(r.overall.failures, 0);
-  assert.equal(r.overall.firstSeen, null);
-  assert.match(formatReport(r), /^0 memory failures on 0 VMs\n/);
+  const { dir, cleanup } = tempDir();
+  try {
+    const r = buildReport([], []);
+    assert.equal(r.overall.failures, 0);
+    assert.equal(r.overall.firstSeen, null);
+    assert.match(formatReport(r), /^0 memory failures on 0 VMs\n/);
+    const store = Store.open(join(dir, 'events.db'));
+    assert.equal(written(store, true), `${JSON.stringify(r, null, 2)}\n`);
+    assert.equal(written(store, false), formatReport(r));
+    store.close();
+  } finally {
+    cleanup();
+  }
 });
