@@ -42,6 +42,11 @@ export class DocSection {
   private base = '';
   /** Lines appended since, each already right-stripped; joined lazily (a block can have thousands). */
   private lines: string[] = [];
+  /**
+   * The section has ended, so its text is stripped (as QEMU does), but only
+   * when first read: checking a schema never reads doc text.
+   */
+  private stripPending = false;
 
   constructor(
     private readonly fail: DocFail,
@@ -60,21 +65,41 @@ export class DocSection {
       this.base += this.lines.join('\n');
       this.lines = [];
     }
+    if (this.stripPending) {
+      this.stripPending = false;
+      this.base = pyStrip(this.base);
+    }
     return this.base;
   }
 
   set text(value: string) {
     this.base = value;
     this.lines = [];
+    this.stripPending = false;
+  }
+
+  /**
+   * Ends the section: its text is stripped from now on. Returns whether that
+   * leaves it empty, found without joining: the lines are right-stripped
+   * already, so the text is blank exactly when every line is '' and the
+   * text before them is blank.
+   */
+  end(): boolean {
+    let blank = leadingSpace(this.base) === this.base.length;
+    for (let i = 0; blank && i < this.lines.length; i++) blank = this.lines[i] === '';
+    this.stripPending = true;
+    return blank;
   }
 
   /** `text !== ''` without joining. */
   hasText(): boolean {
+    if (this.stripPending) return this.text !== '';
     return this.base !== '' || this.lines.length > 0;
   }
 
   /** `text.endsWith('\n\n')` without joining: the last line was blank and something came before it. */
   endsWithBlankLine(): boolean {
+    if (this.stripPending) return this.text.endsWith('\n\n');
     const n = this.lines.length;
     if (n === 0) return this.base.endsWith('\n\n');
     if (this.lines[n - 1] !== '') return false;
@@ -87,10 +112,13 @@ export class DocSection {
    * as it is, without building the padded copy.
    */
   appendHeaderRest(rest: string): void {
+    if (this.stripPending) void this.text;
     this.lines.push(pyRstrip(rest));
   }
 
   append(line: string): void {
+    // Text added after the end goes after the stripped text, as in QEMU.
+    if (this.stripPending) void this.text;
     if (line) {
       if (this.indent > 0 && leadingSpace(line) < this.indent) {
         this.fail(`unexpected de-indent (expected at least ${this.indent} spaces)`);
@@ -345,9 +373,8 @@ export class QapiDoc {
 
   /** Closes the current section (only the body may be empty); `null` ends the block. */
   private switchSection(next: DocSection | null): void {
-    const text = pyStrip(this.section.text);
-    this.section.text = text;
-    if (this.section !== this.body && !text) {
+    const empty = this.section.end();
+    if (this.section !== this.body && empty) {
       this.fail(`empty doc section '${this.section.name ?? 'None'}'`);
     }
     if (next) this.section = next;
