@@ -19,6 +19,8 @@ export type SeenMembers = Map<string, Member>;
 export abstract class Member {
   abstract readonly role: MemberRole;
   private definedInName: string | null = null;
+  /** `cName(name)`, kept: clashes are checked again for every type that includes the member. */
+  private clashKey: string | null = null;
 
   constructor(
     readonly name: string,
@@ -43,7 +45,11 @@ export abstract class Member {
    * members a union branch must not clash with, shared by all branches).
    */
   checkClash(info: SourceInfo | null, seen: SeenMembers, common?: SeenMembers): void {
-    const key = cName(this.name);
+    let key = this.clashKey;
+    if (key === null) {
+      key = cName(this.name);
+      this.clashKey = key;
+    }
     const other = common?.get(key) ?? seen.get(key);
     if (other) {
       throw new QapiSemanticError(

@@ -85,7 +85,10 @@ export class ObjectType extends QapiType {
       m.check(schema);
       m.checkClash(this.info, seen);
     }
-    const members = Array.from(seen.values()) as ObjectTypeMember[];
+    // What `seen` now holds, in its order (a clash would have thrown): base members, then local ones.
+    const members = this.baseType
+      ? this.baseType.members.concat(local)
+      : (local.slice() as ObjectTypeMember[]);
     if (this.variants) {
       this.variants.check(schema, seen);
       this.variants.checkClash(this.info, seen);
