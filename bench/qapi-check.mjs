@@ -36,7 +36,10 @@ const haveTime = existsSync(TIME);
 const contenders = {
   memfail: [process.execPath, join(root, 'bin/memfail.js'), 'schema', 'check', schema],
   python: ['python3', join(root, 'bench/qapi_check.py'), join(qemu, 'scripts'), schema],
+  // Not a contender: the floor, node starting and exiting with nothing to do.
+  'node -e 0': [process.execPath, '-e', '0'],
 };
+const ORDER = Object.keys(contenders);
 
 /** One run: wall time in ms, CPU time (user + system, all threads) in ms, peak RSS in KiB. */
 function runOnce(argv) {
@@ -57,11 +60,10 @@ const median = (xs) => {
 };
 
 // One warm-up each (page cache, pyc files), then alternate so load affects both alike.
-runOnce(contenders.memfail);
-runOnce(contenders.python);
-const samples = { memfail: [], python: [] };
+for (const name of ORDER) runOnce(contenders[name]);
+const samples = Object.fromEntries(ORDER.map((name) => [name, []]));
 for (let i = 0; i < runs; i++) {
-  for (const name of i % 2 ? ['python', 'memfail'] : ['memfail', 'python']) {
+  for (const name of i % 2 ? [...ORDER].reverse() : ORDER) {
     samples[name].push(runOnce(contenders[name]));
   }
 }
