@@ -104,6 +104,52 @@ export const MIGRATIONS: readonly Migration[] = [
       WHERE raw IS NULL;
     `,
   },
+  {
+    version: 3,
+    description: 'memory_failure rebuilt for ingest speed: canonical fields as one content code',
+    sql: `
+      -- The same columns for readers, fewer for the insert: recipient, action,
+      -- both flags and valid are now computed on read from a 5-bit content
+      -- code (rows.ts: bit 0 guest, bits 1-2 the action's index in ignore,
+      -- inject, fatal, reset, bit 3 action-required, bit 4 recursive; NULL
+      -- when the event was unreadable), and the per-row CHECKs are gone (the
+      -- agent writes only what it mapped). Ids are kept: the outbox refers to them.
+      CREATE TABLE memory_failure_v3 (
+        id              INTEGER PRIMARY KEY,
+        vm              TEXT    NOT NULL,
+        content         INTEGER,
+        ts_seconds      INTEGER NOT NULL,  -- QMP timestamp as sent (-1, -1: QEMU had no clock)
+        ts_micros       INTEGER NOT NULL,
+        received_us     INTEGER NOT NULL,  -- receipt time: agent clock, µs since the epoch
+        dialect         TEXT,              -- 'qemu' or 'seed'; NULL when it could not be told
+        raw             TEXT    NOT NULL,  -- the QMP message as JSON
+        error           TEXT,              -- why it failed validation; NULL: valid
+        dedup           ANY     NOT NULL,  -- see migration 1
+        recipient       TEXT    GENERATED ALWAYS AS (
+                          CASE WHEN content IS NOT NULL THEN iif(content & 1, 'guest', 'hypervisor') END) VIRTUAL,
+        action          TEXT    GENERATED ALWAYS AS (
+                          CASE (content >> 1) & 3 WHEN 0 THEN 'ignore' WHEN 1 THEN 'inject'
+                            WHEN 2 THEN 'fatal' WHEN 3 THEN 'reset' END) VIRTUAL,
+        action_required INTEGER GENERATED ALWAYS AS ((content >> 3) & 1) VIRTUAL,
+        recursive       INTEGER GENERATED ALWAYS AS ((content >> 4) & 1) VIRTUAL,
+        valid           INTEGER GENERATED ALWAYS AS (content IS NOT NULL AND error IS NULL) VIRTUAL,
+        timestamp       TEXT    GENERATED ALWAYS AS (${ISO_TIMESTAMP}) VIRTUAL,
+        UNIQUE (vm, ts_seconds, ts_micros, dedup)
+      ) STRICT;
+      INSERT INTO memory_failure_v3
+        (id, vm, content, ts_seconds, ts_micros, received_us, dialect, raw, error, dedup)
+      SELECT id, vm,
+        CASE WHEN recipient IS NOT NULL AND action IS NOT NULL THEN
+          (recipient = 'guest')
+          | (CASE action WHEN 'ignore' THEN 0 WHEN 'inject' THEN 1 WHEN 'fatal' THEN 2 ELSE 3 END << 1)
+          | (coalesce(action_required, 0) << 3) | (coalesce(recursive, 0) << 4)
+        END,
+        ts_seconds, ts_micros, received_us, dialect, raw, error, dedup
+      FROM memory_failure;
+      DROP TABLE memory_failure;
+      ALTER TABLE memory_failure_v3 RENAME TO memory_failure;
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -9,6 +9,7 @@ import type {
   FailureObservation,
   LifecycleKind,
   LifecycleObservation,
+  Observation,
   StoredFailure,
   StoredLifecycle,
 } from './records.js';
@@ -27,8 +28,11 @@ export function failureDedup(obs: FailureObservation): number | string {
   return contentCode(f);
 }
 
-/** The canonical content as 5 bits: recipient, action (2 bits), action-required, recursive. */
-function contentCode(f: MemoryFailure): number {
+/**
+ * The canonical content as 5 bits: recipient, action (2 bits), action-required,
+ * recursive. Stored as memory_failure.content; migration 3 decodes it in SQL.
+ */
+export function contentCode(f: MemoryFailure): number {
   return (
     (f.recipient === 'guest' ? 1 : 0) |
     (ACTIONS.indexOf(f.action) << 1) |
@@ -47,22 +51,38 @@ function digest(text: string): string {
   return createHash('sha256').update(text).digest('base64url').slice(0, 22);
 }
 
+/**
+ * A batch as the insert statements take it: per observation, whether it is a
+ * failure and its positional parameters. Plain values only, so that it is
+ * cheap to hand to a worker thread (see commit-worker.ts).
+ */
+export interface PreparedBatch {
+  readonly isFailure: readonly boolean[];
+  readonly params: readonly (readonly unknown[])[];
+}
+
+export function prepareBatch(batch: readonly Observation[]): PreparedBatch {
+  const isFailure: boolean[] = [];
+  const params: unknown[][] = [];
+  for (const obs of batch) {
+    isFailure.push(obs.kind === 'failure');
+    params.push(obs.kind === 'failure' ? failureParams(obs) : lifecycleParams(obs));
+  }
+  return { isFailure, params };
+}
+
 /** Positional parameters of the memory_failure insert, in column order. */
 export function failureParams(obs: FailureObservation): unknown[] {
   const f = obs.failure;
   const ts = obs.timestamp;
   return [
     obs.vm,
-    f?.recipient ?? null,
-    f?.action ?? null,
-    f === null ? null : f.actionRequired ? 1 : 0,
-    f === null ? null : f.recursive ? 1 : 0,
+    f === null ? null : contentCode(f),
     ts?.seconds ?? -1,
     ts?.microseconds ?? -1,
     obs.receivedUs,
     obs.dialect,
     rawColumn(obs),
-    obs.error === null && f !== null ? 1 : 0,
     f === null ? (obs.error ?? 'unreadable event') : obs.error,
     failureDedup(obs),
   ];

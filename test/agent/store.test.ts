@@ -5,6 +5,7 @@ import { describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { BatchWriter, type CommittedBatch } from '../../src/agent/batch.js';
 import { MIGRATIONS, SCHEMA_VERSION } from '../../src/agent/migrations.js';
+import { ACTIONS, type MemoryFailure, RECIPIENTS } from '../../src/event/model.js';
 import { migrate, Store, StoreError } from '../../src/agent/store.js';
 import { failure, invalidFailure, lifecycle, tempDir } from './fixtures.js';
 
@@ -81,7 +82,28 @@ describe('Store', () => {
     }
   });
 
-  test('migration 2 writes the raw message into the rows version 1 left without one', () => {
+  test('every canonical combination reads back as it was written', () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const store = Store.open(join(dir, 'events.db'));
+      const all: MemoryFailure[] = [];
+      for (const recipient of RECIPIENTS)
+        for (const action of ACTIONS)
+          for (const actionRequired of [false, true])
+            for (const recursive of [false, true])
+              all.push({ recipient, action, actionRequired, recursive });
+      store.insert(all.map((f, i) => failure('vm', i, f)));
+      assert.deepEqual(
+        store.failures().map((f) => f.failure),
+        all,
+      );
+      store.close();
+    } finally {
+      cleanup();
+    }
+  });
+
+  test('migrations 2 and 3 keep the rows version 1 wrote, with their raw message', () => {
     const { dir, cleanup } = tempDir();
     try {
       const path = join(dir, 'events.db');
@@ -98,8 +120,45 @@ describe('Store', () => {
       insert.run('a', 'guest', 'inject', 0, 0, 1_764_000_000, 9, 'seed', null, 3);
       insert.run('a', 'guest', 'inject', 0, 0, 1_764_000_000, 10, 'qemu', '{"kept":1}', 4);
       db.close();
+      const keep = new Database(path);
+      keep.prepare("INSERT INTO outbox (failure_id, sink) VALUES (2, 'hook')").run();
+      keep.close();
       const store = Store.open(path);
       assert.equal(store.version, SCHEMA_VERSION);
+      // Migration 3 rebuilt the table: same ids, same canonical fields, outbox still joined.
+      assert.deepEqual(
+        store.failures().map((f) => [f.id, f.failure, f.dialect, f.valid]),
+        [
+          [
+            1,
+            { recipient: 'guest', action: 'reset', actionRequired: true, recursive: true },
+            'qemu',
+            true,
+          ],
+          [
+            2,
+            { recipient: 'hypervisor', action: 'fatal', actionRequired: true, recursive: false },
+            'seed',
+            true,
+          ],
+          [
+            3,
+            { recipient: 'guest', action: 'inject', actionRequired: false, recursive: false },
+            'seed',
+            true,
+          ],
+          [
+            4,
+            { recipient: 'guest', action: 'inject', actionRequired: false, recursive: false },
+            'qemu',
+            true,
+          ],
+        ],
+      );
+      assert.deepEqual(
+        store.pendingAlerts(['hook'], 10).map((a) => a.failure.id),
+        [2],
+      );
       const t = (us: number) => `"timestamp":{"seconds":1764000000,"microseconds":${us}}`;
       assert.deepEqual(
         store.failures().map((f) => f.raw),
