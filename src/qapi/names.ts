@@ -14,17 +14,7 @@ function isReservedQ(name: string): boolean {
  * prefixes), or null when the name is malformed or in the reserved `q_` space.
  */
 export function nameStem(name: string): string | null {
-  let stem = STEMS.get(name);
-  if (stem === undefined) {
-    const m = VALID_NAME.exec(name);
-    stem = !m || isReservedQ(name) ? null : (m[3] ?? null);
-    if (STEMS.size >= STEMS_LIMIT) STEMS.clear();
-    STEMS.set(name, stem);
-  }
-  return stem;
+  const m = VALID_NAME.exec(name);
+  if (!m || isReservedQ(name)) return null;
+  return m[3] ?? null;
 }
-
-// A schema checks the same member names (`id`, `node-name`, ...) again and
-// again; a lookup allocates nothing, a match allocates its result array.
-const STEMS_LIMIT = 65536;
-const STEMS = new Map<string, string | null>();
