@@ -4,7 +4,7 @@
 //   node bench/qapi-check.mjs [--runs N] [SCHEMA]
 //
 // Needs a build (npx tsc -p tsconfig.json) and the fetched QEMU source. It
-// (re)makes dist/check-bundle.mjs first, as `npm run build` does, so that
+// (re)makes dist/src/check-bundle.mjs first, as `npm run build` does, so that
 // memfail runs the way a built install does.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';

@@ -45,19 +45,19 @@ if (fast === 0 && !argv.includes('--json')) {
 }
 
 /**
- * The module with the check: dist/check-bundle.mjs, the same code as one
+ * The module with the check: dist/src/check-bundle.mjs, the same code as one
  * module (scripts/bundle-check.mjs; some 30 ms less module loading), while
  * every module it was made from is unchanged since; otherwise the modules.
  */
 function checkModule() {
   const dist = new URL('../dist/', import.meta.url);
   try {
-    const { inputs } = JSON.parse(readFileSync(new URL('check-bundle.json', dist), 'utf8'));
+    const { inputs } = JSON.parse(readFileSync(new URL('src/check-bundle.json', dist), 'utf8'));
     const unchanged = ([file, size, mtimeMs]) => {
       const st = statSync(new URL(file, dist));
       return st.size === size && st.mtimeMs === mtimeMs;
     };
-    if (inputs.length > 0 && inputs.every(unchanged)) return '../dist/check-bundle.mjs';
+    if (inputs.length > 0 && inputs.every(unchanged)) return '../dist/src/check-bundle.mjs';
   } catch {
     // No bundle made, or a module it was made from is gone: use the modules.
   }

@@ -2,9 +2,10 @@
 //
 //   node scripts/bundle-check.mjs [--dist DIR]      (after `npx tsc -p tsconfig.json`)
 //
-// Writes DIR/check-bundle.mjs (default DIR: dist) with the compiled
-// src/cli/schema-check.js and everything it imports, and DIR/check-bundle.json
-// naming those inputs with their size and mtime. Node's ES module loader
+// Writes DIR/src/check-bundle.mjs (default DIR: dist; under src/ so that it
+// is packed with the modules) with the compiled src/cli/schema-check.js and
+// everything it imports, and DIR/src/check-bundle.json naming those inputs
+// (relative to DIR) with their size and mtime. Node's ES module loader
 // spends some 30 ms resolving and loading the ~20 separate modules of the
 // check, a large share of a whole check of QEMU's schema; one module loads in
 // a few ms. bin/memfail.js uses the bundle only while every input is exactly
@@ -109,12 +110,12 @@ export function bundleCheck(dist) {
 export function writeCheckBundle(dist) {
   const { code, inputs } = bundleCheck(dist);
   const write = (name, text) => {
-    const tmp = join(dist, `.${name}.${process.pid}`);
+    const tmp = join(dist, `${name}.${process.pid}.tmp`);
     writeFileSync(tmp, text);
     renameSync(tmp, join(dist, name));
   };
-  write('check-bundle.mjs', code);
-  write('check-bundle.json', `${JSON.stringify({ entry: ENTRY, inputs })}\n`);
+  write('src/check-bundle.mjs', code);
+  write('src/check-bundle.json', `${JSON.stringify({ entry: ENTRY, inputs })}\n`);
   return inputs.length;
 }
 
@@ -124,5 +125,5 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const root = join(dirname(fileURLToPath(import.meta.url)), '..');
   const dist = resolve(at >= 0 ? args[at + 1] : join(root, 'dist'));
   const n = writeCheckBundle(dist);
-  console.log(`${dist}/check-bundle.mjs: ${n} modules`);
+  console.log(`${dist}/src/check-bundle.mjs: ${n} modules`);
 }

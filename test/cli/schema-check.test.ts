@@ -298,7 +298,7 @@ describe('the bundled check (scripts/bundle-check.mjs)', () => {
 
   test("gives the modules' results on QEMU's schema, its test corpus and bad input", async () => {
     const root = copyTree();
-    const url = pathToFileURL(join(root, 'dist/check-bundle.mjs')).href;
+    const url = pathToFileURL(join(root, 'dist/src/check-bundle.mjs')).href;
     const bundle = (await import(url)) as { runSchemaCheck: typeof runSchemaCheck };
     const corpus = requireQemuSource('tests/qapi-schema');
     const files = [
@@ -335,13 +335,13 @@ describe('the bundled check (scripts/bundle-check.mjs)', () => {
     };
     // A stand-in bundle that says it ran: the real one prints nothing for a good file.
     writeFileSync(
-      join(root, 'dist/check-bundle.mjs'),
+      join(root, 'dist/src/check-bundle.mjs'),
       "export function fastSchemaCheck() { process.stdout.write('bundle'); return 0; }\n",
     );
     assert.equal(check(), 'bundle');
     appendFileSync(join(root, 'dist/src/qapi/schema.js'), '// rebuilt\n');
     assert.equal(check(), '', 'a changed module must not run the old bundle');
-    rmSync(join(root, 'dist/check-bundle.json'));
+    rmSync(join(root, 'dist/src/check-bundle.json'));
     assert.equal(check(), '');
   });
 });
