@@ -46,6 +46,9 @@ Examples:
 An event is acknowledged once its transaction committed (a reader of --db sees
 it); nothing acknowledged is lost if the agent is killed, and a replay never
 doubles a row. SIGTERM/SIGINT commit what is pending and exit 0.
+--durability normal (the default) is SQLite synchronous=NORMAL in WAL mode:
+the log is synced at checkpoints, so a power loss or kernel crash may roll
+back the last commits; full syncs every commit (one fsync per batch).
 Alerts go through an outbox in the database and are retried with backoff until
 delivered, across restarts. --on-event: '...' and "..." quote, \\ escapes; no
 shell (use sh -c '...' for pipes).
