@@ -57,9 +57,12 @@ function checkModule() {
       const st = statSync(new URL(file, dist));
       return st.size === size && st.mtimeMs === mtimeMs;
     };
-    if (inputs.length > 0 && inputs.every(unchanged)) return '../dist/src/check-bundle.mjs';
+    if (inputs.length > 0 && inputs.every(unchanged)) {
+      statSync(new URL('src/check-bundle.mjs', dist)); // still there
+      return '../dist/src/check-bundle.mjs';
+    }
   } catch {
-    // No bundle made, or a module it was made from is gone: use the modules.
+    // No bundle made (or it is gone), or a module it was made from is gone: use the modules.
   }
   return '../dist/src/cli/schema-check.js';
 }

@@ -344,6 +344,18 @@ describe('the bundled check (scripts/bundle-check.mjs)', () => {
     rmSync(join(root, 'dist/src/check-bundle.json'));
     assert.equal(check(), '');
   });
+
+  test('a manifest without its bundle falls back to the modules', () => {
+    const root = copyTree();
+    rmSync(join(root, 'dist/src/check-bundle.mjs'));
+    const r = spawnSync(
+      process.execPath,
+      [join(root, 'bin/memfail.js'), 'schema', 'check', path('good.json'), path('bad.json')],
+      { encoding: 'utf8' },
+    );
+    assert.equal(r.status, 1);
+    assert.equal(r.stderr, BAD_TEXT(path('bad.json')));
+  });
 });
 
 describe('checkSchemaFile never throws', () => {
