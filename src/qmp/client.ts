@@ -20,6 +20,9 @@
  * Invalid events (validateEvent returns a reason) are still delivered, on the
  * same channel, as `{ ...event, invalid: reason }`.
  *
+ * Every delivered event carries `raw`, the exact text the server sent for it
+ * (see QmpEvent): the parsed object is the event itself, with `raw` added.
+ *
  * Typed use: QmpClient<Commands, Events> where Commands maps a command name to
  * `{ args, returns }` and Events maps an event name to its data type.
  */
@@ -52,6 +55,12 @@ export type QmpEvent<E, K extends keyof E & string = keyof E & string> = K exten
       readonly data: E[K];
       readonly timestamp: QmpTimestamp;
       readonly invalid?: string;
+      /**
+       * The exact JSON text of the message as received (the server's spacing
+       * and member order), without the line terminator or surrounding
+       * whitespace. Absent only for events not built from received bytes.
+       */
+      readonly raw?: string;
     }
   : never;
 
@@ -171,7 +180,7 @@ export class QmpClient<C extends { [K in keyof C]: CommandSpec } = LooseCommands
       address,
       framer: new QmpFramer(
         {
-          message: (obj) => this.onMessage(conn, obj),
+          message: (obj, text) => this.onMessage(conn, obj, text),
           error: (err) => this.hangUp(conn, 'protocol-error', err),
         },
         this.options.limits,
@@ -350,7 +359,7 @@ export class QmpClient<C extends { [K in keyof C]: CommandSpec } = LooseCommands
     });
   }
 
-  private onMessage(conn: Connection, obj: JsonObject): void {
+  private onMessage(conn: Connection, obj: JsonObject, text: string): void {
     // Once we decided to hang up, the rest of the read is not trusted.
     if (this.conn !== conn || conn.reason !== null) return;
     if (conn.greeting !== null) {
@@ -361,7 +370,7 @@ export class QmpClient<C extends { [K in keyof C]: CommandSpec } = LooseCommands
         return;
       }
       if (event !== null) {
-        this.deliver(event);
+        this.deliver(event, text);
         return;
       }
     }
@@ -383,7 +392,7 @@ export class QmpClient<C extends { [K in keyof C]: CommandSpec } = LooseCommands
     }
     switch (msg.kind) {
       case 'event': {
-        this.deliver(msg.event);
+        this.deliver(msg.event, text);
         return;
       }
       case 'greeting':
@@ -421,7 +430,7 @@ export class QmpClient<C extends { [K in keyof C]: CommandSpec } = LooseCommands
     }
   }
 
-  private deliver(event: QmpEventMessage): void {
+  private deliver(event: QmpEventMessage, text: string): void {
     const validate = this.options.validateEvent;
     let ev = event as unknown as QmpEvent<E>;
     if (validate !== undefined) {
@@ -433,6 +442,8 @@ export class QmpClient<C extends { [K in keyof C]: CommandSpec } = LooseCommands
       }
       if (invalid !== null) ev = { ...ev, invalid };
     }
+    // Added after validation, so that a validator sees only what the server sent.
+    (ev as { raw?: string }).raw = text;
     this.hub.dispatch(ev);
   }
 

@@ -2,7 +2,7 @@
  * Incremental splitter of a QMP byte stream into JSON objects.
  *
  *   const framer = new QmpFramer({
- *     message: (obj) => ...,          // one complete top-level JSON object
+ *     message: (obj, text) => ...,    // one complete top-level JSON object, and its text
  *     error: (err) => ...,            // a QmpProtocolError; framing goes on after it
  *   });
  *   socket.on('data', (chunk) => framer.push(chunk));
@@ -29,6 +29,12 @@
  *
  * Not supported: QEMU's single-quoted string extension (reported as invalid-json).
  * Invalid UTF-8 decodes as U+FFFD.
+ *
+ * Each message's text is handed out with it: the string that was parsed (no
+ * copy, no second decode), from its opening brace to its closing brace —
+ * QEMU's own spacing kept, the surrounding whitespace and line terminator
+ * (QEMU's CRLF) not. On the fast path it is a slice of the chunk's decoded
+ * text, so holding on to it keeps that chunk's text alive.
  */
 
 import { QmpProtocolError } from './errors.js';
@@ -45,7 +51,8 @@ export interface FramerLimits {
 }
 
 export interface FramerSink {
-  message(obj: JsonObject): void;
+  /** `text`: the message exactly as received, without surrounding whitespace. */
+  message(obj: JsonObject, text: string): void;
   error(err: QmpProtocolError): void;
 }
 
@@ -190,14 +197,16 @@ export class QmpFramer {
     while (s < end) {
       const nl = text.indexOf('\n', s);
       if (nl - s > max) break;
+      // QEMU ends its lines with CRLF: leave the CR out of the message text.
+      const line = text.slice(s, nl > s && text.charCodeAt(nl - 1) === CR ? nl - 1 : nl);
       let value: unknown;
       try {
-        value = JSON.parse(text.slice(s, nl));
+        value = JSON.parse(line);
       } catch {
         break;
       }
       s = nl + 1;
-      if (isObject(value)) sink.message(value);
+      if (isObject(value)) sink.message(value, messageText(line));
       else sink.error(notAnObject(value));
     }
     if (s >= end) this.textChunk = null;
@@ -211,14 +220,15 @@ export class QmpFramer {
     while (pos <= last) {
       const nl = chunk.indexOf(LF, pos);
       if (nl - pos > max) return pos;
+      const line = chunk.toString('utf8', pos, nl > pos && chunk[nl - 1] === CR ? nl - 1 : nl);
       let value: unknown;
       try {
-        value = JSON.parse(chunk.toString('utf8', pos, nl));
+        value = JSON.parse(line);
       } catch {
         return pos;
       }
       pos = nl + 1;
-      if (isObject(value)) sink.message(value);
+      if (isObject(value)) sink.message(value, messageText(line));
       else sink.error(notAnObject(value));
     }
     return pos;
@@ -386,9 +396,21 @@ export class QmpFramer {
       );
       return;
     }
-    if (isObject(value)) this.sink.message(value);
+    // The scanner's value starts and ends at its braces: the text is exact.
+    if (isObject(value)) this.sink.message(value, text);
     else this.sink.error(notAnObject(value));
   }
+}
+
+/**
+ * The message text of a line that parsed as one object: the line itself
+ * unless whitespace surrounds the object. JSON.parse accepted the line, so
+ * only JSON whitespace can lie outside the braces and trim() removes exactly it.
+ */
+function messageText(line: string): string {
+  return line.charCodeAt(0) === OPEN_BRACE && line.charCodeAt(line.length - 1) === CLOSE_BRACE
+    ? line
+    : line.trim();
 }
 
 function tooLarge(max: number): QmpProtocolError {

@@ -488,3 +488,80 @@ describe('reconnecting', () => {
     await second.close();
   });
 });
+
+/**
+ * A QEMU stand-in that writes fixed bytes: QEMU 7.2's greeting, the reply to
+ * qmp_capabilities, then each of `parts` in its own write, a pause apart (so
+ * that each tends to arrive as its own read), then hangs up.
+ */
+async function scriptedServer(parts: readonly (string | Buffer)[]): Promise<string> {
+  const path = unixPath();
+  const server = createServer((socket) => {
+    socket.on('error', () => {});
+    socket.write(
+      '{"QMP": {"version": {"qemu": {"micro": 0, "minor": 2, "major": 7}, "package": ""}, "capabilities": ["oob"]}}\r\n',
+    );
+    socket.once('data', async (request: Buffer) => {
+      const { id } = JSON.parse(request.toString('utf8')) as { id: unknown };
+      socket.write(`{"return": {}, "id": ${JSON.stringify(id)}}\r\n`);
+      for (const part of parts) {
+        await new Promise((r) => setTimeout(r, 5));
+        socket.write(part);
+      }
+      socket.end();
+      server.close();
+    });
+  });
+  await new Promise<void>((r) => server.listen(path, r));
+  return path;
+}
+
+describe('event raw text', () => {
+  // QEMU's spacing: ", " and ": " between members, CRLF after each message.
+  const failure =
+    '{"timestamp": {"seconds": 1764000000, "microseconds": 123456}, "event": "MEMORY_FAILURE", "data": {"recipient": "guest", "action": "inject", "flags": {"action-required": true, "recursive": false}}}';
+  const stop = '{"timestamp": {"seconds": 1764000001, "microseconds": 7}, "event": "STOP"}';
+  const unicode =
+    '{"timestamp": {"seconds": 1764000002, "microseconds": 8}, "event": "BLOCK_IO_ERROR", "data": {"reason": "dépassé €"}}';
+
+  test('a line per message: raw is each line as written, without its CRLF', async () => {
+    const path = await scriptedServer([`${failure}\r\n${stop}\r\n${unicode}\r\n`]);
+    const client = new QmpClient({
+      validateEvent: (ev) => (ev.event === 'STOP' ? 'flagged for the test' : null),
+    });
+    const raws: (string | undefined)[] = [];
+    client.on('event', (ev) => raws.push(ev.raw));
+    const stream = client.events();
+    await client.connect(path);
+    await client.closed;
+    assert.deepEqual(raws, [failure, stop, unicode]);
+    const [first, second] = [(await stream.next()).value, (await stream.next()).value];
+    assert.equal(first?.raw, failure);
+    // The parsed side still fills in the missing data; raw does not.
+    assert.deepEqual(second?.data, {});
+    assert.equal(second?.invalid, 'flagged for the test');
+    assert.equal(second?.raw, stop);
+  });
+
+  test('a message split across reads or spread over lines: raw is still the exact text', async () => {
+    const pretty = JSON.stringify(JSON.parse(failure), null, 2).replace(/\n/g, '\r\n');
+    const unicodeBytes = Buffer.from(`${unicode}\r\n`, 'utf8');
+    const cut = unicodeBytes.indexOf(Buffer.from('€', 'utf8')) + 1; // inside the euro sign
+    const path = await scriptedServer([
+      failure.slice(0, 50),
+      `${failure.slice(50)}\r\n${stop.slice(0, 10)}`,
+      `${stop.slice(10)}\r\n`,
+      `${pretty}\r\n`,
+      unicodeBytes.subarray(0, cut),
+      unicodeBytes.subarray(cut),
+      `  ${stop}${stop}\r\n`,
+    ]);
+    const client = new QmpClient();
+    const raws: (string | undefined)[] = [];
+    client.on('event', (ev) => raws.push(ev.raw));
+    await client.connect(path);
+    const info = await client.closed;
+    assert.equal(info.reason, 'eof');
+    assert.deepEqual(raws, [failure, stop, pretty, unicode, stop, stop]);
+  });
+});

@@ -5,14 +5,27 @@ import { type JsonObject, QmpFramer, type QmpProtocolError } from '../../src/qmp
 
 interface Collected {
   messages: JsonObject[];
+  /** Each message's text as the framer handed it out. */
+  texts: string[];
   errors: QmpProtocolError[];
   framer: QmpFramer;
 }
 
 function collector(limits?: { maxMessageBytes?: number; maxDepth?: number }): Collected {
-  const out: Collected = { messages: [], errors: [], framer: undefined as unknown as QmpFramer };
+  const out: Collected = {
+    messages: [],
+    texts: [],
+    errors: [],
+    framer: undefined as unknown as QmpFramer,
+  };
   out.framer = new QmpFramer(
-    { message: (m) => out.messages.push(m), error: (e) => out.errors.push(e) },
+    {
+      message: (m, text) => {
+        out.messages.push(m);
+        out.texts.push(text);
+      },
+      error: (e) => out.errors.push(e),
+    },
     limits,
   );
   return out;
@@ -38,18 +51,16 @@ const separator = fc.constantFrom('\r\n', '\n', '', ' ', '\t\n \r\n');
 const layout = fc.constantFrom('line', 'pretty');
 
 describe('QmpFramer', () => {
-  test('any split of a valid stream yields the same messages, in order', () => {
+  test('any split of a valid stream yields the same messages and texts, in order', () => {
     fc.assert(
       fc.property(
         fc.array(fc.tuple(jsonObject, separator, layout), { maxLength: 8 }),
         fc.array(fc.nat(), { maxLength: 12 }),
         (items, cuts) => {
-          const text = items
-            .map(
-              ([obj, sep, how]) =>
-                (how === 'pretty' ? JSON.stringify(obj, null, 2) : JSON.stringify(obj)) + sep,
-            )
-            .join('');
+          const sent = items.map(([obj, , how]) =>
+            how === 'pretty' ? JSON.stringify(obj, null, 2) : JSON.stringify(obj),
+          );
+          const text = items.map(([, sep], i) => sent[i] + sep).join('');
           const c = collector();
           feed(c, Buffer.from(text, 'utf8'), cuts);
           assert.equal(c.framer.end(), null);
@@ -59,10 +70,31 @@ describe('QmpFramer', () => {
             c.messages,
             items.map(([obj]) => JSON.parse(JSON.stringify(obj))),
           );
+          // Each text is the message as sent, whichever path framed it.
+          assert.deepEqual(c.texts, sent);
         },
       ),
       { numRuns: 300 },
     );
+  });
+
+  test("a message's text keeps QEMU's spacing, without the CRLF or surrounding blanks", () => {
+    const event =
+      '{"timestamp": {"seconds": 1, "microseconds": 2}, "event": "MEMORY_FAILURE", "data": {"recipient": "guest"}}';
+    const pretty = '{\n  "event": "STOP",\n  "timestamp": {"seconds": 3, "microseconds": 4}\n}';
+    const stream = `${event}\r\n  ${event} \t\r\n{"desc": "ü €"}\r\n${pretty}\r\n${event}${event}\n`;
+    const expected = [event, event, '{"desc": "ü €"}', pretty, event, event];
+    const bytes = Buffer.from(stream, 'utf8');
+    const whole = collector();
+    whole.framer.push(bytes);
+    assert.deepEqual(whole.texts, expected);
+    // Cut anywhere (inside a message, a CRLF, a character): the same texts.
+    for (let i = 1; i < bytes.length; i++) {
+      const c = collector();
+      c.framer.push(bytes.subarray(0, i));
+      c.framer.push(bytes.subarray(i));
+      assert.deepEqual(c.texts, expected, `split at ${i}`);
+    }
   });
 
   test('UTF-8 split inside a character is decoded once, correctly', () => {
