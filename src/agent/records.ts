@@ -41,8 +41,13 @@ export interface FailureObservation {
   readonly timestamp: QmpTimestamp | null;
   readonly receivedUs: number;
   readonly dialect: Dialect | null;
-  /** The whole QMP message as received ({event, data, timestamp}). */
+  /**
+   * The whole QMP message as parsed ({timestamp, event, data}, in the order
+   * received); it may also hold the client's `raw` member, which is not QEMU's.
+   */
   readonly message: Readonly<Record<string, unknown>>;
+  /** The message's exact text as received (QmpEvent.raw); absent when not known. */
+  readonly raw?: string;
 }
 
 export interface LifecycleObservation {
@@ -71,7 +76,10 @@ export interface StoredFailure {
   readonly receivedAt: string;
   readonly receivedUs: number;
   readonly dialect: Dialect | null;
-  /** The whole QMP message as JSON. */
+  /**
+   * The whole QMP message as JSON: its exact text as received, byte for byte
+   * (rows stored before that was kept hold the parsed message serialised again).
+   */
   readonly raw: string;
 }
 

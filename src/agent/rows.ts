@@ -24,8 +24,18 @@ import { microsToIso } from './records.js';
  */
 export function failureDedup(obs: FailureObservation): number | string {
   const f = obs.failure;
-  if (f === null || obs.error !== null) return `raw:${digest(JSON.stringify(obs.message))}`;
+  if (f === null || obs.error !== null) return `raw:${digest(JSON.stringify(wireMembers(obs)))}`;
   return contentCode(f);
+}
+
+/**
+ * The message's own members, without the client's `raw`: keeps this key what
+ * it was before raw existed, so a replay still matches rows stored earlier.
+ */
+function wireMembers(obs: FailureObservation): Readonly<Record<string, unknown>> {
+  if (obs.message.raw === undefined) return obs.message;
+  const { raw: _raw, ...members } = obs.message;
+  return members;
 }
 
 /**
@@ -102,12 +112,12 @@ export function lifecycleParams(obs: LifecycleObservation): unknown[] {
 }
 
 /**
- * The raw column: the QMP message as JSON text. The QMP client hands out the
- * parsed message, not its bytes, so this is the parsed object serialised
- * again: members in the order received, whitespace not kept.
+ * The raw column: the QMP message exactly as received (the client's text of
+ * it). Without that text (an observation not built from received bytes) the
+ * parsed message serialised again: members in order, whitespace not kept.
  */
 function rawColumn(obs: FailureObservation): string {
-  return JSON.stringify(obs.message);
+  return obs.raw ?? JSON.stringify(wireMembers(obs));
 }
 
 export interface FailureRow {

@@ -276,6 +276,7 @@ class VmWatch {
         receivedUs,
         // The parsed message itself: its members in the order they came.
         message: ev as unknown as Readonly<Record<string, unknown>>,
+        raw: ev.raw,
       });
       return;
     }

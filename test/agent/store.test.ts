@@ -390,6 +390,31 @@ describe('Store', () => {
     }
   });
 
+  test("the client's text of a message is what raw stores; an invalid event's key ignores it", () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const store = Store.open(join(dir, 'events.db'));
+      const valid = failure('a', 1);
+      const validText = JSON.stringify(valid.message, null, 1);
+      const message = { event: 'MEMORY_FAILURE', data: { recipient: 'moon', action: 'inject' } };
+      const text = '{"event": "MEMORY_FAILURE", "data": {"recipient": "moon", "action": "inject"}}';
+      // As rows were written before raw text existed, then the same event as the watcher passes it now.
+      const before = invalidFailure('a', 5, message);
+      const now = { ...before, message: { ...message, raw: text }, raw: text };
+      store.insert([before]);
+      store.insert([{ ...valid, raw: validText }, now]);
+      const rows = store.failures({ includeUnreadable: true });
+      assert.deepEqual(
+        rows.map((f) => f.raw),
+        // Ordered by time: the valid event is the earlier; the invalid one was not doubled.
+        [validText, JSON.stringify(message)],
+      );
+      store.close();
+    } finally {
+      cleanup();
+    }
+  });
+
   test('a readable event that fails validation keeps its canonical fields, flagged', () => {
     const { dir, cleanup } = tempDir();
     try {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import Database from 'better-sqlite3';
 import { BatchWriter } from '../../src/agent/batch.js';
 import { Store } from '../../src/agent/store.js';
 import { parseVmArgument, parseVmArguments, Watcher } from '../../src/agent/watcher.js';
@@ -267,6 +268,77 @@ describe('Watcher', () => {
         }),
       );
       assert.equal(watcher.status()[0]?.connections, 1);
+    } finally {
+      server.close();
+      t.done();
+    }
+  });
+
+  test('the raw column holds each MEMORY_FAILURE byte for byte as QEMU wrote it', async () => {
+    const t = setup();
+    const path = join(t.dir, 'spaced.qmp');
+    // QEMU's own spacing (", " and ": "), CRLF line ends; one event without
+    // data (the client fills in {} for the parsed side), one spread over lines
+    // and cut across writes.
+    const inject =
+      '{"timestamp": {"seconds": 1764000000, "microseconds": 2}, "event": "MEMORY_FAILURE", "data": {"recipient": "guest", "action": "inject", "flags": {"action-required": true, "recursive": false}}}';
+    const noData =
+      '{"timestamp": {"seconds": 1764000000, "microseconds": 3}, "event": "MEMORY_FAILURE"}';
+    const reset = `{\r\n    "timestamp": {"seconds": 1764000000, "microseconds": 4},\r\n    "event": "MEMORY_FAILURE",\r\n    "data": ${JSON.stringify(QEMU_RESET)}\r\n}`;
+    const server = createServer((socket) => {
+      socket.on('error', () => {});
+      socket.write(
+        '{"QMP": {"version": {"qemu": {"micro": 0, "minor": 2, "major": 7}, "package": ""}, "capabilities": ["oob"]}}\r\n',
+      );
+      let input = '';
+      socket.on('data', (chunk: Buffer) => {
+        input += chunk.toString('utf8');
+        for (let nl = input.indexOf('\n'); nl >= 0; nl = input.indexOf('\n')) {
+          const { execute, id } = JSON.parse(input.slice(0, nl)) as {
+            execute: string;
+            id: unknown;
+          };
+          input = input.slice(nl + 1);
+          // The schema probe goes unanswered: a reply would land inside the cut message.
+          if (execute !== 'qmp_capabilities') continue;
+          socket.write(`{"return": {}, "id": ${JSON.stringify(id)}}\r\n`);
+          socket.write(`${inject}\r\n${noData}\r\n${reset.slice(0, 40)}`);
+          setTimeout(() => socket.end(`${reset.slice(40)}\r\n`), 20);
+        }
+      });
+    });
+    await new Promise<void>((r) => server.listen(path, r));
+    const watcher = new Watcher([parseVmArgument(`spaced=unix:${path}`)], t.writer, {
+      ...fast,
+      once: true,
+    });
+    try {
+      watcher.start();
+      await watcher.done;
+      t.writer.flush();
+      const all = t.store.failures({ includeUnreadable: true });
+      assert.deepEqual(
+        all.map((f) => f.raw),
+        [inject, noData, reset],
+      );
+      assert.deepEqual(
+        all.map((f) => f.valid),
+        [true, false, true],
+      );
+      assert.equal(all[2]?.failure?.action, 'reset');
+      // Byte for byte, as the file holds it.
+      const db = new Database(join(t.dir, 'events.db'), { readonly: true });
+      try {
+        const bytes = db
+          .prepare('SELECT CAST(raw AS BLOB) AS b FROM memory_failure ORDER BY id')
+          .all() as { b: Buffer }[];
+        assert.deepEqual(
+          bytes.map((r) => r.b),
+          [inject, noData, reset].map((text) => Buffer.from(text, 'utf8')),
+        );
+      } finally {
+        db.close();
+      }
     } finally {
       server.close();
       t.done();
