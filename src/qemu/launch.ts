@@ -14,7 +14,7 @@
 
 import { type ChildProcess, spawn } from 'node:child_process';
 import { accessSync, constants, existsSync } from 'node:fs';
-import { mkdtemp, rm, truncate, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { type UnixAddress, unixAddress } from '../qmp/address.js';
@@ -128,9 +128,9 @@ export async function launchQemu(options: LaunchOptions = {}): Promise<QemuHandl
   const spawnError = new Promise<Error>((resolve) => child.once('error', resolve));
 
   const deadline = Date.now() + (options.startTimeoutMs ?? 20_000);
-  // Wait until every socket file exists (QEMU creates them before running the guest).
+  // Wait until every socket listens (QEMU sets them up before running the guest).
   for (;;) {
-    if (qmp.every((a) => existsSync(a.path))) break;
+    if (qmp.every((a) => existsSync(a.path)) && (await listening(qmp.map((a) => a.path)))) break;
     const early = await Promise.race([
       spawnError,
       exited.then(
@@ -163,4 +163,29 @@ export async function launchQemu(options: LaunchOptions = {}): Promise<QemuHandl
       return exited;
     },
   };
+}
+
+/** Listening unix sockets carry __SO_ACCEPTCON in the Flags column of /proc/net/unix. */
+const SO_ACCEPTCON = 0x10000;
+
+/**
+ * Whether every path is a listening unix socket. QEMU binds (the file
+ * appears) a moment before it listens; a connect in between is refused. Where
+ * /proc/net/unix cannot be read, the file's existence has to do.
+ */
+async function listening(paths: readonly string[]): Promise<boolean> {
+  let table: string;
+  try {
+    table = await readFile('/proc/net/unix', 'utf8');
+  } catch {
+    return true;
+  }
+  const listeners = new Set<string>();
+  for (const line of table.split('\n')) {
+    const fields = line.trim().split(/\s+/);
+    const flags = Number.parseInt(fields[3] ?? '', 16);
+    const path = fields[7];
+    if (path !== undefined && (flags & SO_ACCEPTCON) !== 0) listeners.add(path);
+  }
+  return paths.every((p) => listeners.has(p));
 }
