@@ -4,7 +4,7 @@
  * events that followed it (a RESET, a SHUTDOWN, a panic, the connection
  * dropping without a SHUTDOWN), with explain()'s account of it.
  */
-import { explain } from '../event/explain.js';
+import { explain, outcome } from '../event/explain.js';
 import {
   type Action,
   ACTIONS,
@@ -389,16 +389,9 @@ function account(
 
 /** The outcome the action implies when no lifecycle event says otherwise. */
 function expected(f: MemoryFailure): ObservedOutcome {
-  switch (f.action) {
-    case 'inject':
-      return 'guest-handled';
-    case 'reset':
-      return 'guest-reset';
-    case 'fatal':
-      return 'vm-died';
-    case 'ignore':
-      return f.recipient === 'guest' ? 'guest-ignored' : 'hypervisor-ignored';
-  }
+  // The event's own outcome, in the past tense of a report.
+  const o = outcome(f);
+  return o === 'guest-handling' ? 'guest-handled' : o;
 }
 
 /** SHUTDOWN reasons that mean the guest reset (and -no-reboot turned it into an exit). */
