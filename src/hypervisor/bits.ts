@@ -43,6 +43,14 @@ export const MCI_STATUS_ADDRV = bit(58);
 export const MCI_STATUS_PCC = bit(57);
 export const MCI_STATUS_S = bit(56);
 export const MCI_STATUS_AR = bit(55);
+/** What KVM's SIGBUS path sets for every uncorrected recoverable (UCR) memory error; AR and the MCA code come on top. */
+export const MCI_STATUS_UCR =
+  MCI_STATUS_VAL |
+  MCI_STATUS_UC |
+  MCI_STATUS_EN |
+  MCI_STATUS_MISCV |
+  MCI_STATUS_ADDRV |
+  MCI_STATUS_S;
 
 /** CR4.MCE: the OS has enabled machine-check exceptions. */
 export const CR4_MCE_BIT = 6;

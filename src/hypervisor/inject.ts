@@ -19,8 +19,7 @@ import {
   MCI_STATUS_AR,
   MCI_STATUS_EN,
   MCI_STATUS_MISCV,
-  MCI_STATUS_S,
-  MCI_STATUS_UC,
+  MCI_STATUS_UCR,
   MCI_STATUS_VAL,
   MCA_CODE_SRAO_SCRUB,
   MCA_CODE_SRAR_DATA_LOAD,
@@ -30,14 +29,6 @@ import type { GuestFault, HostFault } from './mca.js';
 
 export type Preset = 'ar' | 'ao' | 'corrected';
 export const PRESETS: readonly Preset[] = ['ar', 'ao', 'corrected'];
-
-const UCR =
-  MCI_STATUS_VAL |
-  MCI_STATUS_UC |
-  MCI_STATUS_EN |
-  MCI_STATUS_MISCV |
-  MCI_STATUS_ADDRV |
-  MCI_STATUS_S;
 
 /**
  * The machine checks KVM itself builds for an AR and an AO SIGBUS (bank 9,
@@ -55,13 +46,13 @@ export function presetFault(preset: Preset, cpu: number, addr: bigint): GuestFau
     case 'ar':
       return {
         ...base,
-        status: UCR | MCI_STATUS_AR | MCA_CODE_SRAR_DATA_LOAD,
+        status: MCI_STATUS_UCR | MCI_STATUS_AR | MCA_CODE_SRAR_DATA_LOAD,
         mcgStatus: MCG_STATUS_MCIP | MCG_STATUS_RIPV | MCG_STATUS_EIPV,
       };
     case 'ao':
       return {
         ...base,
-        status: UCR | MCA_CODE_SRAO_SCRUB,
+        status: MCI_STATUS_UCR | MCA_CODE_SRAO_SCRUB,
         mcgStatus: MCG_STATUS_MCIP | MCG_STATUS_RIPV,
       };
     case 'corrected':

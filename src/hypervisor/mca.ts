@@ -21,13 +21,10 @@ import {
   MCG_STATUS_MCIP,
   MCG_STATUS_RIPV,
   MCI_MISC_PHYS_ADDR_4K,
-  MCI_STATUS_ADDRV,
   MCI_STATUS_AR,
-  MCI_STATUS_EN,
-  MCI_STATUS_MISCV,
   MCI_STATUS_OVER,
-  MCI_STATUS_S,
   MCI_STATUS_UC,
+  MCI_STATUS_UCR,
   MCI_STATUS_VAL,
   U64_MASK,
 } from './bits.js';
@@ -103,13 +100,7 @@ function decideHost(vm: VmMca, f: HostFault): Decision {
   const where = hex64(f.address);
   if (vcpu && has(vcpu.mcgCap, MCG_SER_P) && f.inGuestRam) {
     const ar = f.code === 'AR';
-    let status =
-      MCI_STATUS_VAL |
-      MCI_STATUS_UC |
-      MCI_STATUS_EN |
-      MCI_STATUS_MISCV |
-      MCI_STATUS_ADDRV |
-      MCI_STATUS_S;
+    let status = MCI_STATUS_UCR;
     let mcgStatus = MCG_STATUS_MCIP | MCG_STATUS_RIPV;
     if (ar) {
       status |= MCI_STATUS_AR | MCA_CODE_SRAR_DATA_LOAD;
