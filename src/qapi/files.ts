@@ -32,13 +32,14 @@ export function readFailure(err: unknown): string {
   return String(err);
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+/** Strict UTF-8 with the BOM kept, as Python's `open(..., encoding='utf-8')` reads. */
+export const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** Reads a schema file as QEMU does: strict UTF-8, BOM kept. */
 export function readSchemaFile(path: string): string {
   const bytes = readFileSync(path);
   try {
-    return utf8.decode(bytes);
+    return strictUtf8.decode(bytes);
   } catch {
     throw new Error('invalid UTF-8');
   }

@@ -5,6 +5,7 @@
  */
 import { readFileSync, statSync } from 'node:fs';
 import { formatError, QapiError } from './error.js';
+import { readFailure, strictUtf8 } from './files.js';
 import { type LoadOptions, QapiSchema } from './schema.js';
 
 /** Larger than any real schema file (QEMU's biggest module is ~300 KiB). */
@@ -58,36 +59,15 @@ export function readSchemaText(path: string): string {
   }
   const bytes = readFileSync(path);
   try {
-    return UTF8.decode(bytes);
+    return strictUtf8.decode(bytes);
   } catch {
     throw new SchemaReadError('not valid UTF-8 text');
   }
 }
 
-const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
-
 /** A file that exists but cannot be a schema (too large, not text). */
 export class SchemaReadError extends Error {
   override name = 'SchemaReadError';
-}
-
-/** Python's strerror texts for the errors reading a file commonly gives. */
-const STRERROR: Readonly<Record<string, string>> = {
-  ENOENT: 'No such file or directory',
-  EACCES: 'Permission denied',
-  EISDIR: 'Is a directory',
-  ENOTDIR: 'Not a directory',
-  ELOOP: 'Too many levels of symbolic links',
-  ENAMETOOLONG: 'File name too long',
-  EMFILE: 'Too many open files',
-  EIO: 'Input/output error',
-};
-
-export function strerror(err: unknown): string {
-  if (err instanceof SchemaReadError) return err.message;
-  const code = (err as { code?: unknown } | null)?.code;
-  if (typeof code === 'string' && STRERROR[code]) return STRERROR[code];
-  return err instanceof Error ? err.message : String(err);
 }
 
 function asQapiError(fname: string, err: unknown): QapiError {
@@ -100,7 +80,7 @@ function asQapiError(fname: string, err: unknown): QapiError {
     );
   }
   if (err instanceof SchemaReadError || (err instanceof Error && 'code' in err)) {
-    return new QapiError(null, `can't read schema file '${fname}': ${strerror(err)}`);
+    return new QapiError(null, `can't read schema file '${fname}': ${readFailure(err)}`);
   }
   const detail = err instanceof Error ? err.message : String(err);
   return new QapiError(null, `internal error while checking '${fname}': ${detail}`);
