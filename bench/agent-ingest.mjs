@@ -8,7 +8,7 @@
 // Wall and CPU time from spawn to exit (/usr/bin/time), alternating runs,
 // fresh database each run; every memfail run is checked for all COUNT rows.
 //
-//   node bench/agent-ingest.mjs [--events N] [--runs R] [--durability normal|full]
+//   node bench/agent-ingest.mjs [--events N] [--runs R] [--durability normal|full] [--python PATH]
 //
 // Needs a build (npx tsc -p tsconfig.json) and the fetched QEMU source.
 import { spawn } from 'node:child_process';
@@ -18,9 +18,11 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { eventStream, serveEvents } from './agent-emitter.mjs';
+import { peerPython, pythonVersion } from './python.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const pythonPath = join(root, '.cache/qemu-src/qemu-7.2.0/python');
+const python = peerPython();
 const flag = (name, fallback) => {
   const at = process.argv.indexOf(name);
   return at >= 0 ? process.argv[at + 1] : fallback;
@@ -108,7 +110,7 @@ const contenders = {
     return checkReceived(await run(argv), 'QmpClient');
   },
   async python() {
-    const argv = ['python3', join(root, 'bench/agent_receive.py'), sock, String(count)];
+    const argv = [python, join(root, 'bench/agent_receive.py'), sock, String(count)];
     return checkReceived(await run(argv, { PYTHONPATH: pythonPath }), 'qemu.qmp');
   },
 };
@@ -138,7 +140,8 @@ const what = {
   python: 'qemu.qmp QMPClient: receive only',
 };
 console.log(
-  `events: ${count} per run; runs: ${runs} each, alternating; memfail durability: ${durability}`,
+  `events: ${count} per run; runs: ${runs} each, alternating; memfail durability: ${durability}; ` +
+    `node ${process.version}, ${pythonVersion(python)} (${python})`,
 );
 console.log(
   '| contender | what it does | median wall (ms) | median CPU (ms) | events/s (wall) | peak RSS (MiB) |',

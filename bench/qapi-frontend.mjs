@@ -9,9 +9,11 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { peerPython } from './python.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const qemu = join(root, '.cache/qemu-src/qemu-7.2.0');
+const python = peerPython();
 const args = process.argv.slice(2);
 const runsAt = args.indexOf('--runs');
 const runs = runsAt >= 0 ? Number(args.splice(runsAt, 2)[1]) : 11;
@@ -47,7 +49,7 @@ const contenders = {
     nodeProbe,
     schema,
   ],
-  python: ['python3', join(root, 'bench/qapi_frontend.py'), join(qemu, 'scripts'), schema],
+  python: [python, join(root, 'bench/qapi_frontend.py'), join(qemu, 'scripts'), schema],
 };
 
 function runOnce(argv) {

@@ -17,6 +17,7 @@ import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { peerPython } from './python.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '..');
@@ -154,7 +155,7 @@ async function runBench() {
       return ms;
     },
     'qemu.qmp (QEMU 7.2 Python client)': async (addr, n) => {
-      const out = execFileSync('python3', [join(here, 'qmp_events_qemu.py'), addr, String(n)], {
+      const out = execFileSync(peerPython(), [join(here, 'qmp_events_qemu.py'), addr, String(n)], {
         env: { ...process.env, PYTHONPATH: join(root, '.cache/qemu-src/qemu-7.2.0/python') },
         encoding: 'utf8',
       });
