@@ -13,6 +13,7 @@ import type {
   StoredFailure,
   StoredLifecycle,
 } from './records.js';
+import { rawLayout } from './raw-layout.js';
 import { microsToIso } from './records.js';
 
 /**
@@ -85,14 +86,23 @@ export function prepareBatch(batch: readonly Observation[]): PreparedBatch {
 export function failureParams(obs: FailureObservation): unknown[] {
   const f = obs.failure;
   const ts = obs.timestamp;
+  const content = f === null ? null : contentCode(f);
+  const seconds = ts?.seconds ?? -1;
+  const micros = ts?.microseconds ?? -1;
+  // A valid message in a known layout is rebuilt from the columns (raw-layout.ts).
+  const layout =
+    content !== null && obs.error === null && obs.dialect !== null && obs.raw !== undefined
+      ? rawLayout(obs.raw, obs.dialect, content, seconds, micros)
+      : null;
   return [
     obs.vm,
-    f === null ? null : contentCode(f),
-    ts?.seconds ?? -1,
-    ts?.microseconds ?? -1,
+    content,
+    seconds,
+    micros,
     obs.receivedUs,
     obs.dialect,
-    rawColumn(obs),
+    layout,
+    layout === null ? rawColumn(obs) : null,
     f === null ? (obs.error ?? 'unreadable event') : obs.error,
     failureDedup(obs),
   ];

@@ -94,8 +94,8 @@ export class Store {
   ) {
     this.insertFailure = db.prepare(
       `INSERT OR IGNORE INTO memory_failure (vm, content, ts_seconds, ts_micros, received_us,
-         dialect, raw, error, dedup)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+         dialect, layout, raw_text, error, dedup)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.insertLifecycle = db.prepare(
       `INSERT OR IGNORE INTO lifecycle (vm, kind, ts_seconds, ts_micros, received_us, data, dedup)
