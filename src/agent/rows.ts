@@ -64,8 +64,7 @@ function digest(text: string): string {
 
 /**
  * A batch as the insert statements take it: per observation, whether it is a
- * failure and its positional parameters. Plain values only, so that it is
- * cheap to hand to a worker thread (see commit-worker.ts).
+ * failure and its positional parameters.
  */
 export interface PreparedBatch {
   readonly isFailure: readonly boolean[];

@@ -13,6 +13,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { ACTIONS, type Action, RECIPIENTS, type Recipient } from '../event/model.js';
+import { FailureInserter } from './failure-insert.js';
 import { MIGRATIONS, type Migration } from './migrations.js';
 import type { Observation, StoredFailure, StoredLifecycle } from './records.js';
 import { microsToIso } from './records.js';
@@ -83,7 +84,7 @@ export interface OutboxEntry {
 }
 
 export class Store {
-  private readonly insertFailure: Database.Statement;
+  private readonly failureRows: FailureInserter;
   private readonly insertLifecycle: Database.Statement;
   private readonly insertOutbox: Database.Statement;
   private readonly insertBatch: (batch: PreparedBatch, sinks: readonly string[]) => InsertResult;
@@ -92,40 +93,34 @@ export class Store {
     readonly path: string,
     private readonly db: Database.Database,
   ) {
-    this.insertFailure = db.prepare(
-      `INSERT OR IGNORE INTO memory_failure (vm, content, ts_seconds, ts_micros, received_us,
-         dialect, layout, raw_text, error, dedup)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    );
+    this.failureRows = new FailureInserter(db);
     this.insertLifecycle = db.prepare(
       `INSERT OR IGNORE INTO lifecycle (vm, kind, ts_seconds, ts_micros, received_us, data, dedup)
        VALUES (?, ?, ?, ?, ?, ?, ?)`,
     );
     this.insertOutbox = db.prepare('INSERT OR IGNORE INTO outbox (failure_id, sink) VALUES (?, ?)');
     this.insertBatch = db.transaction((batch: PreparedBatch, sinks: readonly string[]) => {
-      const newFailureIds: number[] = [];
-      let newLifecycle = 0;
-      let duplicates = 0;
-      const fresh: boolean[] = [];
       const { isFailure, params } = batch;
+      const fresh: boolean[] = new Array(params.length).fill(false);
+      const failureAt: number[] = [];
+      let newLifecycle = 0;
       for (let i = 0; i < params.length; i++) {
-        if (isFailure[i]) {
-          const info = this.insertFailure.run(params[i]);
-          fresh.push(info.changes > 0);
-          if (info.changes === 0) {
-            duplicates++;
-            continue;
-          }
-          const id = Number(info.lastInsertRowid);
-          newFailureIds.push(id);
-          for (const sink of sinks) this.insertOutbox.run(id, sink);
-        } else {
-          const info = this.insertLifecycle.run(params[i]);
-          fresh.push(info.changes > 0);
-          if (info.changes === 0) duplicates++;
-          else newLifecycle++;
+        if (isFailure[i]) failureAt.push(i);
+        else if (this.insertLifecycle.run(params[i]).changes > 0) {
+          fresh[i] = true;
+          newLifecycle++;
         }
       }
+      const failures = this.failureRows.insert(failureAt.map((i) => params[i] as unknown[]));
+      const newFailureIds: number[] = [];
+      failureAt.forEach((i, k) => {
+        if (!failures.fresh[k]) return;
+        fresh[i] = true;
+        const id = failures.ids[k] as number;
+        newFailureIds.push(id);
+        for (const sink of sinks) this.insertOutbox.run(id, sink);
+      });
+      const duplicates = params.length - newLifecycle - newFailureIds.length;
       return { newFailureIds, newLifecycle, duplicates, fresh };
     });
   }
@@ -186,11 +181,6 @@ export class Store {
    */
   insert(batch: readonly Observation[], sinks: readonly string[] = []): InsertResult {
     return this.insertBatch(prepareBatch(batch), sinks);
-  }
-
-  /** insert() for a batch already turned into parameters (by prepareBatch). */
-  insertPrepared(batch: PreparedBatch, sinks: readonly string[] = []): InsertResult {
-    return this.insertBatch(batch, sinks);
   }
 
   failures(filter: FailureFilter = {}): StoredFailure[] {
