@@ -22,15 +22,27 @@ const KINDS = [
   { recipient: 'guest', action: 'reset', flags: { 'action-required': true, recursive: true } },
 ];
 
-/** COUNT event lines as one buffer; event i has timestamp base + i µs. */
-export function eventStream(count, baseSeconds = 1_764_000_000) {
+/** JSON as QEMU's QMP writer prints it: a space after every `:` and `,`. */
+function qemuJson(value) {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value);
+  const members = Object.entries(value).map(([k, v]) => `${JSON.stringify(k)}: ${qemuJson(v)}`);
+  return `{${members.join(', ')}}`;
+}
+
+/**
+ * COUNT event lines as one buffer, byte for byte as QEMU 7.2 writes them;
+ * event i has timestamp base + i µs.
+ */
+export const BASE_SECONDS = 1_764_000_000;
+
+export function eventStream(count, baseSeconds = BASE_SECONDS) {
   const lines = [];
   for (let i = 0; i < count; i++) {
     const timestamp = {
       seconds: baseSeconds + Math.floor(i / 1_000_000),
       microseconds: i % 1_000_000,
     };
-    lines.push(`${JSON.stringify({ timestamp, event: 'MEMORY_FAILURE', data: KINDS[i % 4] })}\r\n`);
+    lines.push(`${qemuJson({ timestamp, event: 'MEMORY_FAILURE', data: KINDS[i % 4] })}\r\n`);
   }
   return Buffer.from(lines.join(''));
 }

@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
-import { eventStream, serveEvents } from './agent-emitter.mjs';
+import { BASE_SECONDS, eventStream, serveEvents } from './agent-emitter.mjs';
 import { peerPython, pythonVersion } from './python.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -42,7 +42,9 @@ if (!existsSync(join(root, 'dist/src/cli/main.js'))) {
 
 const dir = mkdtempSync(join(tmpdir(), 'memfail-bench-ingest-'));
 const sock = join(dir, 'vm.qmp');
-const emitter = serveEvents(eventStream(count));
+const stream = eventStream(count);
+const lines = stream.toString().split('\r\n');
+const emitter = serveEvents(stream);
 await emitter.listen(sock);
 
 const TIME = '/usr/bin/time';
@@ -99,10 +101,18 @@ const contenders = {
         'SELECT count(*) AS n, count(DISTINCT ts_seconds * 1000000 + ts_micros) AS uniq FROM memory_failure WHERE valid = 1',
       )
       .get();
+    // The raw message is the line as sent, byte for byte (first, middle, last event).
+    const rawOf = conn
+      .prepare('SELECT raw FROM memory_failure WHERE ts_seconds = ? AND ts_micros = ?')
+      .pluck();
+    const sent = (i) => [BASE_SECONDS + Math.floor(i / 1_000_000), i % 1_000_000];
+    const wrong = [0, count >> 1, count - 1].filter((i) => rawOf.get(...sent(i)) !== lines[i]);
     conn.close();
     if (n !== count || uniq !== count) {
       throw new Error(`memfail recorded ${n} rows (${uniq} distinct), not ${count}`);
     }
+    if (wrong.length > 0)
+      throw new Error(`raw message of event(s) ${wrong} differs from the line sent`);
     return r;
   },
   async 'memfail-receive'() {
@@ -154,7 +164,9 @@ for (const name of order) {
     `| ${name} | ${what[name]} | ${ms.toFixed(0)} | ${med(name, 'cpuMs').toFixed(0)} | ${Math.round(count / (ms / 1000))} | ${rss.toFixed(1)} |`,
   );
 }
-console.log(`all ${count} rows present in every memfail database (checked after each run)`);
+console.log(
+  `all ${count} rows present in every memfail database, raw messages as sent (checked after each run)`,
+);
 console.log(
   `speed-up, python / memfail: ${(med('python', 'ms') / med('memfail', 'ms')).toFixed(2)}x wall, ` +
     `${(med('python', 'cpuMs') / med('memfail', 'cpuMs')).toFixed(2)}x CPU`,
