@@ -2,11 +2,13 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import Database from 'better-sqlite3';
+import fc from 'fast-check';
 import { layoutText, type RawLayout, rawLayout } from '../../src/agent/raw-layout.js';
 import { contentCode } from '../../src/agent/rows.js';
 import { Store } from '../../src/agent/store.js';
 import { toWire } from '../../src/event/dialect.js';
 import { ACTIONS, type Dialect, type MemoryFailure, RECIPIENTS } from '../../src/event/model.js';
+import type { FailureObservation } from '../../src/agent/records.js';
 import { failure, tempDir } from './fixtures.js';
 
 const LAYOUTS: readonly RawLayout[] = [1, 2];
@@ -163,6 +165,86 @@ describe('raw layouts', () => {
       );
       db.close();
     } finally {
+      cleanup();
+    }
+  });
+  test('whatever the text and the columns, the store gives the raw message back byte for byte', () => {
+    const { dir, cleanup } = tempDir();
+    const store = Store.open(join(dir, 'events.db'));
+    let n = 0;
+    try {
+      const columns = fc.record({
+        f: fc.constantFrom(...ALL),
+        dialect: fc.constantFrom(...DIALECTS),
+        seconds: fc.oneof(fc.constant(1_764_000_000), fc.integer({ min: -1, max: 2 ** 40 })),
+        micros: fc.oneof(fc.integer({ min: 0, max: 999_999 }), fc.constant(-1)),
+      });
+      // Texts near the layouts (the layouts themselves, or another value's,
+      // one character changed, cut short) and anything at all.
+      const text = (c: { f: MemoryFailure; dialect: Dialect; seconds: number; micros: number }) =>
+        fc.oneof(
+          fc
+            .record({
+              layout: fc.constantFrom(...LAYOUTS),
+              dialect: fc.oneof(
+                { arbitrary: fc.constant(c.dialect), weight: 4 },
+                fc.constantFrom(...DIALECTS),
+              ),
+              content: fc.oneof(
+                { arbitrary: fc.constant(contentCode(c.f)), weight: 4 },
+                fc.integer({ min: 0, max: 31 }),
+              ),
+              micros: fc.oneof(
+                { arbitrary: fc.constant(c.micros), weight: 4 },
+                fc.integer({ min: 0, max: 999_999 }),
+              ),
+            })
+            .chain((t) => {
+              const exact = layoutText(t.layout, t.dialect, t.content, c.seconds, t.micros);
+              return fc.oneof(
+                { arbitrary: fc.constant(exact), weight: 3 },
+                fc
+                  .tuple(
+                    fc.nat({ max: exact.length - 1 }),
+                    fc.string({ minLength: 1, maxLength: 1 }),
+                  )
+                  .map(([i, ch]) => exact.slice(0, i) + ch + exact.slice(i + 1)),
+                fc.nat({ max: exact.length }).map((i) => exact.slice(0, i)),
+              );
+            }),
+          fc.string(),
+          fc.string({ unit: 'binary' }),
+        );
+      fc.assert(
+        fc.property(
+          columns.chain((c) => fc.tuple(fc.constant(c), text(c))),
+          ([c, raw]) => {
+            const base = failure('vm', 0, c.f);
+            const obs: FailureObservation = {
+              ...base,
+              dialect: c.dialect,
+              timestamp: { seconds: c.seconds, microseconds: c.micros },
+              raw,
+            };
+            // A fresh key per run: every insert makes a row.
+            const id = store.insert([{ ...obs, vm: `vm${n++}` }]).newFailureIds[0];
+            const stored = store.failures({ vm: `vm${n - 1}` });
+            assert.equal(stored.length, 1);
+            assert.equal(stored[0]?.id, id);
+            assert.equal(stored[0]?.raw, raw);
+          },
+        ),
+        { numRuns: 400 },
+      );
+      // The runs did reach both ways of storing a message.
+      const db = new Database(join(dir, 'events.db'), { readonly: true });
+      const kept = db
+        .prepare('SELECT count(layout) AS rebuilt, count(raw_text) AS verbatim FROM memory_failure')
+        .get() as { rebuilt: number; verbatim: number };
+      db.close();
+      assert.ok(kept.rebuilt >= 40 && kept.verbatim >= 40, JSON.stringify(kept));
+    } finally {
+      store.close();
       cleanup();
     }
   });
