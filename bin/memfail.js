@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { readFileSync, statSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 
 const argv = process.argv.slice(2);
 
@@ -70,19 +71,19 @@ function cliModule() {
 
 /** Whether the bundle a manifest describes is there and was made from the modules as they are. */
 function fresh(manifest, bundle) {
-  const dist = new URL('../dist/', import.meta.url);
+  // Paths as strings: a hundred-odd stats, each a little cheaper than with a URL.
+  const dist = fileURLToPath(new URL('../dist/', import.meta.url));
   try {
-    const { inputs, outputs = [] } = JSON.parse(readFileSync(new URL(manifest, dist), 'utf8'));
+    const { inputs, outputs = [] } = JSON.parse(readFileSync(dist + manifest, 'utf8'));
     const unchanged = ([file, size, mtimeMs]) => {
-      const st = statSync(new URL(file, dist));
-      return st.size === size && st.mtimeMs === mtimeMs;
+      const st = statSync(dist + file, { throwIfNoEntry: false });
+      return st !== undefined && st.size === size && st.mtimeMs === mtimeMs;
     };
     if (inputs.length > 0 && inputs.every(unchanged) && outputs.every(unchanged)) {
-      statSync(new URL(bundle, dist)); // still there
-      return true;
+      return statSync(dist + bundle, { throwIfNoEntry: false }) !== undefined; // still there
     }
   } catch {
-    // No bundle made (or it is gone), or a module it was made from is gone: use the modules.
+    // No manifest (no bundle made), or one that does not parse: use the modules.
   }
   return false;
 }
