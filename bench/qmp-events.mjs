@@ -17,7 +17,7 @@ import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { peerPython } from './python.mjs';
+import { peerPython, pythonVersion } from './python.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '..');
@@ -184,7 +184,7 @@ async function runBench() {
   const floor = median(rates['naive split + JSON.parse']);
   const py = median(rates['qemu.qmp (QEMU 7.2 Python client)']);
   console.log(
-    `events: ${events} (qemu.qmp: ${pyEvents}), rounds: ${rounds}, node ${process.version}`,
+    `events: ${events} (qemu.qmp: ${pyEvents}), rounds: ${rounds}, node ${process.version}, ${pythonVersion(peerPython())} (${peerPython()})`,
   );
   console.log('| receiver | events/s (median) | vs naive floor | vs qemu.qmp |');
   console.log('| --- | ---: | ---: | ---: |');
