@@ -68,6 +68,7 @@ function parseModule(dist, file) {
     throw new BundleError(`${id}:${line + 1}: cannot bundle ${why}`);
   };
   if (text.includes(PREFIX)) throw new BundleError(`${id}: uses the bundle's prefix ${PREFIX}`);
+  if (text.startsWith('#!')) throw new BundleError(`${id}: cannot bundle a #! line`);
   const sf = ts.createSourceFile(file, text, ts.ScriptTarget.Latest, true, ts.ScriptKind.JS);
   if (sf.parseDiagnostics?.length) {
     throw new BundleError(`${id}: does not parse: ${sf.parseDiagnostics[0].messageText}`);
@@ -196,20 +197,10 @@ function parseModule(dist, file) {
     if (!inFunction && ts.isIdentifier(node) && node.text === 'arguments') {
       refuse(node, 'top-level `arguments`');
     }
-    // An exported binding that is assigned anywhere might be reassigned after export.
-    if (
-      (ts.isBinaryExpression(node) &&
-        node.operatorToken.kind >= ts.SyntaxKind.FirstAssignment &&
-        node.operatorToken.kind <= ts.SyntaxKind.LastAssignment &&
-        ts.isIdentifier(node.left) &&
-        exportedLocals.has(node.left.text)) ||
-      ((ts.isPrefixUnaryExpression(node) || ts.isPostfixUnaryExpression(node)) &&
-        (node.operator === ts.SyntaxKind.PlusPlusToken ||
-          node.operator === ts.SyntaxKind.MinusMinusToken) &&
-        ts.isIdentifier(node.operand) &&
-        exportedLocals.has(node.operand.text))
-    ) {
-      refuse(node, 'an assignment to an exported binding');
+    // An exported function or class that is assigned to (anywhere, in any
+    // form, whatever scope the name is in there) might change after export.
+    if (ts.isIdentifier(node) && exportedLocals.has(node.text) && ts.isAssignmentTarget(node)) {
+      refuse(node, `an assignment to the exported '${node.text}'`);
     }
     if (ts.isIdentifier(node) && node.text.startsWith(PREFIX)) refuse(node, `a name ${node.text}`);
     const fn =
@@ -252,7 +243,9 @@ export function bundleCli(dist) {
 
   function add(file) {
     if (modules.has(file)) {
-      if (modules.get(file) === null) throw new BundleError(`import cycle through ${file}`);
+      if (modules.get(file) === null) {
+        throw new BundleError(`${idOf(dist, file)}: cannot bundle an import cycle through it`);
+      }
       return;
     }
     modules.set(file, null);
