@@ -71,7 +71,8 @@ function parseModule(dist, file) {
   if (text.startsWith('#!')) throw new BundleError(`${id}: cannot bundle a #! line`);
   const sf = ts.createSourceFile(file, text, ts.ScriptTarget.Latest, true, ts.ScriptKind.JS);
   if (sf.parseDiagnostics?.length) {
-    throw new BundleError(`${id}: does not parse: ${sf.parseDiagnostics[0].messageText}`);
+    const why = ts.flattenDiagnosticMessageText(sf.parseDiagnostics[0].messageText, ' ');
+    throw new BundleError(`${id}: does not parse: ${why}`);
   }
 
   const edits = []; // [start, end, replacement]
@@ -276,12 +277,16 @@ export function bundleCli(dist) {
     exportNames.set(file, [...names.keys(), ...star.keys()].sort());
     modules.set(file, mod);
     order.push(file);
-    // A module behind import() after this one: it may import this one statically.
-    for (const spec of mod.dynamic) add(dep(spec));
+    for (const spec of mod.dynamic) behindImport.push(dep(spec));
   }
 
+  // Modules behind import() are read once every static import chain in
+  // progress is done: they may import those modules statically, without a
+  // cycle (by the time import() runs, those modules have run).
+  const behindImport = [];
   const entry = resolve(dist, ENTRY);
   add(entry);
+  while (behindImport.length > 0) add(behindImport.shift());
 
   // The modules main.js reaches by static imports run as the bundle loads; their
   // packages are the bundle's own imports. The others wait for their import().

@@ -320,6 +320,8 @@ describe('bundle-cli keeps ES module semantics', () => {
         "export * as all from './a.js';",
         "export function c() {\n  return 'c';\n}",
         'export class K {}',
+        '// Back into the module that imports this one: no cycle, main.js has run by then.',
+        "export const back = () => import('./cli/main.js');",
         '',
       ].join('\n'),
       'lazy.js': [
@@ -366,7 +368,8 @@ const shape = (ns) => ({
 });
 const before = [...m.order];
 const { ns, same } = await m.later();
-console.log(JSON.stringify({ before, after: [...m.order], main: shape(m.cNamespace), lazy: shape(ns), all: shape(m.cNamespace.all), same, url: m.url, joined: m.joined }));
+const back = await m.cNamespace.back();
+console.log(JSON.stringify({ before, after: [...m.order], main: shape(m.cNamespace), lazy: shape(ns), all: shape(m.cNamespace.all), back: shape(back), same, url: m.url, joined: m.joined }));
 `,
     );
     const probeRun = (entry: string) => {
