@@ -33,7 +33,7 @@ if (fast === 0 && !argv.includes('--json')) {
   process.exitCode = fast;
 } else {
   guardStdout();
-  const { main } = await import(cliModule());
+  const { main } = await import('../dist/src/cli/main.js');
   main(argv).then(
     (code) => {
       process.exitCode = code;
@@ -56,30 +56,17 @@ function checkModule() {
     : '../dist/src/cli/schema-check.js';
 }
 
-/**
- * The module with main(): dist/src/cli-bundle.mjs, the whole command line as
- * one module and a chunk per lazily imported part (scripts/bundle-cli.mjs;
- * some 20 ms less module loading for `memfail watch`), while every module it
- * was made from and every file it wrote are unchanged since; otherwise the
- * modules.
- */
-function cliModule() {
-  return fresh('src/cli-bundle.json', 'src/cli-bundle.mjs')
-    ? '../dist/src/cli-bundle.mjs'
-    : '../dist/src/cli/main.js';
-}
-
 /** Whether the bundle a manifest describes is there and was made from the modules as they are. */
 function fresh(manifest, bundle) {
-  // Paths as strings: a hundred-odd stats, each a little cheaper than with a URL.
+  // Paths as strings: each stat a little cheaper than with a URL.
   const dist = fileURLToPath(new URL('../dist/', import.meta.url));
   try {
-    const { inputs, outputs = [] } = JSON.parse(readFileSync(dist + manifest, 'utf8'));
+    const { inputs } = JSON.parse(readFileSync(dist + manifest, 'utf8'));
     const unchanged = ([file, size, mtimeMs]) => {
       const st = statSync(dist + file, { throwIfNoEntry: false });
       return st !== undefined && st.size === size && st.mtimeMs === mtimeMs;
     };
-    if (inputs.length > 0 && inputs.every(unchanged) && outputs.every(unchanged)) {
+    if (inputs.length > 0 && inputs.every(unchanged)) {
       return statSync(dist + bundle, { throwIfNoEntry: false }) !== undefined; // still there
     }
   } catch {
