@@ -4,7 +4,7 @@ import { formatEventLine, toEventRecord } from '../agent/event-record.js';
 import { defaultDbPath } from '../agent/paths.js';
 import { reportText } from '../agent/report.js';
 import { Store, StoreError } from '../agent/store.js';
-import { type EventsFlags, parseSince, type ReportFlags } from './agent.js';
+import { type EventsFlags, parseSince, parseWithin, type ReportFlags } from './agent.js';
 import { type Io, processIo } from './io.js';
 
 export function events(opts: EventsFlags, io: Io): Promise<number> {
@@ -44,9 +44,11 @@ function* eventsText(
 }
 
 export function report(opts: ReportFlags, io: Io): Promise<number> {
+  const horizonMs = parseWithin(opts.within);
   return withStore(opts.db, io, async (store) => {
     // Streamed VM by VM: a database of any size reports in bounded memory.
-    await writeOut(io, reportText(store.reportSource(), { json: opts.json === true }));
+    const options = { json: opts.json === true, horizonMs };
+    await writeOut(io, reportText(store.reportSource(), options));
     return 0;
   });
 }

@@ -92,15 +92,22 @@ why); it is listed when its canonical fields could still be read.`,
     .description('Summarise memory failures per VM and overall, with what became of each VM')
     .option('--db <path>', 'SQLite database (default: as for watch)')
     .option('--json', 'print the report as JSON')
+    .option(
+      '--within <seconds>',
+      'how long after a failure a lifecycle event still counts as its outcome',
+      '60',
+    )
     .addHelpText(
       'after',
       `
 Example:
   memfail report --db events.db
+  memfail report --db events.db --within 300 --json
 
-Outcomes are read from the lifecycle events after each failure (within 60 s and
-before the next failure): guest-handled, guest-reset, guest-panicked,
-vm-shut-down, vm-died (connection closed without SHUTDOWN), or *-ignored.`,
+Outcomes are read from the lifecycle events after each failure (within
+--within seconds, 60 by default, and before the next failure): guest-handled,
+guest-reset, guest-panicked, vm-shut-down, vm-died (connection closed without
+SHUTDOWN), or *-ignored.`,
     )
     .action(async (opts: ReportFlags) => {
       const { report } = await import('./agent-read.js');
@@ -131,6 +138,16 @@ export interface EventsFlags {
 export interface ReportFlags {
   db?: string;
   json?: boolean;
+  within: string;
+}
+
+/** `--within SECONDS` as milliseconds: a positive, finite number of seconds. */
+export function parseWithin(text: string): number {
+  const seconds = Number(text);
+  if (text.trim() === '' || !Number.isFinite(seconds) || seconds <= 0) {
+    throw new UsageError(`--within '${text}' is not a positive number of seconds`);
+  }
+  return seconds * 1000;
 }
 
 function collect(value: string, previous: string[]): string[] {

@@ -168,6 +168,52 @@ describe('memfail report', () => {
   });
 });
 
+describe('memfail report --within', () => {
+  test('a lifecycle event later than the window is not the outcome', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const db = join(dir, 'events.db');
+      const store = Store.open(db);
+      // An injected MCE, and the guest resetting 0.1 s later.
+      store.insert([
+        failure('vm', 1_000_000, { action: 'inject', actionRequired: true }),
+        lifecycle('vm', 'RESET', 1_100_000, { guest: true, reason: 'guest-reset' }),
+      ]);
+      store.close();
+      const outcomes = async (...within: string[]) => {
+        const r = await run(['report', '--db', db, '--json', ...within]);
+        assert.equal(r.code, 0, r.stderr);
+        const { overall } = JSON.parse(r.stdout) as {
+          overall: { byOutcome: Record<string, number> };
+        };
+        return [overall.byOutcome['guest-reset'], overall.byOutcome['guest-handled']];
+      };
+      assert.deepEqual(await outcomes(), [1, 0]);
+      assert.deepEqual(await outcomes('--within', '0.2'), [1, 0]);
+      assert.deepEqual(await outcomes('--within', '0.05'), [0, 1]);
+      const text = await run(['report', '--db', db, '--within', '0.05']);
+      assert.match(text.stdout, /guest-handled +16:00:01\.000 vm — /);
+    } finally {
+      cleanup();
+    }
+  });
+
+  test('a window that is not a positive number of seconds is a usage error (exit 2)', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const db = seeded(dir);
+      for (const bad of ['0', '-5', 'soon', '', 'Infinity']) {
+        const r = await run(['report', '--db', db, '--within', bad]);
+        assert.equal(r.code, 2, `--within '${bad}'`);
+        assert.equal(r.stdout, '');
+        assert.match(r.stderr, /--within '.*' is not a positive number of seconds/);
+      }
+    } finally {
+      cleanup();
+    }
+  });
+});
+
 describe('memfail watch arguments', () => {
   test('bad NAME=ADDRESS, --metrics, --webhook or --on-event are usage errors (exit 2)', async () => {
     const { dir, cleanup } = tempDir();
