@@ -13,7 +13,7 @@
  * Layouts are a file format: never change one, add a new number instead
  * (with a migration teaching `raw` the new template).
  */
-import { ACTIONS, type Dialect } from '../event/model.js';
+import { ACTIONS, type Action, type Dialect } from '../event/model.js';
 
 /** 1: QEMU's JSON writer (`": "`, `", "`); 2: compact (JSON.stringify). */
 export type RawLayout = 1 | 2;
@@ -30,8 +30,12 @@ const SEPARATORS: Readonly<Record<RawLayout, Separators>> = {
   2: { colon: ':', comma: ',' },
 };
 
-/** The seed's action for a canonical action (as toWire writes it; see event/dialect.ts). */
-const SEED_ACTION: Readonly<Record<(typeof ACTIONS)[number], string>> = {
+/**
+ * The seed's action for a canonical action: what event/dialect.ts's toWire
+ * writes today, copied rather than imported because a layout, like
+ * migration 4's SQL, never changes.
+ */
+const SEED_ACTION: Readonly<Record<Action, string>> = {
   ignore: 'hypervisor-ignore',
   inject: 'guest-mce-inject',
   fatal: 'hypervisor-fatal',
@@ -48,7 +52,7 @@ interface Pieces {
 
 function pieces({ colon: c, comma: s }: Separators): Pieces {
   const tail = (dialect: Dialect, content: number): string => {
-    const action = ACTIONS[(content >> 1) & 3] as (typeof ACTIONS)[number];
+    const action = ACTIONS[(content >> 1) & 3] as Action;
     const what =
       dialect === 'qemu'
         ? `"recipient"${c}"${content & 1 ? 'guest' : 'hypervisor'}"${s}"action"${c}"${action}"`
