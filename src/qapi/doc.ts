@@ -152,20 +152,32 @@ function isSymbolWord(word: string): boolean {
  * Width of a header like "@arg:   " or "Since: " (the indent of its
  * continuation lines): up to the last ':' of the line's first run of
  * non-whitespace, then any whitespace (QEMU's `@\S*:\s*` / `\S*:\s*`,
- * from `from` = 1 after the '@' or 0). Without such a ':', the first word and
- * the whitespace after it.
+ * from `from` = 1 after the '@' or 0). -1 when that run has no ':' (the
+ * first word holds other whitespace before its ':', e.g. "@\targ:").
  */
-function headerWidth(line: string, word: string, from: 0 | 1): number {
+function headerWidth(line: string, from: 0 | 1): number {
   let run = from;
   while (run < line.length && !isPySpace(line.charCodeAt(run))) run++;
   let colon = run - 1;
   while (colon >= from && line.charCodeAt(colon) !== COLON) colon--;
-  if (colon < from || (from === 1 && line.charCodeAt(0) !== AT)) {
-    return word.length + leadingSpace(line.slice(word.length));
-  }
+  if (colon < from) return -1;
   let end = colon + 1;
   while (end < line.length && isPySpace(line.charCodeAt(end))) end++;
   return end;
+}
+
+const OTHER_SPACE = new RegExp(`[${PY_SPACE_CLASS}]`, 'g');
+
+/** `text` with whitespace other than ' ' written as \t, \xNN or \uNNNN, so a message shows it. */
+function showSpaces(text: string): string {
+  return text.replace(OTHER_SPACE, (c) => {
+    if (c === ' ') return c;
+    if (c === '\t') return '\\t';
+    const code = c.charCodeAt(0);
+    return code < 0x100
+      ? `\\x${code.toString(16).padStart(2, '0')}`
+      : `\\u${code.toString(16).padStart(4, '0')}`;
+  });
 }
 
 function countCodePoints(s: string, end: number): number {
@@ -282,7 +294,9 @@ export class QapiDoc {
 
   /** "@name: first line": a new section indented to the header's width, holding the line's rest. */
   private startSymbolLine(into: Map<string, ArgSection>, line: string, name: string): void {
-    const width = headerWidth(line, name, 1);
+    const width = headerWidth(line, 1);
+    // QEMU 7.2 stops on an internal assertion here; we reject the line instead.
+    if (width < 0) this.fail(`parameter name in '${showSpaces(name)}' contains whitespace`);
     const rest = line.slice(width);
     // QEMU counts characters, not UTF-16 units (names may hold astral characters).
     const indent = rest ? countCodePoints(line, width) : 0;
@@ -345,7 +359,7 @@ export class QapiDoc {
       this.fail(`'${name}' can't follow '${first}' section`);
     }
     if (SECTION_TAGS.has(name)) {
-      const width = headerWidth(line, name, 0);
+      const width = headerWidth(line, 0);
       const rest = line.slice(width);
       this.startSection(name.slice(0, -1), rest ? width : 0);
       this.section.appendHeaderRest(rest);
