@@ -11,15 +11,19 @@ const GREETING = `${JSON.stringify({
   QMP: { version: { qemu: { major: 7, minor: 2, micro: 0 }, package: 'bench' }, capabilities: [] },
 })}\r\n`;
 
+// In QEMU 7.2's member order: its dictionaries print in hash order, which for
+// MEMORY_FAILURE's data is flags (recursive, action-required), recipient,
+// action (as the real QEMU sends it, see test/agent/qemu.test.ts).
+const kind = (recipient, action, ar, recursive) => ({
+  flags: { recursive, 'action-required': ar },
+  recipient,
+  action,
+});
 const KINDS = [
-  { recipient: 'guest', action: 'inject', flags: { 'action-required': true, recursive: false } },
-  { recipient: 'guest', action: 'inject', flags: { 'action-required': false, recursive: false } },
-  {
-    recipient: 'hypervisor',
-    action: 'ignore',
-    flags: { 'action-required': false, recursive: false },
-  },
-  { recipient: 'guest', action: 'reset', flags: { 'action-required': true, recursive: true } },
+  kind('guest', 'inject', true, false),
+  kind('guest', 'inject', false, false),
+  kind('hypervisor', 'ignore', false, false),
+  kind('guest', 'reset', true, true),
 ];
 
 /** JSON as QEMU's QMP writer prints it: a space after every `:` and `,`. */
@@ -29,12 +33,12 @@ function qemuJson(value) {
   return `{${members.join(', ')}}`;
 }
 
+export const BASE_SECONDS = 1_764_000_000;
+
 /**
  * COUNT event lines as one buffer, byte for byte as QEMU 7.2 writes them;
  * event i has timestamp base + i µs.
  */
-export const BASE_SECONDS = 1_764_000_000;
-
 export function eventStream(count, baseSeconds = BASE_SECONDS) {
   const lines = [];
   for (let i = 0; i < count; i++) {

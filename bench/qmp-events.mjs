@@ -30,7 +30,7 @@ function arg(name, fallback) {
 const GREETING =
   '{"QMP": {"version": {"qemu": {"micro": 0, "minor": 2, "major": 7}, "package": "bench"}, "capabilities": ["oob"]}}\r\n';
 const EVENT =
-  '{"timestamp": {"seconds": 1700000000, "microseconds": 123456}, "event": "MEMORY_FAILURE", "data": {"recipient": "guest", "action": "inject", "flags": {"action-required": true, "recursive": false}}}\r\n';
+  '{"timestamp": {"seconds": 1700000000, "microseconds": 123456}, "event": "MEMORY_FAILURE", "data": {"flags": {"recursive": false, "action-required": true}, "recipient": "guest", "action": "inject"}}\r\n';
 
 if (process.argv[2] === 'emitter') {
   // Child: serve every connection with greeting, negotiation, then N events.

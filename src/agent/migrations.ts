@@ -211,6 +211,73 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE memory_failure_v4 RENAME TO memory_failure;
     `,
   },
+  {
+    version: 5,
+    description: "raw messages in QEMU 7.2's own member order kept as layout 3",
+    sql: `
+      -- Layout 1 (migration 4) has QEMU's separators but the schema's member
+      -- order, which QEMU does not use: its dictionaries print in hash order,
+      -- and QEMU 7.2 writes MEMORY_FAILURE's data as flags (recursive, then
+      -- action-required), recipient, action (checked against the real QEMU in
+      -- test/agent/qemu.test.ts). Layout 3 is that text, for the QEMU dialect
+      -- only. Layouts 1 and 2 keep their meaning.
+      CREATE TABLE memory_failure_v5 (
+        id              INTEGER PRIMARY KEY,
+        vm              TEXT    NOT NULL,
+        content         INTEGER,
+        ts_seconds      INTEGER NOT NULL,  -- QMP timestamp as sent (-1, -1: QEMU had no clock)
+        ts_micros       INTEGER NOT NULL,
+        received_us     INTEGER NOT NULL,  -- receipt time: agent clock, µs since the epoch
+        dialect         TEXT,              -- 'qemu' or 'seed'; NULL when it could not be told
+        layout          INTEGER,           -- raw_text NULL: the layout raw rebuilds
+        raw_text        TEXT,              -- the QMP message as received, unless layout says it
+        error           TEXT,              -- why it failed validation; NULL: valid
+        dedup           ANY     NOT NULL,  -- see migration 1
+        recipient       TEXT    GENERATED ALWAYS AS (
+                          CASE WHEN content IS NOT NULL THEN iif(content & 1, 'guest', 'hypervisor') END) VIRTUAL,
+        action          TEXT    GENERATED ALWAYS AS (
+                          CASE (content >> 1) & 3 WHEN 0 THEN 'ignore' WHEN 1 THEN 'inject'
+                            WHEN 2 THEN 'fatal' WHEN 3 THEN 'reset' END) VIRTUAL,
+        action_required INTEGER GENERATED ALWAYS AS ((content >> 3) & 1) VIRTUAL,
+        recursive       INTEGER GENERATED ALWAYS AS ((content >> 4) & 1) VIRTUAL,
+        valid           INTEGER GENERATED ALWAYS AS (content IS NOT NULL AND error IS NULL) VIRTUAL,
+        timestamp       TEXT    GENERATED ALWAYS AS (${ISO_TIMESTAMP}) VIRTUAL,
+        raw             TEXT    GENERATED ALWAYS AS (coalesce(raw_text,
+          CASE WHEN layout IN (1, 2) THEN
+            '{"timestamp"' || iif(layout = 1, ': {"seconds": ', ':{"seconds":') || ts_seconds
+            || iif(layout = 1, ', "microseconds": ', ',"microseconds":') || ts_micros
+            || iif(layout = 1, '}, "event": "MEMORY_FAILURE", "data": {', '},"event":"MEMORY_FAILURE","data":{')
+            || CASE dialect
+                 WHEN 'qemu' THEN iif(layout = 1, '"recipient": "', '"recipient":"')
+                   || iif(content & 1, 'guest', 'hypervisor')
+                   || iif(layout = 1, '", "action": "', '","action":"') || action
+                 ELSE iif(layout = 1, '"action": "', '"action":"')
+                   || CASE (content >> 1) & 3 WHEN 0 THEN 'hypervisor-ignore' WHEN 1 THEN 'guest-mce-inject'
+                        WHEN 2 THEN 'hypervisor-fatal' WHEN 3 THEN 'guest-mce-fatal' END
+               END
+            || iif(layout = 1, '", "flags": {"action-required": ', '","flags":{"action-required":')
+            || iif(content & 8, 'true', 'false')
+            || iif(layout = 1, ', "recursive": ', ',"recursive":') || iif(content & 16, 'true', 'false')
+            || '}}}'
+          WHEN layout = 3 AND dialect = 'qemu' THEN
+            '{"timestamp": {"seconds": ' || ts_seconds || ', "microseconds": ' || ts_micros
+            || '}, "event": "MEMORY_FAILURE", "data": {"flags": {"recursive": '
+            || iif(content & 16, 'true', 'false') || ', "action-required": '
+            || iif(content & 8, 'true', 'false') || '}, "recipient": "'
+            || iif(content & 1, 'guest', 'hypervisor') || '", "action": "' || action || '"}}'
+          END)) VIRTUAL,
+        CHECK (raw_text IS NOT NULL OR (layout IS NOT NULL AND content IS NOT NULL
+          AND ((layout IN (1, 2) AND dialect IS NOT NULL) OR (layout = 3 AND dialect = 'qemu')))),
+        UNIQUE (vm, ts_seconds, ts_micros, dedup)
+      ) STRICT;
+      INSERT INTO memory_failure_v5
+        (id, vm, content, ts_seconds, ts_micros, received_us, dialect, layout, raw_text, error, dedup)
+      SELECT id, vm, content, ts_seconds, ts_micros, received_us, dialect, layout, raw_text, error, dedup
+      FROM memory_failure;
+      DROP TABLE memory_failure;
+      ALTER TABLE memory_failure_v5 RENAME TO memory_failure;
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

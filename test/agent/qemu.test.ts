@@ -9,6 +9,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import Database from 'better-sqlite3';
 import { dialectFromSchema } from '../../src/agent/dialect-probe.js';
 import { buildReport } from '../../src/agent/report.js';
 import { Store } from '../../src/agent/store.js';
@@ -41,6 +42,9 @@ test('real QEMU: both injected failures and the SHUTDOWN are recorded though QEM
     await driver.connect(vm.qmp[1]!);
     // The agent learns the dialect the same way, through QEMU's masked type names.
     assert.equal(dialectFromSchema(await driver.execute('query-qmp-schema')), 'qemu');
+    // What QEMU itself wrote for each MEMORY_FAILURE, as the driver's monitor got it.
+    const sent: string[] = [];
+    driver.on('event', (ev) => sent.push(ev.raw ?? ''), { names: ['MEMORY_FAILURE'] });
     await waitForGuest(driver, { mce: true });
     await injectMce(driver, AR_MCE);
     // The guest's handler never returns: the second machine check is recursive.
@@ -56,6 +60,18 @@ test('real QEMU: both injected failures and the SHUTDOWN are recorded though QEM
     const lifecycle = store.lifecycle();
     const report = buildReport(store.failures({ includeUnreadable: true }), lifecycle);
     store.close();
+    // QEMU's own text (its writer, its member order), kept as layout 3 and rebuilt byte for byte.
+    assert.equal(sent.length, 2);
+    assert.deepEqual(
+      failures.map((f) => f.raw),
+      sent,
+    );
+    const raw = new Database(db, { readonly: true });
+    assert.deepEqual(raw.prepare('SELECT layout, raw_text FROM memory_failure ORDER BY id').all(), [
+      { layout: 3, raw_text: null },
+      { layout: 3, raw_text: null },
+    ]);
+    raw.close();
     assert.deepEqual(
       failures.map((f) => [f.failure, f.dialect, f.valid]),
       [
