@@ -10,20 +10,22 @@ import { formatError, QapiError } from '../../src/qapi/error.js';
 import { loadSchema } from '../../src/qapi/load.js';
 import type { QapiSchema } from '../../src/qapi/schema.js';
 
-/** Load `test.json` from memory. */
-function load(source: string): QapiSchema {
+/** Load `test.json` (and any other files) from memory. */
+function load(source: string, others: Record<string, string> = {}): QapiSchema {
+  const files: Record<string, string> = { 'test.json': source, ...others };
   return loadSchema('test.json', {
     readFile: (path) => {
-      if (path !== 'test.json') throw Object.assign(new Error(path), { code: 'ENOENT' });
-      return source;
+      const text = files[path];
+      if (text === undefined) throw Object.assign(new Error(path), { code: 'ENOENT' });
+      return text;
     },
   });
 }
 
 /** The formatted error of loading `source`, or null when accepted. */
-function errorText(source: string): string | null {
+function errorText(source: string, others: Record<string, string> = {}): string | null {
   try {
-    load(source);
+    load(source, others);
     return null;
   } catch (err) {
     assert.ok(err instanceof QapiError, `not a QapiError: ${String(err)}`);
@@ -121,6 +123,32 @@ describe('alternate ambiguity where QEMU iterates a Python set', () => {
     assert.equal(
       errorText(source),
       "test.json: In alternate 'Alt':\ntest.json:1: branch 's' can't be distinguished from 'n'",
+    );
+  });
+});
+
+describe('QEMU quirks confirmed by the hunts (pinned with QEMU 7.2 output)', () => {
+  test('two definitions on one line share its source info: the later name is the context', () => {
+    assert.equal(
+      errorText("{ 'struct': 'St', 'data': { 'a': 'Nope' } } { 'struct': 'Tt', 'data': {} }\n"),
+      "test.json: In struct 'Tt':\ntest.json:1: member 'a' of type 'St' uses unknown type 'Nope'",
+    );
+  });
+
+  test('a pragma applies to definitions before it, since checks run after parsing', () => {
+    assert.equal(
+      errorText("{ 'struct': 'Obj', 'data': {} }\n{ 'pragma': { 'doc-required': true } }\n"),
+      "test.json: In struct 'Obj':\ntest.json:1: documentation comment required",
+    );
+  });
+
+  test("an included file's pragma applies to the including file, before or after the include", () => {
+    const inc = { 'sub/inc.json': "{ 'pragma': { 'command-name-exceptions': [ 'do_it' ] } }\n" };
+    assert.equal(errorText("{ 'include': 'sub/inc.json' }\n{ 'command': 'do_it' }\n", inc), null);
+    assert.equal(errorText("{ 'command': 'do_it' }\n{ 'include': 'sub/inc.json' }\n", inc), null);
+    assert.equal(
+      errorText("{ 'command': 'do_it' }\n"),
+      "test.json: In command 'do_it':\ntest.json:1: name of command must not use uppercase or '_'",
     );
   });
 });
