@@ -37,7 +37,8 @@ export class Command extends Entity {
   override check(schema: TypeResolver): void {
     super.check(schema);
     this.argType = checkArgType(schema, this, this.argTypeName, 'command');
-    if (this.retTypeName !== null) {
+    // An empty name counts as absent, as in QEMU (it tests the name's truthiness).
+    if (this.retTypeName) {
       const ret = schema.resolveType(this.retTypeName, this.info, "command's 'returns'");
       this.retType = ret;
       if (!returnsExceptions(this.info).includes(this.name)) {
@@ -122,7 +123,8 @@ function checkArgType(
   typeName: string | null,
   kind: 'command' | 'event',
 ): ObjectType | null {
-  if (typeName === null) return null;
+  // An empty name counts as absent, as in QEMU (it tests the name's truthiness).
+  if (!typeName) return null;
   const arg = schema.resolveType(typeName, owner.info, `${kind}'s 'data'`);
   if (!(arg instanceof ObjectType)) {
     throw new QapiSemanticError(owner.info, `${kind}'s 'data' cannot take ${arg.describe()}`);

@@ -66,7 +66,8 @@ export class ObjectType extends QapiType {
     super.check(schema);
 
     const seen: SeenMembers = new Map();
-    if (this.baseName !== null) {
+    // An empty name counts as absent, as in QEMU (it tests the name's truthiness).
+    if (this.baseName) {
       const base = schema.resolveType(this.baseName, this.info, "'base'");
       if (!(base instanceof ObjectType) || base.variants) {
         throw new QapiSemanticError(

@@ -268,6 +268,11 @@ export class QapiSchema implements TypeResolver {
     } else if ('struct' in expr) {
       const base = typeof expr.base === 'string' ? expr.base : null;
       const f = this.makeFeatures(expr.features, info);
+      // The expression checks let a type name through here, and QEMU 7.2
+      // then fails on it with an internal error; we reject it instead.
+      if (typeof expr.data === 'string') {
+        throw new QapiSemanticError(info, "'data' must be an object");
+      }
       const members = this.makeMembers(expr.data, info);
       this.defineEntity(
         new ObjectType(String(expr.struct), info, doc, ifcond, f, base, members, null),

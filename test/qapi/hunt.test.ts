@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { dumpSchema } from '../../src/qapi/dump.js';
 import { formatError, QapiError } from '../../src/qapi/error.js';
 import { loadSchema } from '../../src/qapi/load.js';
 import type { QapiSchema } from '../../src/qapi/schema.js';
@@ -149,6 +150,56 @@ describe('QEMU quirks confirmed by the hunts (pinned with QEMU 7.2 output)', () 
     assert.equal(
       errorText("{ 'command': 'do_it' }\n"),
       "test.json: In command 'do_it':\ntest.json:1: name of command must not use uppercase or '_'",
+    );
+  });
+});
+
+describe('empty type names count as absent, as in QEMU 7.2 (found by the type-position matrix)', () => {
+  test("'base': '', command 'data'/'returns': '' and event 'data': '' are accepted as no type", () => {
+    const source =
+      "{ 'struct': 'Obj', 'base': '', 'data': { 'x': 'int' } }\n" +
+      "{ 'command': 'do-it', 'data': '', 'returns': '' }\n" +
+      "{ 'event': 'EVT', 'data': '', 'boxed': true }\n";
+    const dump = dumpSchema(load(source));
+    // QEMU's test-qapi dump of the same schema (module a.json part).
+    assert.ok(
+      dump.includes(
+        'object Obj\n    member x: int optional=False\n' +
+          'command do-it None -> None\n' +
+          '    gen=True success_response=True boxed=False oob=False preconfig=False\n' +
+          'event EVT None\n    boxed=True\n',
+      ),
+      dump,
+    );
+  });
+
+  test("a union with 'base': '' has no base, so no discriminator member", () => {
+    assert.equal(
+      errorText(
+        "{ 'enum': 'Kind', 'data': [ 'one' ] }\n{ 'struct': 'Br', 'data': {} }\n" +
+          "{ 'union': 'Un', 'base': '', 'discriminator': 'k', 'data': { 'one': 'Br' } }\n",
+      ),
+      "test.json: In union 'Un':\ntest.json:3: discriminator 'k' is not a member of 'base'",
+    );
+  });
+
+  test("a command with 'data': '' has no parameters to document", () => {
+    assert.equal(
+      errorText("##\n# @do-it:\n# @a: x\n##\n{ 'command': 'do-it', 'data': '' }\n"),
+      "test.json:1: documented member 'a' does not exist",
+    );
+  });
+});
+
+describe("a struct's 'data' naming a type (QEMU 7.2 fails on it with an internal error)", () => {
+  test('is rejected at the struct, in definition order', () => {
+    assert.equal(
+      errorText("{ 'struct': 'Br', 'data': { 'x': 'int' } }\n{ 'struct': 'Obj', 'data': 'Br' }\n"),
+      "test.json: In struct 'Obj':\ntest.json:2: 'data' must be an object",
+    );
+    assert.equal(
+      errorText("{ 'struct': 'Obj', 'data': '' }\n"),
+      "test.json: In struct 'Obj':\ntest.json:1: 'data' must be an object",
     );
   });
 });
