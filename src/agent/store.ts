@@ -353,6 +353,16 @@ export class Store {
   }
 
   /** Counts of outbox rows by state, for tests and `report`. */
+  /** Alerts not yet delivered, per sink (including sinks no longer configured). */
+  pendingBySink(): { sink: string; pending: number }[] {
+    return this.db
+      .prepare(
+        `SELECT sink, count(*) AS pending FROM outbox WHERE delivered_at IS NULL
+         GROUP BY sink ORDER BY sink`,
+      )
+      .all() as { sink: string; pending: number }[];
+  }
+
   outboxCounts(): { pending: number; delivered: number } {
     const row = this.db
       .prepare(

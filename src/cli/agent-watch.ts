@@ -55,6 +55,7 @@ export async function watch(vmArgs: readonly string[], opts: WatchFlags, io: Io)
             ),
         });
   const writer = new BatchWriter(store, { sinks: dispatcher?.sinkIds ?? [] });
+  warnOwedElsewhere(store, dispatcher?.sinkIds ?? [], path, io);
   let newFailures = 0;
   writer.onCommitted((batch) => {
     newFailures += batch.result.newFailureIds.length;
@@ -118,6 +119,23 @@ export async function watch(vmArgs: readonly string[], opts: WatchFlags, io: Io)
     return 1;
   }
   return 0;
+}
+
+/**
+ * Alerts an earlier run owes to sinks this run does not deliver to stay in
+ * the outbox, nothing lost; say so, or they would wait unseen.
+ */
+function warnOwedElsewhere(store: Store, sinkIds: readonly string[], path: string, io: Io): void {
+  for (const { sink, pending } of store.pendingBySink()) {
+    if (sinkIds.includes(sink)) continue;
+    const webhook = sink.startsWith('webhook:') ? sink.slice('webhook:'.length) : null;
+    const flag =
+      webhook === null ? `--on-event for ${sink.slice('command:'.length)}` : `--webhook ${webhook}`;
+    io.stderr(
+      `memfail watch: ${pending} alert${pending === 1 ? '' : 's'} still owed to ${sink} from an earlier run; ` +
+        `kept in ${path} until a watch with ${flag} delivers them\n`,
+    );
+  }
 }
 
 function parseFlags(

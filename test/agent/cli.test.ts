@@ -258,6 +258,50 @@ describe('memfail watch arguments', () => {
     }
   });
 
+  test('alerts an earlier run owes to sinks not configured now are named, even with -q', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const db = join(dir, 'w.db');
+      const store = Store.open(db);
+      store.insert([failure('vm', 1), failure('vm', 2)], ['webhook:http://old.example/hook']);
+      store.insert([failure('vm', 3)], ['command:["true"]']);
+      store.close();
+      const ghost = `ghost=${join(dir, 'none.qmp')}`;
+      const r = await run(['watch', ghost, '--db', db, '--once', '--once-wait', '0.1', '-q']);
+      assert.equal(r.code, 1);
+      assert.match(
+        r.stderr,
+        /2 alerts still owed to webhook:http:\/\/old\.example\/hook from an earlier run; kept in .*w\.db until a watch with --webhook http:\/\/old\.example\/hook delivers them/,
+      );
+      assert.match(
+        r.stderr,
+        /1 alert still owed to command:\["true"\] .* --on-event for \["true"\]/,
+      );
+      // A sink configured again is not warned about: it delivers what it is owed.
+      const again = await run([
+        'watch',
+        ghost,
+        '--db',
+        db,
+        '--once',
+        '--once-wait',
+        '0.1',
+        '-q',
+        '--on-event',
+        'true',
+      ]);
+      assert.doesNotMatch(again.stderr, /owed to command/);
+      assert.match(again.stderr, /2 alerts still owed to webhook/);
+      const after = Store.open(db, { mustExist: true });
+      assert.deepEqual(after.pendingBySink(), [
+        { sink: 'webhook:http://old.example/hook', pending: 2 },
+      ]);
+      after.close();
+    } finally {
+      cleanup();
+    }
+  });
+
   test('a database that cannot be used is exit 1, before any VM is contacted', async () => {
     const { dir, cleanup } = tempDir();
     try {
