@@ -403,6 +403,9 @@ export function migrate(
     for (const migration of migrations) {
       if (migration.version <= current) continue;
       db.transaction(() => {
+        // Another process may have run it since `current` was read (two opening
+        // a new file at once): look again, now that this one holds the write lock.
+        if ((db.pragma('user_version', { simple: true }) as number) >= migration.version) return;
         db.exec(migration.sql);
         const broken = db.pragma('foreign_key_check') as unknown[];
         if (broken.length > 0) {
