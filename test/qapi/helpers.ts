@@ -1,7 +1,9 @@
 // Parses inline schema text as virtual files, for pinning QEMU's messages.
 import { formatError, QapiError } from '../../src/qapi/error.js';
 import { checkExprs } from '../../src/qapi/expr.js';
+import { loadSchema } from '../../src/qapi/load.js';
 import { type ParsedSchema, parseSchema } from '../../src/qapi/parser.js';
+import type { QapiSchema } from '../../src/qapi/schema.js';
 
 /** Virtual files: the first one is the main schema. */
 export type Files = Record<string, string>;
@@ -40,4 +42,20 @@ export function checked(text: string | Files): ParsedSchema {
   const parsed = parseFiles(files);
   checkExprs(parsed.exprs);
   return parsed;
+}
+
+/** The checked model of `source` as 'test.json' (other files beside it); throws QapiError. */
+export function loadModel(source: string, others: Files = {}): QapiSchema {
+  return loadSchema('test.json', { readFile: reader({ 'test.json': source, ...others }) });
+}
+
+/** The formatted error of loading the model of `source`, or null when accepted. */
+export function modelError(source: string, others: Files = {}): string | null {
+  try {
+    loadModel(source, others);
+    return null;
+  } catch (err) {
+    if (err instanceof QapiError) return formatError(err);
+    throw new Error(`not a QapiError: ${String(err)}`);
+  }
 }

@@ -7,32 +7,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { dumpSchema } from '../../src/qapi/dump.js';
-import { formatError, QapiError } from '../../src/qapi/error.js';
-import { loadSchema } from '../../src/qapi/load.js';
-import type { QapiSchema } from '../../src/qapi/schema.js';
-
-/** Load `test.json` (and any other files) from memory. */
-function load(source: string, others: Record<string, string> = {}): QapiSchema {
-  const files: Record<string, string> = { 'test.json': source, ...others };
-  return loadSchema('test.json', {
-    readFile: (path) => {
-      const text = files[path];
-      if (text === undefined) throw Object.assign(new Error(path), { code: 'ENOENT' });
-      return text;
-    },
-  });
-}
-
-/** The formatted error of loading `source`, or null when accepted. */
-function errorText(source: string, others: Record<string, string> = {}): string | null {
-  try {
-    load(source, others);
-    return null;
-  } catch (err) {
-    assert.ok(err instanceof QapiError, `not a QapiError: ${String(err)}`);
-    return formatError(err);
-  }
-}
+import { loadModel as load, modelError as errorText } from './helpers.js';
 
 describe('inputs on which QEMU 7.2 stops on an internal assertion', () => {
   test('an array of arrays in a struct member is rejected, naming the definition and line', () => {

@@ -10,34 +10,11 @@ import { cName } from '../../src/qapi/c-name.js';
 import { Command, Event } from '../../src/qapi/definitions.js';
 import { EnumType } from '../../src/qapi/entities.js';
 import { AlternateType, ObjectType } from '../../src/qapi/object-types.js';
-import { formatError, QapiError } from '../../src/qapi/error.js';
 import { IfCond } from '../../src/qapi/ifcond.js';
 import { checkSchemaFile, loadSchema } from '../../src/qapi/load.js';
-import type { QapiSchema } from '../../src/qapi/schema.js';
 import type { QapiSchemaVisitor } from '../../src/qapi/visitor.js';
+import { loadModel as load, modelError as errorText } from './helpers.js';
 import { REPO_ROOT } from './qemu-source.js';
-
-/** Load `test.json` (and any other files) from memory. */
-function load(source: string, others: Record<string, string> = {}): QapiSchema {
-  const files: Record<string, string> = { 'test.json': source, ...others };
-  return loadSchema('test.json', {
-    readFile: (path) => {
-      const text = files[path];
-      if (text === undefined) throw Object.assign(new Error(`ENOENT: ${path}`), { code: 'ENOENT' });
-      return text;
-    },
-  });
-}
-
-function errorText(source: string, others: Record<string, string> = {}): string | null {
-  try {
-    load(source, others);
-    return null;
-  } catch (err) {
-    assert.ok(err instanceof QapiError, `not a QapiError: ${String(err)}`);
-    return formatError(err);
-  }
-}
 
 const INCLUDED = { 'neg-sub.inc': "\n{ 'struct': 'Sub', 'data': { 'x': 'Nope' } }\n" };
 
