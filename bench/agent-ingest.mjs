@@ -4,6 +4,8 @@
 //                    (SQLite, WAL), then exits when the endpoint hangs up;
 //   memfail-receive: memfail's QmpClient merely receiving them (reference: the
 //                    floor the agent stands on, bench/agent-receive.mjs);
+//   floor:           a node script that only counts the lines (reference:
+//                    reading the stream at all, bench/agent-floor.mjs);
 //   python:          QEMU 7.2's own client (python/qemu/qmp) merely receiving them.
 // Wall and CPU time from spawn to exit (/usr/bin/time), alternating runs,
 // fresh database each run; every memfail run is checked for all COUNT rows.
@@ -11,7 +13,6 @@
 //   node bench/agent-ingest.mjs [--events N] [--runs R] [--durability normal|full] [--python PATH]
 //
 // Needs a build (npx tsc -p tsconfig.json) and the fetched QEMU source.
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -19,6 +20,7 @@ import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { BASE_SECONDS, eventStream, serveEvents } from './agent-emitter.mjs';
 import { peerPython, pythonVersion } from './python.mjs';
+import { timed as run } from './timed.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const pythonPath = join(root, '.cache/qemu-src/qemu-7.2.0/python');
@@ -46,33 +48,6 @@ const stream = eventStream(count);
 const lines = stream.toString().split('\r\n');
 const emitter = serveEvents(stream);
 await emitter.listen(sock);
-
-const TIME = '/usr/bin/time';
-const haveTime = existsSync(TIME);
-
-/** Runs argv: wall ms, CPU ms (user + sys) and peak RSS (KiB) when /usr/bin/time is there. */
-function run(argv, env = {}) {
-  return new Promise((resolve, reject) => {
-    const cmd = haveTime ? [TIME, '-f', '%U %S %M', ...argv] : argv;
-    const start = performance.now();
-    const child = spawn(cmd[0], cmd.slice(1), {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, ...env },
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (c) => (out += c));
-    child.stderr.on('data', (c) => (err += c));
-    child.on('close', (code) => {
-      const ms = performance.now() - start;
-      if (code !== 0) return reject(new Error(`${argv.join(' ')} exited ${code}: ${err}`));
-      const [user, sys, rssKiB] = haveTime
-        ? err.trim().split('\n').at(-1).split(' ').map(Number)
-        : [Number.NaN, Number.NaN, Number.NaN];
-      resolve({ ms, cpuMs: (user + sys) * 1000, rssKiB, out });
-    });
-  });
-}
 
 function checkReceived(r, who) {
   const got = Number(r.out.trim());
@@ -119,13 +94,17 @@ const contenders = {
     const argv = [process.execPath, join(root, 'bench/agent-receive.mjs'), sock, String(count)];
     return checkReceived(await run(argv), 'QmpClient');
   },
+  async floor() {
+    const argv = [process.execPath, join(root, 'bench/agent-floor.mjs'), sock, String(count)];
+    return checkReceived(await run(argv), 'floor');
+  },
   async python() {
     const argv = [python, join(root, 'bench/agent_receive.py'), sock, String(count)];
     return checkReceived(await run(argv, { PYTHONPATH: pythonPath }), 'qemu.qmp');
   },
 };
 
-const samples = { memfail: [], 'memfail-receive': [], python: [] };
+const samples = { memfail: [], 'memfail-receive': [], floor: [], python: [] };
 const order = Object.keys(samples);
 try {
   for (let i = 0; i < runs; i++) {
@@ -147,6 +126,7 @@ const med = (name, key) => median(samples[name].map((x) => x[key]));
 const what = {
   memfail: 'watch --once: validate, canonicalise, commit to SQLite',
   'memfail-receive': 'memfail QmpClient: receive only (reference)',
+  floor: 'node: connect, negotiate, count lines (reference)',
   python: 'qemu.qmp QMPClient: receive only',
 };
 console.log(

@@ -9,11 +9,11 @@
 //   node bench/agent-report.mjs [--failures N] [--vms V] [--whole]
 //
 // Needs a build (npx tsc -p tsconfig.json).
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { timed } from './timed.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const flag = (name, fallback) => {
@@ -73,24 +73,6 @@ function fill(path) {
   store.close();
 }
 
-function run(argv) {
-  return new Promise((resolve, reject) => {
-    const start = performance.now();
-    const child = spawn('/usr/bin/time', ['-f', '%M', ...argv], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (c) => (out += c));
-    child.stderr.on('data', (c) => (err += c));
-    child.on('close', (code) => {
-      const ms = performance.now() - start;
-      if (code !== 0) return reject(new Error(`${argv.join(' ')} exited ${code}: ${err}`));
-      resolve({ ms, rssMiB: Number(err.trim().split('\n').at(-1)) / 1024, out });
-    });
-  });
-}
-
 const WHOLE = `
 const { Store } = await import(process.argv[1] + '/dist/src/agent/store.js');
 const { buildReport } = await import(process.argv[1] + '/dist/src/agent/report.js');
@@ -121,13 +103,13 @@ try {
   console.log('| command | wall (ms) | peak RSS (MiB) |');
   console.log('| --- | ---: | ---: |');
   for (const [name, argv] of cases) {
-    const r = await run(argv);
+    const r = await timed(argv);
     const failures =
       name.includes('--json') || name.startsWith('former')
         ? JSON.parse(r.out).overall.failures
         : Number(r.out.match(/^(\d+) memory failures/)?.[1]);
     if (failures !== count) throw new Error(`${name}: reported ${failures}, not ${count}`);
-    console.log(`| ${name} | ${r.ms.toFixed(0)} | ${r.rssMiB.toFixed(1)} |`);
+    console.log(`| ${name} | ${r.ms.toFixed(0)} | ${(r.rssKiB / 1024).toFixed(1)} |`);
   }
 } finally {
   rmSync(dir, { recursive: true, force: true });
