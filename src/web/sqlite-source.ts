@@ -112,7 +112,7 @@ export class SqliteSource implements DataSource {
       const byVm = filter.vm === undefined ? '' : 'AND vm = @vm';
       const rows = this.db
         .prepare(
-          `SELECT received_us / @bucketUs AS b, content, count(*) AS n FROM memory_failure
+          `SELECT received_us / CAST(@bucketUs AS INTEGER) AS b, content, count(*) AS n FROM memory_failure
            WHERE received_us >= @from AND received_us < @to AND content IS NOT NULL ${byVm}
            GROUP BY b, content`,
         )

@@ -93,16 +93,31 @@ function start(): void {
   };
   void refresh();
   // The server says when the store's largest ids move; the page then reads again.
-  const stream = new EventSource('/api/stream');
+  // Opened after `load`: a stream still open would hold the load event back forever.
+  // A browser keeps at most 6 HTTP/1.1 connections to one server, and each
+  // stream holds one: a hidden tab closes its stream and reads again when shown.
+  let stream: EventSource | null = null;
   let marks = '';
-  stream.addEventListener('marks', (e) => {
-    const data = (e as MessageEvent<string>).data;
-    if (marks !== '' && data !== marks) void refresh();
-    marks = data;
+  const listen = () => {
+    if (stream !== null || document.hidden) return;
+    stream = new EventSource('/api/stream');
+    stream.addEventListener('marks', (e) => {
+      const data = (e as MessageEvent<string>).data;
+      if (marks !== '' && data !== marks) void refresh();
+      marks = data;
+    });
+    stream.addEventListener('error', () => {
+      live.textContent = 'Live updates paused: reconnecting…';
+    });
+  };
+  document.addEventListener('visibilitychange', () => {
+    if (!document.hidden) return listen();
+    stream?.close();
+    stream = null;
+    live.textContent = 'Live updates paused while the tab is hidden';
   });
-  stream.addEventListener('error', () => {
-    live.textContent = 'Live updates paused: reconnecting…';
-  });
+  if (document.readyState === 'complete') listen();
+  else window.addEventListener('load', listen, { once: true });
 }
 
 start();

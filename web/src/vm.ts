@@ -6,7 +6,7 @@ import type { View } from './main.js';
 const PAGE = 20;
 
 export function vmPage(host: string, vm: string): View {
-  const list = h('ol', { class: 'failures', reversed: true });
+  const list = h('ul', { class: 'failures' });
   const more = h('button', { type: 'button' }, 'Older failures');
   const status = h('p', { class: 'empty' });
   let shown = PAGE;
