@@ -38,6 +38,11 @@ import type {
 const AROUND_US = 60_000_000;
 /** At most this many lifecycle events are read for one page of failures. */
 const MAX_AROUND = 2_000;
+/**
+ * Range queries name the receipt-time index: left to itself, SQLite may walk
+ * the (vm, …) unique index for a DISTINCT or GROUP BY vm — the whole table.
+ */
+const BY_TIME = 'INDEXED BY memory_failure_received';
 /** A content code's action (bits 1-2, see migration 3) is fatal or reset. */
 const SEVERE = '((content >> 1) & 3) >= 2';
 
@@ -76,13 +81,14 @@ export class SqliteSource implements DataSource {
     const rows = this.db
       .prepare(
         `SELECT (content >> 1) & 3 AS a, count(*) AS n
-         FROM memory_failure WHERE received_us >= ? AND content IS NOT NULL GROUP BY a`,
+         FROM memory_failure ${BY_TIME}
+         WHERE received_us >= ? AND content IS NOT NULL GROUP BY a`,
       )
       .all(nowUs - 86_400_000_000) as { a: number; n: number }[];
     for (const r of rows) lastDay[ACTIONS[r.a]!] += r.n;
     const vms = this.db
       .prepare(
-        `SELECT count(*) AS n FROM (SELECT DISTINCT vm FROM memory_failure
+        `SELECT count(*) AS n FROM (SELECT DISTINCT vm FROM memory_failure ${BY_TIME}
          WHERE received_us >= ? AND content IS NOT NULL)`,
       )
       .get(nowUs - 86_400_000_000) as { n: number };
@@ -112,7 +118,7 @@ export class SqliteSource implements DataSource {
       const byVm = filter.vm === undefined ? '' : 'AND vm = @vm';
       const rows = this.db
         .prepare(
-          `SELECT received_us / CAST(@bucketUs AS INTEGER) AS b, content, count(*) AS n FROM memory_failure
+          `SELECT received_us / CAST(@bucketUs AS INTEGER) AS b, content, count(*) AS n FROM memory_failure ${BY_TIME}
            WHERE received_us >= @from AND received_us < @to AND content IS NOT NULL ${byVm}
            GROUP BY b, content`,
         )
@@ -143,7 +149,7 @@ export class SqliteSource implements DataSource {
   topHosts(range: TimeRange, _limit: number): readonly HostCount[] {
     const row = this.db
       .prepare(
-        `SELECT count(*) AS n FROM memory_failure
+        `SELECT count(*) AS n FROM memory_failure ${BY_TIME}
          WHERE received_us >= ? AND received_us < ? AND content IS NOT NULL`,
       )
       .get(range.fromUs, range.toUs) as { n: number };
@@ -159,7 +165,7 @@ export class SqliteSource implements DataSource {
     const rows = this.db
       .prepare(
         `SELECT vm, count(*) AS failures, count(*) FILTER (WHERE ${SEVERE}) AS severe,
-           max(received_us) AS last FROM memory_failure
+           max(received_us) AS last FROM memory_failure ${BY_TIME}
          WHERE received_us >= ? AND received_us < ? AND content IS NOT NULL
          GROUP BY vm ORDER BY failures DESC, vm LIMIT ? OFFSET ?`,
       )
