@@ -105,9 +105,10 @@ export function answer(ctx: ApiContext, path: string, query: URLSearchParams): J
     if (match === null) continue;
     for (const name of new Set(query.keys())) {
       if (!route.params.includes(name)) {
+        const takes = route.params.length === 0 ? 'none' : route.params.join(', ');
         throw new RequestError(
           400,
-          `unknown query parameter '${clip(name)}' for ${route.pattern.source.replace(/\\|\^|\$/g, '')}`,
+          `unknown query parameter '${clip(name)}' (this route takes: ${takes})`,
         );
       }
       if (query.getAll(name).length > 1) throw new RequestError(400, `${clip(name)} given twice`);

@@ -61,7 +61,9 @@ export function parseRange(query: URLSearchParams, nowUs: number): TimeRange {
 
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})$/;
 
-function isoToMicros(text: string, name: string): number {
+function isoToMicros(given: string, name: string): number {
+  // An unencoded '+' in a query string arrives as a space: +01:00 → " 01:00".
+  const text = given.replace(/ (\d{2}:\d{2})$/, '+$1');
   const ms = ISO.test(text) ? Date.parse(text) : Number.NaN;
   if (!Number.isFinite(ms)) {
     throw new RequestError(400, `${name} must be an ISO 8601 time like 2026-12-04T10:00:00Z`);
