@@ -18,6 +18,8 @@ export interface ChartView {
   update(t: readonly number[], lines: readonly Line[], bucketSeconds: number): void;
 }
 
+const STEPPED = uPlot.paths.stepped?.({ align: 1 });
+
 export function chart(title: string): ChartView {
   const id = `chart-${Math.random().toString(36).slice(2, 8)}`;
   const plotBox = h('div', { class: 'plot', 'aria-hidden': 'true' });
@@ -54,6 +56,8 @@ export function chart(title: string): ChartView {
             legend: { show: true },
             cursor: { drag: { x: false, y: false } },
             scales: { x: { time: true } },
+            // The axis says UTC, whatever the browser's zone.
+            tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), 'Etc/UTC'),
             axes: [{}, { label: `per ${bucketName(bucketSeconds)}`, size: 60 }],
             series: [
               {
@@ -67,6 +71,8 @@ export function chart(title: string): ChartView {
                 label: l.label,
                 stroke: l.color,
                 width: 2,
+                // A count per bucket: a step over the bucket, not a line between points.
+                paths: STEPPED,
                 ...(l.dash ? { dash: [...l.dash] } : {}),
                 points: { show: false },
               })),
