@@ -3,10 +3,10 @@ import { hostname } from 'node:os';
 import { defaultDbPath } from '../agent/paths.js';
 import { StoreError } from '../agent/store.js';
 import { parseListen } from '../web/listen.js';
-import { type Dashboard, ListenError, startDashboard } from '../web/server.js';
+import { type Dashboard, ListenError, startDashboard, type TlsFiles } from '../web/server.js';
 import { SqliteSource } from '../web/sqlite-source.js';
 import type { Io } from './io.js';
-import { type ServeFlags, tokenOf } from './serve.js';
+import { type ServeFlags, tlsOf, tokenOf } from './serve.js';
 import { UsageError } from './io.js';
 
 export async function serve(opts: ServeFlags, io: Io): Promise<number> {
@@ -17,13 +17,11 @@ export async function serve(opts: ServeFlags, io: Io): Promise<number> {
     throw new UsageError((err as Error).message);
   }
   const token = tokenOf(opts);
+  const tls = tlsOf(opts);
   const dashboard = await openDashboard(
     opts.db ?? defaultDbPath(),
     opts.host ?? hostname(),
-    {
-      ...listen,
-      ...(token === undefined ? {} : { token }),
-    },
+    { ...listen, ...(token === undefined ? {} : { token }), ...(tls === undefined ? {} : { tls }) },
     io,
   );
   if (dashboard === null) return 1;
@@ -36,7 +34,7 @@ export async function serve(opts: ServeFlags, io: Io): Promise<number> {
 export async function openDashboard(
   db: string,
   host: string,
-  listen: { host: string; port: number; token?: string },
+  listen: { host: string; port: number; token?: string; tls?: TlsFiles },
   io: Io,
 ): Promise<(Dashboard & { source: SqliteSource }) | null> {
   let source: SqliteSource;
@@ -50,7 +48,8 @@ export async function openDashboard(
   try {
     const dashboard = await startDashboard({ source, ...listen });
     io.stderr(
-      `memfail: dashboard at ${dashboard.url}${listen.token === undefined ? '' : ' (token required)'}\n`,
+      `memfail: dashboard at ${dashboard.url}${listen.token === undefined ? '' : ' (token required)'}` +
+        `${listen.tls?.clientCa === undefined ? '' : ' (client certificate required)'}\n`,
     );
     return {
       source,

@@ -8,11 +8,13 @@
  * from this origin only, nothing inline); without a token, only loopback
  * addresses and Host headers naming loopback (no DNS rebinding); with a
  * token, every request carries it (Authorization: Bearer, or the cookie set
- * by opening any page with ?token=). Bad requests get a 4xx with a message.
+ * by opening any page with ?token=); or HTTPS admitting only clients with a
+ * certificate from --tls-client-ca. Bad requests get a 4xx with a message.
  */
 import { timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { isIP } from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -25,14 +27,22 @@ export interface ServeOptions {
   readonly source: DataSource;
   readonly host: string;
   readonly port: number;
-  /** Required to listen on anything but loopback. */
+  /** Required to listen on anything but loopback, unless TLS checks client certificates. */
   readonly token?: string;
+  /** Serve HTTPS; with `clientCa`, only clients holding a certificate it signed get an answer. */
+  readonly tls?: TlsFiles;
   /** The host health verdict (default: provisionalHealth; src/health plugs in here). */
   readonly health?: HealthOf;
   /** How often the live stream looks for new records (default 250 ms). */
   readonly pollMs?: number;
   /** Told about each API request and how long it took (server-side timing). */
   readonly onTiming?: (path: string, ms: number) => void;
+}
+
+export interface TlsFiles {
+  readonly cert: Buffer;
+  readonly key: Buffer;
+  readonly clientCa?: Buffer;
 }
 
 export interface Dashboard {
@@ -83,22 +93,39 @@ export function isLoopback(host: string): boolean {
 }
 
 export async function startDashboard(options: ServeOptions): Promise<Dashboard> {
-  if (!isLoopback(options.host) && (options.token === undefined || options.token === '')) {
+  const clientCerts = options.tls?.clientCa !== undefined;
+  if (!isLoopback(options.host) && !options.token && !clientCerts) {
     throw new ListenError(
       `refusing to serve on ${options.host} without --token: the dashboard shows every VM's failures; ` +
-        'use --listen 127.0.0.1:PORT, or give --token (and put TLS in front of it)',
+        'use --listen 127.0.0.1:PORT, or give --token (with TLS: --tls-cert/--tls-key), ' +
+        'or --tls-client-ca to admit only clients with a certificate',
     );
   }
   const files = loadAssets();
   const ctx: ApiContext = { source: options.source, health: options.health ?? provisionalHealth };
   const live = new LiveMarks(options.source, options.pollMs ?? 250);
-  const server: Server = createServer({ maxHeaderSize: 8192 }, (req, res) => {
+  const listener = (req: IncomingMessage, res: ServerResponse) => {
     try {
       handle(req, res);
     } catch (err) {
       fail(res, err);
     }
-  });
+  };
+  const tls = options.tls;
+  const server: Server =
+    tls === undefined
+      ? createServer({ maxHeaderSize: 8192 }, listener)
+      : createTlsServer(
+          {
+            maxHeaderSize: 8192,
+            cert: tls.cert,
+            key: tls.key,
+            ...(tls.clientCa === undefined
+              ? {}
+              : { ca: tls.clientCa, requestCert: true, rejectUnauthorized: true }),
+          },
+          listener,
+        );
   const handle = (req: IncomingMessage, res: ServerResponse) => {
     const rawUrl = req.url ?? '/';
     if (rawUrl.length > MAX_URL)
@@ -108,7 +135,7 @@ export async function startDashboard(options: ServeOptions): Promise<Dashboard> 
       throw new RequestError(405, 'this dashboard is read-only: only GET and HEAD');
     }
     const url = new URL(rawUrl, 'http://dashboard.invalid');
-    checkAccess(req, url, options.token);
+    checkAccess(req, url, options.token, clientCerts);
     if (
       options.token !== undefined &&
       url.searchParams.has('token') &&
@@ -118,7 +145,7 @@ export async function startDashboard(options: ServeOptions): Promise<Dashboard> 
       url.searchParams.delete('token');
       res.writeHead(303, {
         ...SECURITY_HEADERS,
-        'set-cookie': `${COOKIE}=${encodeURIComponent(options.token)}; HttpOnly; SameSite=Strict; Path=/`,
+        'set-cookie': `${COOKIE}=${encodeURIComponent(options.token)}; HttpOnly; SameSite=Strict; Path=/${tls ? '; Secure' : ''}`,
         location: url.pathname + url.search,
       });
       res.end();
@@ -166,7 +193,7 @@ export async function startDashboard(options: ServeOptions): Promise<Dashboard> 
   const addr = server.address() as AddressInfo;
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   return {
-    url: `http://${host}:${addr.port}/`,
+    url: `${tls ? 'https' : 'http'}://${host}:${addr.port}/`,
     close: () =>
       new Promise<void>((resolve) => {
         live.stop();
@@ -176,7 +203,14 @@ export async function startDashboard(options: ServeOptions): Promise<Dashboard> 
   };
 }
 
-function checkAccess(req: IncomingMessage, url: URL, token: string | undefined): void {
+function checkAccess(
+  req: IncomingMessage,
+  url: URL,
+  token: string | undefined,
+  clientCerts: boolean,
+): void {
+  // With client certificates, TLS already refused anyone without one.
+  if (token === undefined && clientCerts) return;
   if (token === undefined) {
     // Loopback only: a page elsewhere must not reach us through a DNS name pointing at 127.0.0.1.
     const hostHeader = (req.headers.host ?? '').replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1');
