@@ -219,6 +219,21 @@ describe('dashboard in chromium', () => {
           (await vm.locator('.explanation').first().textContent()) ?? '',
           /live — action-required error in guest memory/,
         );
+        // What the reader opened stays open through the next live update.
+        await vm.locator('.failure summary:has-text("Raw QMP message")').first().click();
+        const second = memfail(['inject', `unix:${sock}`, '--preset', 'ao']);
+        await vm.waitForFunction(() => document.querySelectorAll('.failure').length === 2, null, {
+          timeout: 30_000,
+        });
+        assert.equal(await second.exited, 0);
+        assert.equal(
+          await vm
+            .locator('.failure')
+            .nth(1)
+            .locator('details[data-key$="-raw"]')
+            .getAttribute('open'),
+          '',
+        );
       }),
     );
     assert.deepEqual(consoleErrors, []);

@@ -29,7 +29,14 @@ export function vmPage(host: string, vm: string): View {
       next = page.next;
       before = next ?? undefined;
     } while (next !== null && items.length < shown);
+    // A live update must not close what the reader opened.
+    const open = new Set(
+      Array.from(list.querySelectorAll<HTMLDetailsElement>('details[open]'), (d) => d.dataset.key),
+    );
     replace(list, items.map(failureItem));
+    for (const d of list.querySelectorAll<HTMLDetailsElement>('details')) {
+      if (open.has(d.dataset.key)) d.open = true;
+    }
     status.textContent = items.length === 0 ? 'No memory failure recorded for this VM.' : '';
     more.hidden = next === null;
   };
@@ -86,7 +93,7 @@ function failureItem(f: FailureDetail): HTMLElement {
       ),
       h(
         'details',
-        {},
+        { 'data-key': `${f.id}-around` },
         h('summary', {}, `Lifecycle events within a minute (${f.around.length})`),
         f.around.length === 0
           ? h('p', {}, 'None.')
@@ -105,7 +112,12 @@ function failureItem(f: FailureDetail): HTMLElement {
               ),
             ),
       ),
-      h('details', {}, h('summary', {}, 'Raw QMP message'), h('pre', {}, f.raw)),
+      h(
+        'details',
+        { 'data-key': `${f.id}-raw` },
+        h('summary', {}, 'Raw QMP message'),
+        h('pre', {}, f.raw),
+      ),
     ),
   );
 }
