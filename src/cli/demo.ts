@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { CommandContext } from './io.js';
+import { type CommandContext, UsageError } from './io.js';
 
 /** `memfail demo`: the main job, end to end, in one command. */
 export function registerDemo(program: Command, ctx: CommandContext): void {
@@ -17,6 +17,8 @@ export function registerDemo(program: Command, ctx: CommandContext): void {
     )
     .option('--db <path>', 'record into this SQLite file (default: a new file in the temp folder)')
     .option('--simulator', 'use the simulator for every VM, even where QEMU is installed')
+    .option('--serve', 'then serve the live dashboard over the recording until Ctrl-C')
+    .option('--listen <host:port>', 'with --serve: address of the dashboard', '127.0.0.1:8080')
     .addHelpText(
       'after',
       `
@@ -24,9 +26,10 @@ Exit status: 0 when every step produced the MEMORY_FAILURE QEMU 7.2 would send, 
 
 Examples:
   memfail demo
-  memfail demo --db ./demo.db && memfail report --db ./demo.db`,
+  memfail demo --db ./demo.db && memfail report --db ./demo.db
+  memfail demo --serve                # then browse http://127.0.0.1:8080/`,
     )
-    .action(async (opts: { db?: string; simulator?: boolean }) => {
+    .action(async (opts: { db?: string; simulator?: boolean; serve?: boolean; listen: string }) => {
       const { runDemo } = await import('../demo/run.js');
       const { findQemu, QemuNotFoundError } = await import('../qemu/launch.js');
       let qemuAvailable = true;
@@ -43,5 +46,26 @@ Examples:
         out: (text) => ctx.io.stdout(text),
       });
       ctx.exitCode = result.ok ? 0 : 1;
+      if (opts.serve !== true) {
+        ctx.io.stdout(`See it in a browser: memfail serve --db ${result.db}\n`);
+        return;
+      }
+      const { parseListen } = await import('../web/listen.js');
+      const { openDashboard, untilSignal } = await import('./serve-run.js');
+      const { hostname } = await import('node:os');
+      let listen: ReturnType<typeof parseListen>;
+      try {
+        listen = parseListen(opts.listen);
+      } catch (err) {
+        throw new UsageError((err as Error).message);
+      }
+      const dashboard = await openDashboard(result.db, hostname(), listen, ctx.io);
+      if (dashboard === null) {
+        ctx.exitCode = 1;
+        return;
+      }
+      ctx.io.stdout(`\nDashboard: ${dashboard.url}  (live; Ctrl-C to stop)\n`);
+      await untilSignal();
+      await dashboard.close();
     });
 }

@@ -1,0 +1,90 @@
+/** `memfail serve`: opens the store read-only and serves the dashboard until SIGINT/SIGTERM. */
+import { hostname } from 'node:os';
+import { defaultDbPath } from '../agent/paths.js';
+import { StoreError } from '../agent/store.js';
+import { parseListen } from '../web/listen.js';
+import { type Dashboard, ListenError, startDashboard, type TlsFiles } from '../web/server.js';
+import { SqliteSource } from '../web/sqlite-source.js';
+import type { Io } from './io.js';
+import { type ServeFlags, tlsOf, tokenOf } from './serve.js';
+import { UsageError } from './io.js';
+
+export async function serve(opts: ServeFlags, io: Io): Promise<number> {
+  let listen: ReturnType<typeof parseListen>;
+  try {
+    listen = parseListen(opts.listen);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const token = tokenOf(opts);
+  const tls = tlsOf(opts);
+  const dashboard = await openDashboard(
+    opts.db ?? defaultDbPath(),
+    opts.host ?? hostname(),
+    { ...listen, ...(token === undefined ? {} : { token }), ...(tls === undefined ? {} : { tls }) },
+    io,
+  );
+  if (dashboard === null) return 1;
+  await untilSignal();
+  await dashboard.close();
+  return 0;
+}
+
+/** Starts a dashboard over `db` and says where; null (after saying why) when it cannot. */
+export async function openDashboard(
+  db: string,
+  host: string,
+  listen: { host: string; port: number; token?: string; tls?: TlsFiles },
+  io: Io,
+): Promise<(Dashboard & { source: SqliteSource }) | null> {
+  let source: SqliteSource;
+  try {
+    source = SqliteSource.open(db, host);
+  } catch (err) {
+    if (!(err instanceof StoreError)) throw err;
+    io.stderr(`memfail: ${err.message}\n`);
+    return null;
+  }
+  try {
+    const dashboard = await startDashboard({ source, ...listen });
+    io.stderr(
+      `memfail: dashboard at ${dashboard.url}${listen.token === undefined ? '' : ' (token required)'}` +
+        `${listen.tls?.clientCa === undefined ? '' : ' (client certificate required)'}\n`,
+    );
+    return {
+      source,
+      url: dashboard.url,
+      close: async () => {
+        await dashboard.close();
+        source.close();
+      },
+    };
+  } catch (err) {
+    source.close();
+    const code = (err as NodeJS.ErrnoException).code;
+    if (
+      err instanceof ListenError ||
+      code === 'EADDRINUSE' ||
+      code === 'EACCES' ||
+      code === 'EADDRNOTAVAIL'
+    ) {
+      io.stderr(
+        `memfail: cannot serve on ${listen.host}:${listen.port}: ${(err as Error).message}\n`,
+      );
+      return null;
+    }
+    throw err;
+  }
+}
+
+export function untilSignal(): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      process.off('SIGINT', done);
+      process.off('SIGTERM', done);
+      resolve();
+    };
+    process.on('SIGINT', done);
+    process.on('SIGTERM', done);
+  });
+}

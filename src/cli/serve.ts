@@ -1,0 +1,94 @@
+import { readFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import type { TlsFiles } from '../web/server.js';
+import { type CommandContext, UsageError } from './io.js';
+
+export interface ServeFlags {
+  db?: string;
+  listen: string;
+  token?: string;
+  host?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsClientCa?: string;
+}
+
+/** `memfail serve`: the live web dashboard over an agent's database. */
+export function registerServe(program: Command, ctx: CommandContext): void {
+  program
+    .command('serve')
+    .description(
+      'Serve a live web dashboard of the recorded memory failures: hosts by health, failures over ' +
+        'time, each VM with every failure explained, and the JSON API under the pages',
+    )
+    .option('--db <path>', 'SQLite database written by memfail watch (default: as for watch)')
+    .option('--listen <host:port>', 'address to serve on', '127.0.0.1:8080')
+    .option(
+      '--token <token>',
+      'require this token (needed for any non-loopback address; or set MEMFAIL_TOKEN)',
+    )
+    .option('--host <name>', "this store's host name on the pages (default: the machine's)")
+    .option('--tls-cert <file>', 'serve HTTPS with this certificate (PEM; with --tls-key)')
+    .option('--tls-key <file>', "the certificate's private key (PEM)")
+    .option(
+      '--tls-client-ca <file>',
+      'with TLS: admit only clients with a certificate this CA signed (no token needed)',
+    )
+    .addHelpText(
+      'after',
+      `
+Examples:
+  memfail serve --db events.db                      # http://127.0.0.1:8080/
+  memfail serve --db events.db --listen 0.0.0.0:8080 --token "$(openssl rand -hex 16)" \\
+    --tls-cert cert.pem --tls-key key.pem
+  memfail serve --db events.db --listen 0.0.0.0:8443 --tls-cert cert.pem --tls-key key.pem \\
+    --tls-client-ca clients-ca.pem
+
+The dashboard only reads the database (memfail watch may be writing it). Pages
+update live (within a second of a failure being recorded). Loopback addresses
+need no token; any other address is refused without --token or
+--tls-client-ca. A token must come with every request: open
+http://HOST:PORT/?token=TOKEN once (a cookie keeps it) or send
+"Authorization: Bearer TOKEN"; over plain HTTP it travels in clear, so give
+--tls-cert and --tls-key (or put a TLS proxy in front). With --tls-client-ca,
+only clients presenting a certificate signed by that CA get an answer.
+JSON API: GET /api lists the endpoints (docs/web-api.md describes them).`,
+    )
+    .action(async (opts: ServeFlags) => {
+      const { serve } = await import('./serve-run.js');
+      ctx.exitCode = await serve(opts, ctx.io);
+    });
+}
+
+/** The TLS files, read; a usage error when half given or unreadable. */
+export function tlsOf(opts: ServeFlags): TlsFiles | undefined {
+  const { tlsCert, tlsKey, tlsClientCa } = opts;
+  if (tlsCert === undefined && tlsKey === undefined) {
+    if (tlsClientCa !== undefined)
+      throw new UsageError('--tls-client-ca needs --tls-cert and --tls-key');
+    return undefined;
+  }
+  if (tlsCert === undefined || tlsKey === undefined) {
+    throw new UsageError('--tls-cert and --tls-key go together');
+  }
+  const read = (file: string, flag: string) => {
+    try {
+      return readFileSync(file);
+    } catch (err) {
+      throw new UsageError(`cannot read ${flag} ${file}: ${(err as Error).message}`);
+    }
+  };
+  return {
+    cert: read(tlsCert, '--tls-cert'),
+    key: read(tlsKey, '--tls-key'),
+    ...(tlsClientCa === undefined ? {} : { clientCa: read(tlsClientCa, '--tls-client-ca') }),
+  };
+}
+
+export function tokenOf(opts: ServeFlags): string | undefined {
+  const token = opts.token ?? process.env.MEMFAIL_TOKEN;
+  if (token !== undefined && token.length < 8) {
+    throw new UsageError('--token must be at least 8 characters');
+  }
+  return token;
+}

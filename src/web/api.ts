@@ -1,0 +1,180 @@
+/**
+ * The JSON API under the pages (documented in docs/web-api.md). Each route
+ * names the query parameters it takes; any other is refused, as are bad
+ * values, so a typo gets a 400 that says what is wrong instead of a silent default.
+ */
+import { nowMicros } from '../agent/records.js';
+import { RequestError } from './errors.js';
+import { HEALTH_STATES, type HealthOf, type HealthState, type HealthVerdict } from './health.js';
+import { clip, parseCount, parseRange } from './range.js';
+import type { DataSource, HostFacts } from './source.js';
+
+export interface ApiContext {
+  readonly source: DataSource;
+  readonly health: HealthOf;
+  readonly now?: () => number;
+}
+
+export type Json = unknown;
+
+interface Route {
+  readonly pattern: RegExp;
+  readonly params: readonly string[];
+  readonly run: (ctx: ApiContext, names: readonly string[], query: URLSearchParams) => Json;
+}
+
+const RANGE = ['range', 'from', 'to'];
+
+const ROUTES: readonly Route[] = [
+  { pattern: /^\/api\/hosts$/, params: [], run: (ctx) => hostsOverview(ctx) },
+  {
+    pattern: /^\/api\/series$/,
+    params: [...RANGE, 'host', 'vm'],
+    run: (ctx, _n, q) => {
+      const host = optionalName(q, 'host');
+      const vm = optionalName(q, 'vm');
+      if (vm !== undefined && host === undefined) throw new RequestError(400, 'vm needs host');
+      return ctx.source.series(range(ctx, q), {
+        ...(host === undefined ? {} : { host }),
+        ...(vm === undefined ? {} : { vm }),
+      });
+    },
+  },
+  {
+    pattern: /^\/api\/top\/hosts$/,
+    params: [...RANGE, 'limit'],
+    run: (ctx, _n, q) => ctx.source.topHosts(range(ctx, q), parseCount(q, 'limit', 10, 100)),
+  },
+  {
+    pattern: /^\/api\/top\/vms$/,
+    params: [...RANGE, 'limit'],
+    run: (ctx, _n, q) => ctx.source.topVms(range(ctx, q), parseCount(q, 'limit', 10, 100)),
+  },
+  {
+    pattern: /^\/api\/events$/,
+    params: [...RANGE, 'host', 'vm', 'limit', 'before'],
+    run: (ctx, _n, q) => {
+      const host = optionalName(q, 'host');
+      const vm = optionalName(q, 'vm');
+      const before = q.has('before') ? parseCount(q, 'before', 0, 2 ** 53 - 1) : undefined;
+      return ctx.source.events({
+        range: range(ctx, q),
+        limit: parseCount(q, 'limit', 100, 1000),
+        ...(host === undefined ? {} : { host }),
+        ...(vm === undefined ? {} : { vm }),
+        ...(before === undefined ? {} : { before }),
+      });
+    },
+  },
+  {
+    pattern: /^\/api\/hosts\/([^/]+)$/,
+    params: [],
+    run: (ctx, [host]) => {
+      const facts = knownHost(ctx, host!);
+      // Evacuations live in the fleet's database; a single agent's store records none.
+      return { host, health: ctx.health(facts), facts, evacuations: [] };
+    },
+  },
+  {
+    pattern: /^\/api\/hosts\/([^/]+)\/vms$/,
+    params: [...RANGE, 'limit', 'offset'],
+    run: (ctx, [host], q) => {
+      knownHost(ctx, host!);
+      const limit = parseCount(q, 'limit', 50, 500);
+      const offset = parseCount(q, 'offset', 0, 1_000_000);
+      return { items: ctx.source.hostVms(host!, range(ctx, q), limit, offset), offset, limit };
+    },
+  },
+  {
+    pattern: /^\/api\/hosts\/([^/]+)\/vms\/([^/]+)\/failures$/,
+    params: ['limit', 'before'],
+    run: (ctx, [host, vm], q) => {
+      if (!ctx.source.hasVm(host!, vm!)) {
+        throw new RequestError(404, `no VM '${clip(vm!)}' on host '${clip(host!)}'`);
+      }
+      const before = q.has('before') ? parseCount(q, 'before', 0, 2 ** 53 - 1) : undefined;
+      return ctx.source.failures(host!, vm!, parseCount(q, 'limit', 20, 200), before);
+    },
+  },
+];
+
+/** Answers GET `path` (already split from its query); throws RequestError for a bad request. */
+export function answer(ctx: ApiContext, path: string, query: URLSearchParams): Json {
+  for (const route of ROUTES) {
+    const match = route.pattern.exec(path);
+    if (match === null) continue;
+    for (const name of new Set(query.keys())) {
+      if (!route.params.includes(name)) {
+        const takes = route.params.length === 0 ? 'none' : route.params.join(', ');
+        throw new RequestError(
+          400,
+          `unknown query parameter '${clip(name)}' (this route takes: ${takes})`,
+        );
+      }
+      if (query.getAll(name).length > 1) throw new RequestError(400, `${clip(name)} given twice`);
+    }
+    return route.run(ctx, match.slice(1).map(decodeName), query);
+  }
+  throw new RequestError(404, `no API route ${clip(path)} (see GET /api)`);
+}
+
+/** Whether a page path (not the API) names something the app can show. */
+export function pageExists(ctx: ApiContext, path: string): boolean {
+  if (path === '/') return true;
+  const host = /^\/hosts\/([^/]+)$/.exec(path);
+  if (host) return ctx.source.hosts().includes(decodeName(host[1]!));
+  const vm = /^\/hosts\/([^/]+)\/vms\/([^/]+)$/.exec(path);
+  if (vm) return ctx.source.hasVm(decodeName(vm[1]!), decodeName(vm[2]!));
+  return false;
+}
+
+function hostsOverview(ctx: ApiContext) {
+  const now = (ctx.now ?? nowMicros)();
+  const byState = Object.fromEntries(HEALTH_STATES.map((s) => [s, 0])) as Record<
+    HealthState,
+    number
+  >;
+  const hosts: { host: string; health: HealthVerdict; facts: HostFacts }[] = [];
+  for (const host of ctx.source.hosts()) {
+    const facts = ctx.source.hostFacts(host, now);
+    if (facts === null) continue;
+    const health = ctx.health(facts);
+    byState[health.state]++;
+    // The list is for the worst hosts; the counts cover every host.
+    if (hosts.length < 100 || health.state !== 'healthy') hosts.push({ host, health, facts });
+  }
+  hosts.sort(
+    (a, b) => HEALTH_STATES.indexOf(a.health.state) - HEALTH_STATES.indexOf(b.health.state),
+  );
+  return { byState, hosts: hosts.slice(0, 100) };
+}
+
+function knownHost(ctx: ApiContext, host: string): HostFacts {
+  const facts = ctx.source.hostFacts(host, (ctx.now ?? nowMicros)());
+  if (facts === null) throw new RequestError(404, `no host '${clip(host)}'`);
+  return facts;
+}
+
+function range(ctx: ApiContext, q: URLSearchParams) {
+  return parseRange(q, (ctx.now ?? nowMicros)());
+}
+
+function optionalName(q: URLSearchParams, name: string): string | undefined {
+  const value = q.get(name);
+  if (value === null) return undefined;
+  if (value.length === 0 || value.length > 256) {
+    throw new RequestError(400, `${name} must be 1 to 256 characters`);
+  }
+  return value;
+}
+
+function decodeName(segment: string): string {
+  let name: string;
+  try {
+    name = decodeURIComponent(segment);
+  } catch {
+    throw new RequestError(400, 'a name in the path is not valid percent-encoding');
+  }
+  if (name.length > 256) throw new RequestError(400, 'a name in the path is over 256 characters');
+  return name;
+}
