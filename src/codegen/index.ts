@@ -130,8 +130,10 @@ export function staleFiles(dir: string, files: readonly GeneratedFile[]): string
     .filter((path, i) => !existsSync(path) || readFileSync(path, 'utf8') !== files[i]!.text);
 }
 
-export { introspect } from './introspect.js';
-export type { SchemaInfo } from './introspect-types.js';
+export { type IntrospectOptions, introspect } from './introspect.js';
+export type * from './introspect-types.js';
+export type { WireModel } from './model.js';
+export type { Validation, ValidationIssue } from './runtime.js';
 export { modelFromSchema } from './from-schema.js';
 export { modelFromIntrospection, validatorFromIntrospection } from './from-introspection.js';
-export { interpret, type SchemaValidator } from './interpret.js';
+export { interpret, type SchemaValidator, type TypeCheck } from './interpret.js';

@@ -84,4 +84,5 @@ export {
   QmpServer,
   type QmpServerOptions,
   QmpSession,
+  type SessionListener,
 } from './server.js';
