@@ -1,8 +1,15 @@
 #!/usr/bin/env node
 import { readFileSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { setFlagsFromString } from 'node:v8';
 
 const argv = process.argv.slice(2);
+
+// The schema commands (check, gen, introspect) build one schema and exit: in
+// such a short, branchy run V8's optimizing compiler costs more CPU than it
+// saves (BENCHMARKS.md, "No TurboFan for the schema commands"). Set here, for
+// this process only; the library never touches V8's flags.
+if (argv[0] === 'schema') setFlagsFromString('--no-opt');
 
 // A reader that goes away early (`memfail events | head`) is not an error.
 let stdoutGuarded = false;

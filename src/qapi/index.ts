@@ -11,7 +11,6 @@ export {
 } from './error.js';
 export { dictKeys, KEY_ORDER } from './dict.js';
 export { checkExprs } from './expr.js';
-export { withBaselineJit } from './jit.js';
 export { nameStem } from './names.js';
 export type { ParsedSchema, ParseOptions, QapiExpression, QapiValue } from './parser.js';
 export { readSchemaFile } from './files.js';

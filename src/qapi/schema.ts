@@ -19,7 +19,6 @@ import { dictKeys } from './dict.js';
 import { formatError, QapiError, QapiSemanticError } from './error.js';
 import { checkExprs } from './expr.js';
 import { IfCond } from './ifcond.js';
-import { withBaselineJit } from './jit.js';
 import { AlternateType, ObjectType, Variants } from './object-types.js';
 import { EnumMember, Feature, ObjectTypeMember, Variant } from './members.js';
 import type { QapiDoc } from './doc.js';
@@ -73,8 +72,7 @@ export class QapiSchema implements TypeResolver {
     options: LoadOptions = {},
   ) {
     this.schemaDir = dirname(fname);
-    // One short burst of work, like parsing: see jit.ts.
-    this.docs = withBaselineJit(() => this.build(fname, options));
+    this.docs = this.build(fname, options);
   }
 
   private build(fname: string, options: LoadOptions): readonly QapiDoc[] {

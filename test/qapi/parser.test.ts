@@ -353,25 +353,3 @@ describe('large input', () => {
     assert.equal((exprs[1]?.expr.l as unknown[] | undefined)?.length, 100_000);
   });
 });
-
-describe('withBaselineJit', () => {
-  test('returns the value, passes errors through, and nests', async () => {
-    const { withBaselineJit } = await import('../../src/qapi/jit.js');
-    assert.equal(
-      withBaselineJit(() => withBaselineJit(() => 41) + 1),
-      42,
-    );
-    assert.throws(
-      () =>
-        withBaselineJit(() => {
-          throw new QapiError(null, 'boom');
-        }),
-      /boom/,
-    );
-    // Still usable after an error inside: the depth count was restored.
-    assert.equal(
-      withBaselineJit(() => 'ok'),
-      'ok',
-    );
-  });
-});
