@@ -1,8 +1,9 @@
 import { fromAnyWire } from '../event/dialect.js';
 import { explain } from '../event/explain.js';
-import { type InjectOutcome, InjectError, inject, presetFault } from '../hypervisor/inject.js';
+import { presetFault } from '../hypervisor/faults.js';
 import type { GuestFault, HostFault } from '../hypervisor/mca.js';
 import { QmpClient } from '../qmp/client.js';
+import { type InjectOutcome, InjectError, inject } from '../qemu/inject.js';
 import type { InjectOptions } from './inject.js';
 import { type Io, UsageError } from './io.js';
 

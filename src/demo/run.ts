@@ -13,7 +13,7 @@ import type { Observation } from '../agent/records.js';
 import { buildReport, formatReport } from '../agent/report.js';
 import { Store } from '../agent/store.js';
 import { Watcher } from '../agent/watcher.js';
-import { inject } from '../hypervisor/inject.js';
+import { inject } from '../qemu/inject.js';
 import { DEMO_STEPS, DEMO_VMS, type VmKind } from './plan.js';
 import { type DemoVm, demoDir, startDemoVm } from './vms.js';
 
