@@ -421,7 +421,7 @@ export class QmpClient<C extends { [K in keyof C]: CommandSpec } = LooseCommands
           return;
         }
         const pending = typeof msg.id === 'number' ? this.pending.get(msg.id) : undefined;
-        if (pending === undefined) return; // the spec says to drop replies with unknown ids
+        if (pending === undefined) return; // QEMU's qmp-spec.txt: drop replies with unknown ids
         this.pending.delete(msg.id as number);
         if (msg.kind === 'return') pending.resolve(msg.value);
         else pending.reject(new QmpCommandError(msg.errorClass, msg.desc, pending.command));
