@@ -83,11 +83,22 @@ function withoutProse(model: WireModel): WireModel {
       d.doc
         ? {
             ...d,
-            doc: { body: '', since: d.doc.since, members: noText, features: noText, returns: null },
+            doc: {
+              body: '',
+              since: firstLine(d.doc.since),
+              members: noText,
+              features: noText,
+              returns: null,
+            },
           }
         : d,
     ),
   );
+}
+
+/** The version a `Since:` section starts with; what follows it is prose. */
+function firstLine(text: string | null): string | null {
+  return text === null ? null : (text.split('\n')[0]?.trim() ?? null);
 }
 
 /**

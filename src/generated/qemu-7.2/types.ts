@@ -3878,13 +3878,6 @@ export interface NetdevDgramOptions {
  * - `vmnet-bridged`:  (only when built with: CONFIG_VMNET)
  *
  * @since 2.7
- *
- * @vhost-vdpa since 5.1
- * @vmnet-host since 7.1
- * @vmnet-shared since 7.1
- * @vmnet-bridged since 7.1
- * @stream since 7.2
- * @dgram since 7.2
  */
 export type NetClientDriver = 'none' | 'nic' | 'user' | 'tap' | 'l2tpv3' | 'socket' | 'stream' | 'dgram' | 'vde' | 'bridge' | 'hubport' | 'netmap' | 'vhost-user' | 'vhost-vdpa' | 'vmnet-host' | 'vmnet-shared' | 'vmnet-bridged';
 /** Every value of {@link NetClientDriver}, in schema order. */
@@ -3892,13 +3885,6 @@ export const NetClientDriverValues: readonly NetClientDriver[] = ['none', 'nic',
 
 /**
  * @since 1.2
- *
- * 'l2tpv3' - since 2.1
- * 'vmnet-host' - since 7.1
- * 'vmnet-shared' - since 7.1
- * 'vmnet-bridged' - since 7.1
- * 'stream' since 7.2
- * 'dgram' since 7.2
  */
 export interface NetdevBase {
   id: string;
@@ -3907,13 +3893,6 @@ export interface NetdevBase {
 
 /**
  * @since 1.2
- *
- * 'l2tpv3' - since 2.1
- * 'vmnet-host' - since 7.1
- * 'vmnet-shared' - since 7.1
- * 'vmnet-bridged' - since 7.1
- * 'stream' since 7.2
- * 'dgram' since 7.2
  */
 export type Netdev = NetdevBase & (
   | ({ type: 'nic' } & NetLegacyNicOptions)
