@@ -6,9 +6,9 @@
 //   src/generated/runtime.ts   validator helpers shared by both schemas
 //   src/generated/qemu/        from schema/qemu.json (QEMU dialect)
 //   src/generated/seed/        from schema/seed.json (seed dialect)
-//   src/generated/qemu-7.2/    types.ts only, from QEMU 7.2's whole schema
-//                              (.cache/qemu-src, fetched by
-//                              scripts/fetch-qemu-source.sh; not committed):
+//   src/generated/qemu-7.2/    types.ts only (committed), from QEMU 7.2's
+//                              whole schema in .cache/qemu-src (fetched by
+//                              scripts/fetch-qemu-source.sh, not committed):
 //                              the typed command API for library users. Only
 //                              the schema's facts are kept (names, types,
 //                              @since), none of QEMU's doc text.
