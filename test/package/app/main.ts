@@ -5,7 +5,7 @@
  *
  *   node main.js ADDRESS    prints one JSON line: what it read, typed
  */
-import { QmpClient, type QemuCommands, type QemuEvents } from 'memfail/qmp';
+import { QmpClient, type QemuCommands, type QemuEvents, type QmpEvent } from 'memfail/qmp';
 import type { MemoryFailureAction, RunState, StatusInfo } from 'memfail/qemu-7.2';
 
 const address = process.argv[2];
@@ -23,13 +23,16 @@ const events = client.events({ names: ['MEMORY_FAILURE'] });
 const reply: string = await client.execute('human-monitor-command', {
   'command-line': 'mce 0 9 0xbd80000000000134 0x7 0x1000 0x8c',
 });
-const { value: event } = await events.next();
-if (event === undefined || event.event !== 'MEMORY_FAILURE') {
+let event: QmpEvent<QemuEvents> | undefined;
+for await (const received of events) {
+  event = received;
+  break;
+}
+if (event?.event !== 'MEMORY_FAILURE') {
   throw new Error(`expected MEMORY_FAILURE, got ${JSON.stringify(event)}`);
 }
 const action: MemoryFailureAction = event.data.action;
 const actionRequired: boolean = event.data.flags['action-required'];
-await events.return?.();
 await client.execute('quit');
 await client.closed;
 console.log(
