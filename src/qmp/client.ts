@@ -328,7 +328,9 @@ export class QmpClient<C extends { [K in keyof C]: CommandSpec } = LooseCommands
    * Events as an async iterator, from this call on, ending (after what was
    * received) when the connection ends, on `signal`, or on `break`.
    */
-  events(options: StreamOptions<keyof E & string> = {}): AsyncIterableIterator<QmpEvent<E>> {
+  events(
+    options: StreamOptions<keyof E & string> = {},
+  ): AsyncIterableIterator<QmpEvent<E>, undefined> {
     return this.hub.stream(options);
   }
 

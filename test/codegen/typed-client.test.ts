@@ -52,6 +52,13 @@ export async function typedQemuUse(client: QmpClient<QemuCommands, QemuEvents>):
       void status;
     }
   }
+  // next() is typed too: a value, or undefined once the stream ended.
+  const { value } = await client.events({ names: ['MEMORY_FAILURE'] }).next();
+  if (value?.event === 'MEMORY_FAILURE') {
+    // @ts-expect-error the action is one of four names, not a number
+    const action: number = value.data.action;
+    void action;
+  }
   void device;
 }
 
