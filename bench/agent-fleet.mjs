@@ -23,7 +23,7 @@ if (!existsSync(join(root, 'dist/src/hypervisor/simulator.js'))) {
   process.exit(2);
 }
 const { SimulatedVm } = await import(join(root, 'dist/src/hypervisor/simulator.js'));
-const { presetFault } = await import(join(root, 'dist/src/hypervisor/inject.js'));
+const { presetFault } = await import(join(root, 'dist/src/hypervisor/faults.js'));
 
 const dir = mkdtempSync(join(tmpdir(), 'memfail-fleet-'));
 const db = join(dir, 'events.db');

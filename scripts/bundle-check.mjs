@@ -5,7 +5,7 @@
 // Writes DIR/src/check-bundle.mjs (default DIR: dist; under src/ so that it
 // is packed with the modules) with the compiled src/cli/schema-check.js and
 // everything it imports, and DIR/src/check-bundle.json naming those inputs
-// (relative to DIR) with their size and mtime. Node's ES module loader
+// (relative to DIR) with their size, mtime and SHA-256. Node's ES module loader
 // spends some 30 ms resolving and loading the ~20 separate modules of the
 // check, a large share of a whole check of QEMU's schema; one module loads in
 // a few ms. bin/memfail.js uses the bundle only while every input is exactly
@@ -18,6 +18,7 @@
 // (dependencies first, in import order). Anything else is refused rather
 // than guessed at: live `export let` bindings, default or namespace imports,
 // re-exports, import cycles.
+import { createHash } from 'node:crypto';
 import { readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -56,7 +57,9 @@ export function bundleCheck(dist) {
     modules.set(file, null);
     // Stat before reading: a file rewritten in between then looks changed, not current.
     const st = statSync(file);
-    let text = readFileSync(file, 'utf8');
+    const bytes = readFileSync(file);
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    let text = bytes.toString('utf8');
     text = text.replace(IMPORT, (_, list, spec) => {
       const pattern = bindings(list)
         .map(([name, local]) => (name === local ? name : `${name}: ${local}`))
@@ -82,7 +85,7 @@ export function bundleCheck(dist) {
     text = text.replace(/^export\s*\{\s*\};?[ \t]*$/gm, '');
     const leftover = LEFTOVER.exec(text);
     if (leftover) throw new Error(`${file}: cannot bundle '${leftover[0].trim()}'`);
-    modules.set(file, { text, exports, size: st.size, mtimeMs: st.mtimeMs });
+    modules.set(file, { text, exports, size: st.size, mtimeMs: st.mtimeMs, sha256 });
     order.push(file);
   }
 
@@ -100,8 +103,8 @@ export function bundleCheck(dist) {
   const names = modules.get(entry).exports.map(([name]) => name);
   parts.push(`export const { ${names.join(', ')} } = ${scopeName(entry)};\n`);
   const inputs = order.map((file) => {
-    const { size, mtimeMs } = modules.get(file);
-    return [relative(dist, file), size, mtimeMs];
+    const { size, mtimeMs, sha256 } = modules.get(file);
+    return [relative(dist, file), size, mtimeMs, sha256];
   });
   return { code: parts.join(''), inputs };
 }

@@ -6,6 +6,12 @@
 //   src/generated/runtime.ts   validator helpers shared by both schemas
 //   src/generated/qemu/        from schema/qemu.json (QEMU dialect)
 //   src/generated/seed/        from schema/seed.json (seed dialect)
+//   src/generated/qemu-7.2/    types.ts only (committed), from QEMU 7.2's
+//                              whole schema in .cache/qemu-src (fetched by
+//                              scripts/fetch-qemu-source.sh, not committed):
+//                              the typed command API for library users. Only
+//                              the schema's facts are kept (names, types,
+//                              @since), none of QEMU's doc text.
 //
 // Until schema/qemu.json and schema/seed.json exist, the dialect files
 // schema/memory-failure-{qemu,seed}.json are used instead (a note says so).
@@ -35,6 +41,17 @@ const targets = [
   },
 ];
 
+// QEMU's schema is not in the repository: generating or checking its types
+// needs the fetched source, and says so rather than skipping.
+const QEMU_SCHEMA = '.cache/qemu-src/qemu-7.2.0/qapi/qapi-schema.json';
+if (!existsSync(join(root, QEMU_SCHEMA))) {
+  console.error(
+    `gen: ${QEMU_SCHEMA} is missing (QEMU 7.2's schema, the source of src/generated/qemu-7.2);\n` +
+      'gen: fetch it with `bash scripts/fetch-qemu-source.sh` (or `bash scripts/setup.sh --test`)',
+  );
+  process.exit(1);
+}
+
 const outputs = [{ dir: 'src/generated', files: [{ path: 'runtime.ts', text: runtimeSource() }] }];
 for (const t of targets) {
   let schema = t.schema;
@@ -52,6 +69,21 @@ for (const t of targets) {
     console.error(`gen: ${schema}: ${err instanceof Error ? err.message : String(err)}`);
     process.exit(1);
   }
+}
+
+try {
+  const files = generateFromFile(join(root, QEMU_SCHEMA), {
+    source: "QEMU 7.2's qapi/qapi-schema.json",
+    runtimeModule: '../runtime.js',
+    prose: false,
+  });
+  outputs.push({
+    dir: 'src/generated/qemu-7.2',
+    files: files.filter((f) => f.path === 'types.ts'),
+  });
+} catch (err) {
+  console.error(`gen: ${QEMU_SCHEMA}: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
 }
 
 let stale = 0;

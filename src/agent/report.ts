@@ -389,9 +389,7 @@ function account(
 
 /** The outcome the action implies when no lifecycle event says otherwise. */
 function expected(f: MemoryFailure): ObservedOutcome {
-  // The event's own outcome, in the past tense of a report.
-  const o = outcome(f);
-  return o === 'guest-handling' ? 'guest-handled' : o;
+  return outcome(f);
 }
 
 /** SHUTDOWN reasons that mean the guest reset (and -no-reboot turned it into an exit). */

@@ -4,8 +4,8 @@ import { formatEventLine, toEventRecord } from '../agent/event-record.js';
 import { defaultDbPath } from '../agent/paths.js';
 import { reportText } from '../agent/report.js';
 import { Store, StoreError } from '../agent/store.js';
-import { type EventsFlags, parseSince, parseWithin, type ReportFlags } from './agent.js';
-import { type Io, processIo } from './io.js';
+import type { EventsFlags, ReportFlags } from './agent.js';
+import { type Io, processIo, UsageError } from './io.js';
 
 export function events(opts: EventsFlags, io: Io): Promise<number> {
   const since = opts.since === undefined ? undefined : parseSince(opts.since);
@@ -98,4 +98,29 @@ async function withStore(
   } finally {
     store.close();
   }
+}
+
+/** `--within SECONDS` as milliseconds: a positive, finite number of seconds. */
+export function parseWithin(text: string): number {
+  const seconds = Number(text);
+  if (text.trim() === '' || !Number.isFinite(seconds) || seconds <= 0) {
+    throw new UsageError(`--within '${text}' is not a positive number of seconds`);
+  }
+  return seconds * 1000;
+}
+
+/** `--since`: ISO 8601, or an age such as 90s, 15m, 2h, 7d. */
+export function parseSince(text: string, now: Date = new Date()): Date {
+  const age = /^(\d+)(s|m|h|d)$/.exec(text);
+  if (age) {
+    const unit = { s: 1, m: 60, h: 3600, d: 86400 }[age[2] as 's' | 'm' | 'h' | 'd'];
+    return new Date(now.getTime() - Number(age[1]) * unit * 1000);
+  }
+  const date = /^\d{4}-\d{2}-\d{2}/.test(text) ? new Date(text) : new Date(Number.NaN);
+  if (Number.isNaN(date.getTime())) {
+    throw new UsageError(
+      `--since '${text}': expected ISO 8601 (2026-11-25T10:00:00Z) or an age (15m, 2h, 7d)`,
+    );
+  }
+  return date;
 }

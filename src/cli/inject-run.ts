@@ -1,9 +1,10 @@
 import { fromAnyWire } from '../event/dialect.js';
 import { explain } from '../event/explain.js';
-import { type InjectOutcome, InjectError, inject, presetFault } from '../hypervisor/inject.js';
+import { presetFault } from '../hypervisor/faults.js';
 import type { GuestFault, HostFault } from '../hypervisor/mca.js';
 import { QmpClient } from '../qmp/client.js';
-import { type InjectOptions, parseSmall, parseU64 } from './inject.js';
+import { type InjectOutcome, InjectError, inject } from '../qemu/inject.js';
+import type { InjectOptions } from './inject.js';
 import { type Io, UsageError } from './io.js';
 
 const GUEST_FLAGS = ['bank', 'status', 'mcgStatus', 'addr', 'misc'] as const;
@@ -108,4 +109,19 @@ function describe(address: string, r: InjectOutcome): string {
   }
   if (r.vmExited) lines.push('the VM closed the connection (it exited)');
   return `${lines.join('\n')}\n`;
+}
+
+/** A 64-bit unsigned number from decimal or 0x hex. */
+export function parseU64(text: string, flag: string): bigint {
+  if (!/^(0[xX][0-9a-fA-F]+|\d+)$/.test(text))
+    throw new UsageError(`${flag}: expected a number (decimal or 0x hex), got '${text}'`);
+  const v = BigInt(text);
+  if (v > 0xffffffffffffffffn) throw new UsageError(`${flag}: ${text} does not fit in 64 bits`);
+  return v;
+}
+
+export function parseSmall(text: string, flag: string): number {
+  const v = parseU64(text, flag);
+  if (v > 0x7fffffffn) throw new UsageError(`${flag}: ${text} is too large`);
+  return Number(v);
 }

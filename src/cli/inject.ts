@@ -1,5 +1,5 @@
 import { type Command, Option } from 'commander';
-import { type CommandContext, UsageError } from './io.js';
+import type { CommandContext } from './io.js';
 
 /** `memfail inject`: put a memory failure into a simulated or real VM and show what came of it. */
 export function registerInject(program: Command, ctx: CommandContext): void {
@@ -70,19 +70,4 @@ export interface InjectOptions {
   broadcast?: boolean;
   settleMs: string;
   json?: boolean;
-}
-
-/** A 64-bit unsigned number from decimal or 0x hex. */
-export function parseU64(text: string, flag: string): bigint {
-  if (!/^(0[xX][0-9a-fA-F]+|\d+)$/.test(text))
-    throw new UsageError(`${flag}: expected a number (decimal or 0x hex), got '${text}'`);
-  const v = BigInt(text);
-  if (v > 0xffffffffffffffffn) throw new UsageError(`${flag}: ${text} does not fit in 64 bits`);
-  return v;
-}
-
-export function parseSmall(text: string, flag: string): number {
-  const v = parseU64(text, flag);
-  if (v > 0x7fffffffn) throw new UsageError(`${flag}: ${text} is too large`);
-  return Number(v);
 }

@@ -5,7 +5,7 @@
  * (QEMU's default); they are only keys here. Integer types all introspect as
  * `int`, so only the int64 range is checked.
  */
-import type { JsonType, SchemaInfo } from './introspect-types.js';
+import type { JsonType, SchemaInfo, SchemaInfoObject } from './introspect-types.js';
 import { interpret, type SchemaValidator } from './interpret.js';
 import { type BuiltinName, type Definition, makeModel, type WireModel } from './model.js';
 
@@ -90,30 +90,7 @@ function definitionOf(info: SchemaInfo, index: number): Definition {
     case 'array':
       return { ...base, kind: 'array', element: info['element-type'] };
     case 'object':
-      return {
-        ...base,
-        kind: 'object',
-        implicit: false,
-        base: null,
-        members: info.members.map((m) => ({
-          name: m.name,
-          type: m.type,
-          optional: 'default' in m,
-          ifcond: null,
-          features: features(m.features),
-        })),
-        variants:
-          info.tag === undefined
-            ? null
-            : {
-                tag: info.tag,
-                variants: (info.variants ?? []).map((v) => ({
-                  name: v.case,
-                  type: v.type,
-                  ifcond: null,
-                })),
-              },
-      };
+      return objectDefinition(base, info);
     case 'alternate':
       return {
         ...base,
@@ -136,6 +113,36 @@ function definitionOf(info: SchemaInfo, index: number): Definition {
         `entry ${index} ('${(info as { name: string }).name}') has unknown meta-type`,
       );
   }
+}
+
+function objectDefinition(
+  base: Pick<Definition, 'name' | 'ifcond' | 'features' | 'doc'>,
+  info: SchemaInfoObject,
+): Definition {
+  return {
+    ...base,
+    kind: 'object',
+    implicit: false,
+    base: null,
+    members: info.members.map((m) => ({
+      name: m.name,
+      type: m.type,
+      optional: 'default' in m,
+      ifcond: null,
+      features: features(m.features),
+    })),
+    variants:
+      info.tag === undefined
+        ? null
+        : {
+            tag: info.tag,
+            variants: (info.variants ?? []).map((v) => ({
+              name: v.case,
+              type: v.type,
+              ifcond: null,
+            })),
+          },
+  };
 }
 
 function referencedTypes(d: Definition): string[] {

@@ -3,7 +3,14 @@
  * visitor so that definitions come in QEMU's order: built-ins, then each
  * module's entities as defined (implicit types before their users).
  */
-import type { Entity, IfCond, QapiDoc, Feature as QapiFeature, QapiSchema } from '../qapi/index.js';
+import type {
+  Entity,
+  IfCond,
+  QapiDoc,
+  Feature as QapiFeature,
+  QapiSchema,
+  QapiSchemaVisitor,
+} from '../qapi/index.js';
 import {
   type BuiltinName,
   type Definition,
@@ -15,7 +22,7 @@ import {
 
 export function modelFromSchema(schema: QapiSchema): WireModel {
   const definitions: Definition[] = [];
-  const common = (name: string, ifcond: IfCond, features: readonly QapiFeature[]) => ({
+  const common = (name: string, ifcond: IfCond, features: readonly QapiFeature[]): Common => ({
     name,
     ifcond: cond(ifcond),
     features: features.map(feature),
@@ -48,41 +55,13 @@ export function modelFromSchema(schema: QapiSchema): WireModel {
       definitions.push({ ...common(name, ifcond, []), kind: 'array', element: elementType.name });
     },
     visitObjectType(name, _info, ifcond, features, base, members, variants) {
-      // Flattened, as QEMU's checked model keeps them: base members first.
-      const all = [...(base?.members ?? []), ...members];
-      definitions.push({
-        ...common(name, ifcond, features),
-        kind: 'object',
-        implicit: name.startsWith('q_'),
-        base: base?.name ?? null,
-        members: all.map((m) => ({
-          name: m.name,
-          type: m.type.name,
-          optional: m.optional,
-          ifcond: cond(m.ifcond),
-          features: m.features.map(feature),
-        })),
-        variants: variants
-          ? {
-              tag: variants.tagMember.name,
-              variants: variants.variants.map((v) => ({
-                name: v.name,
-                type: v.type.name,
-                ifcond: cond(v.ifcond),
-              })),
-            }
-          : null,
-      });
+      definitions.push(objectDefinition(common(name, ifcond, features), base, members, variants));
     },
     visitAlternateType(name, _info, ifcond, features, variants) {
       definitions.push({
         ...common(name, ifcond, features),
         kind: 'alternate',
-        variants: variants.variants.map((v) => ({
-          name: v.name,
-          type: v.type.name,
-          ifcond: cond(v.ifcond),
-        })),
+        variants: variants.variants.map(variant),
       });
     },
     visitCommand(name, _info, ifcond, features, argType, retType, flags) {
@@ -105,6 +84,41 @@ export function modelFromSchema(schema: QapiSchema): WireModel {
     },
   });
   return makeModel(definitions);
+}
+
+/** What every definition has. */
+type Common = Pick<Definition, 'name' | 'ifcond' | 'features' | 'doc'>;
+
+type ObjectVisit = Parameters<NonNullable<QapiSchemaVisitor['visitObjectType']>>;
+
+function objectDefinition(
+  common: Common,
+  base: ObjectVisit[4],
+  members: ObjectVisit[5],
+  variants: ObjectVisit[6],
+): Definition {
+  // Flattened, as QEMU's checked model keeps them: base members first.
+  const all = [...(base?.members ?? []), ...members];
+  return {
+    ...common,
+    kind: 'object',
+    implicit: common.name.startsWith('q_'),
+    base: base?.name ?? null,
+    members: all.map((m) => ({
+      name: m.name,
+      type: m.type.name,
+      optional: m.optional,
+      ifcond: cond(m.ifcond),
+      features: m.features.map(feature),
+    })),
+    variants: variants
+      ? { tag: variants.tagMember.name, variants: variants.variants.map(variant) }
+      : null,
+  };
+}
+
+function variant(v: { name: string; type: { name: string }; ifcond: IfCond }) {
+  return { name: v.name, type: v.type.name, ifcond: cond(v.ifcond) };
 }
 
 function cond(ifcond: IfCond): string | null {

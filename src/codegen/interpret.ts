@@ -4,6 +4,7 @@
  * for schemas known only at run time, e.g. a live server's introspection.
  */
 import {
+  type AlternateType,
   type BuiltinName,
   lookupType,
   type ObjectType,
@@ -68,20 +69,64 @@ export interface SchemaValidator {
 }
 
 export function interpret(model: WireModel): SchemaValidator {
-  const cache = new Map<string, TypeCheck>();
-  const typeCheck = (name: string): TypeCheck => {
-    let check = cache.get(name);
+  const checks = new TypeChecks(model);
+  const typeCheck = (name: string): TypeCheck => checks.of(name);
+  return {
+    typeCheck,
+    validateEvent(name, data) {
+      const event = model.events.get(name);
+      if (!event) return fail('event', { path: [], reason: `unknown event '${name}'` });
+      return checks.emptyOr(event.argType, 'data', data);
+    },
+    validateCommandArgs(name, args) {
+      const command = model.commands.get(name);
+      if (!command) return fail('execute', { path: [], reason: `unknown command '${name}'` });
+      return checks.emptyOr(command.argType, 'arguments', args);
+    },
+    validateCommandReturn(name, ret) {
+      const command = model.commands.get(name);
+      if (!command) return fail('execute', { path: [], reason: `unknown command '${name}'` });
+      if (command.retType === null) return checks.emptyOr(null, 'return', ret);
+      const e = checks.of(command.retType)(ret);
+      return e ? fail('return', e) : { ok: true, value: ret };
+    },
+  };
+}
+
+type MembersCheck = (v: Record<string, unknown>) => Check;
+
+/** The check of each type of a model, built once on first use. */
+class TypeChecks {
+  private readonly cache = new Map<string, TypeCheck>();
+
+  constructor(private readonly model: WireModel) {}
+
+  of(name: string): TypeCheck {
+    let check = this.cache.get(name);
     if (!check) {
       // Recursive types: register a forwarder before building.
       let built: TypeCheck | undefined;
-      cache.set(name, (v) => built!(v));
-      built = build(lookupType(model, name));
+      this.cache.set(name, (v) => built!(v));
+      built = this.build(lookupType(this.model, name));
       check = built;
-      cache.set(name, check);
+      this.cache.set(name, check);
     }
     return check;
-  };
-  const build = (t: WireType): TypeCheck => {
+  }
+
+  /** A command's arguments or an event's data: `name`'s check, or "an empty object" when null. */
+  emptyOr(name: string | null, root: string, value: unknown): Validation<unknown> {
+    if (name === null) {
+      if (value === undefined) return { ok: true, value: {} };
+      if (!isObject(value)) return fail(root, expected('object', value));
+      for (const k in value) return fail(root, unknownMember(k));
+      return { ok: true, value };
+    }
+    const e = this.of(name)(value === undefined ? {} : value);
+    return e ? fail(root, e) : { ok: true, value: value ?? {} };
+  }
+
+  private build(t: WireType): TypeCheck {
     switch (t.kind) {
       case 'builtin':
         return BUILTIN_CHECKS[t.builtin];
@@ -90,42 +135,49 @@ export function interpret(model: WireModel): SchemaValidator {
         const set = new Set(names);
         return (v) => (typeof v === 'string' && set.has(v) ? undefined : badEnum(v, names));
       }
-      case 'array': {
-        const element = typeCheck(t.element);
-        return (v) => {
-          if (!Array.isArray(v)) return expected('array', v);
-          for (let i = 0; i < v.length; i++) {
-            const e = element(v[i]);
-            if (e) return at(i, e);
-          }
-          return undefined;
-        };
-      }
+      case 'array':
+        return this.arrayCheck(t.element);
       case 'object':
-        return objectCheck(t);
-      case 'alternate': {
-        const byKind = new Map<JsonKind, TypeCheck>();
-        for (const variant of t.variants) {
-          // QEMU rejects alternates whose branches share a JSON type; first one wins regardless.
-          for (const kind of jsonKindsOf(lookupType(model, variant.type))) {
-            if (!byKind.has(kind)) byKind.set(kind, typeCheck(variant.type));
-          }
-        }
-        const what = [...byKind.keys()].join(' or ');
-        return (v) => {
-          const check = byKind.get(jsonKind(v));
-          return check ? check(v) : expected(what, v);
-        };
+        return this.objectCheck(t);
+      case 'alternate':
+        return this.alternateCheck(t);
+    }
+  }
+
+  private arrayCheck(elementType: string): TypeCheck {
+    const element = this.of(elementType);
+    return (v) => {
+      if (!Array.isArray(v)) return expected('array', v);
+      for (let i = 0; i < v.length; i++) {
+        const e = element(v[i]);
+        if (e) return at(i, e);
+      }
+      return undefined;
+    };
+  }
+
+  private alternateCheck(t: AlternateType): TypeCheck {
+    const byKind = new Map<JsonKind, TypeCheck>();
+    for (const variant of t.variants) {
+      // QEMU rejects alternates whose branches share a JSON type; first one wins regardless.
+      for (const kind of jsonKindsOf(lookupType(this.model, variant.type))) {
+        if (!byKind.has(kind)) byKind.set(kind, this.of(variant.type));
       }
     }
-  };
-  const membersCheck = (t: ObjectType) => {
+    const what = [...byKind.keys()].join(' or ');
+    return (v) => {
+      const check = byKind.get(jsonKind(v));
+      return check ? check(v) : expected(what, v);
+    };
+  }
+
+  private membersCheck(t: ObjectType): MembersCheck {
     const members = t.members.map((m) => ({
       name: m.name,
       optional: m.optional,
-      check: typeCheck(m.type),
+      check: this.of(m.type),
     }));
-    return (v: Record<string, unknown>): Check => {
+    return (v) => {
       for (const m of members) {
         const value = v[m.name];
         if (value === undefined) {
@@ -137,30 +189,34 @@ export function interpret(model: WireModel): SchemaValidator {
       }
       return undefined;
     };
-  };
-  const objectCheck = (t: ObjectType): TypeCheck => {
-    const own = membersCheck(t);
-    const known = new Set(t.members.map((m) => m.name));
-    const branches = new Map<
-      string,
-      { check: (v: Record<string, unknown>) => Check; known: Set<string> }
-    >();
+  }
+
+  /** A union's branches by tag value: each branch's members check and every member name it allows. */
+  private branchChecks(t: ObjectType, known: ReadonlySet<string>) {
+    const branches = new Map<string, { check: MembersCheck; known: Set<string> }>();
     for (const v of t.variants?.variants ?? []) {
-      const branch = lookupType(model, v.type);
+      const branch = lookupType(this.model, v.type);
       if (branch.kind !== 'object' || branch.variants) {
         throw new Error(`branch '${v.name}' of '${t.name}' is not an object without variants`);
       }
       branches.set(v.name, {
-        check: membersCheck(branch),
+        check: this.membersCheck(branch),
         known: new Set([...known, ...branch.members.map((m) => m.name)]),
       });
     }
+    return branches;
+  }
+
+  private objectCheck(t: ObjectType): TypeCheck {
+    const own = this.membersCheck(t);
+    const known = new Set(t.members.map((m) => m.name));
+    const branches = this.branchChecks(t, known);
     const tag = t.variants?.tag;
     return (v) => {
       if (!isObject(v)) return expected('object', v);
       let e = own(v);
       if (e) return e;
-      let allowed = known;
+      let allowed: ReadonlySet<string> = known;
       if (tag !== undefined) {
         // The tag is a required enum member, already checked: it names a branch.
         const branch = branches.get(v[tag] as string);
@@ -173,37 +229,7 @@ export function interpret(model: WireModel): SchemaValidator {
       for (const k in v) if (!allowed.has(k)) return unknownMember(k);
       return undefined;
     };
-  };
-  const emptyOr = (name: string | null, root: string, value: unknown): Validation<unknown> => {
-    if (name === null) {
-      if (value === undefined) return { ok: true, value: {} };
-      if (!isObject(value)) return fail(root, expected('object', value));
-      for (const k in value) return fail(root, unknownMember(k));
-      return { ok: true, value };
-    }
-    const e = typeCheck(name)(value === undefined ? {} : value);
-    return e ? fail(root, e) : { ok: true, value: value ?? {} };
-  };
-  return {
-    typeCheck,
-    validateEvent(name, data) {
-      const event = model.events.get(name);
-      if (!event) return fail('event', { path: [], reason: `unknown event '${name}'` });
-      return emptyOr(event.argType, 'data', data);
-    },
-    validateCommandArgs(name, args) {
-      const command = model.commands.get(name);
-      if (!command) return fail('execute', { path: [], reason: `unknown command '${name}'` });
-      return emptyOr(command.argType, 'arguments', args);
-    },
-    validateCommandReturn(name, ret) {
-      const command = model.commands.get(name);
-      if (!command) return fail('execute', { path: [], reason: `unknown command '${name}'` });
-      if (command.retType === null) return emptyOr(null, 'return', ret);
-      const e = typeCheck(command.retType)(ret);
-      return e ? fail('return', e) : { ok: true, value: ret };
-    },
-  };
+  }
 }
 
 /** Which JSON kinds select an alternate branch of this type (QEMU's alternate rules). */

@@ -14,7 +14,15 @@ import type {
   SchemaInfoObject,
   SchemaInfoObjectMember,
 } from './introspect-types.js';
-import { type Feature, lookupType, type WireModel, type WireType } from './model.js';
+import {
+  type Command,
+  type Event,
+  type Feature,
+  lookupType,
+  type ObjectType,
+  type WireModel,
+  type WireType,
+} from './model.js';
 
 export interface IntrospectOptions {
   /** Replace type names by numbers, as QEMU does unless built with --unmask. */
@@ -24,115 +32,128 @@ export interface IntrospectOptions {
 const EMPTY_OBJECT = 'q_empty';
 
 export function introspect(model: WireModel, options: IntrospectOptions = {}): SchemaInfo[] {
+  const types = new UsedTypes(model, options.mask ?? false);
   const infos: SchemaInfo[] = [];
-  const used: WireType[] = [];
-  const usedNames = new Set<string>();
-  const masks = new Map<string, string>();
+  for (const d of model.definitions) {
+    if (d.kind === 'command') infos.push(commandInfo(d, types));
+    else if (d.kind === 'event') infos.push(eventInfo(d, types));
+  }
+  // `types.used` grows while we walk it: types used by used types.
+  for (let i = 0; i < types.used.length; i++) infos.push(typeInfo(types.used[i]!, types));
+  return infos;
+}
 
-  const nameOf = (name: string): string => {
-    if (!options.mask) return name;
-    let masked = masks.get(name);
-    if (masked === undefined) {
-      masked = String(masks.size);
-      masks.set(name, masked);
-    }
-    return masked;
-  };
+/** The types the listed entities use, in order of first use, and their (masked) names. */
+class UsedTypes {
+  readonly used: WireType[] = [];
+  private readonly usedNames = new Set<string>();
+  private readonly masks = new Map<string, string>();
 
-  const use = (name: string): string => {
-    let t = lookupType(model, name);
-    if (jsonTypeOf(t) === 'int') t = lookupType(model, 'int');
-    else if (t.kind === 'array' && jsonTypeOf(lookupType(model, t.element)) === 'int') {
-      t = arrayOf(model, 'int');
+  constructor(
+    private readonly model: WireModel,
+    private readonly mask: boolean,
+  ) {}
+
+  /** Records that `name` is used (integers folded into `int`); the name to show for it. */
+  use(name: string): string {
+    let t = lookupType(this.model, name);
+    if (jsonTypeOf(t) === 'int') t = lookupType(this.model, 'int');
+    else if (t.kind === 'array' && jsonTypeOf(lookupType(this.model, t.element)) === 'int') {
+      t = arrayOf(this.model, 'int');
     }
-    if (!usedNames.has(t.name)) {
-      usedNames.add(t.name);
-      used.push(t);
+    if (!this.usedNames.has(t.name)) {
+      this.usedNames.add(t.name);
+      this.used.push(t);
     }
     if (t.kind === 'builtin') return t.name;
-    if (t.kind === 'array') return `[${use(t.element)}]`;
-    return nameOf(t.name);
-  };
-
-  const withFeatures = <T extends object>(obj: T, features: readonly Feature[]): T => {
-    return features.length ? { ...obj, features: features.map((f) => f.name) } : obj;
-  };
-
-  for (const d of model.definitions) {
-    if (d.kind === 'command') {
-      const info = {
-        name: d.name,
-        'meta-type': 'command' as const,
-        'arg-type': use(d.argType ?? EMPTY_OBJECT),
-        'ret-type': use(d.retType ?? EMPTY_OBJECT),
-        ...(d.allowOob ? { 'allow-oob': true } : {}),
-      };
-      infos.push(withFeatures(info, d.features));
-    } else if (d.kind === 'event') {
-      const info = {
-        name: d.name,
-        'meta-type': 'event' as const,
-        'arg-type': use(d.argType ?? EMPTY_OBJECT),
-      };
-      infos.push(withFeatures(info, d.features));
-    }
+    if (t.kind === 'array') return `[${this.use(t.element)}]`;
+    return this.nameOf(t.name);
   }
 
-  // `used` grows while we walk it: types used by used types.
-  for (let i = 0; i < used.length; i++) {
-    const t = used[i]!;
-    switch (t.kind) {
-      case 'builtin':
-        infos.push({ name: t.name, 'meta-type': 'builtin', 'json-type': t.jsonType });
-        break;
-      case 'enum': {
-        const members: SchemaInfoEnumMember[] = t.values.map((v) =>
-          withFeatures({ name: v.name }, v.features),
-        );
-        const info = {
-          name: nameOf(t.name),
-          'meta-type': 'enum' as const,
-          members,
-          values: t.values.map((v) => v.name),
-        };
-        infos.push(withFeatures(info, t.features));
-        break;
-      }
-      case 'array': {
-        const element = use(t.element);
-        infos.push({ name: `[${element}]`, 'meta-type': 'array', 'element-type': element });
-        break;
-      }
-      case 'object': {
-        const members: SchemaInfoObjectMember[] = t.members.map((m) =>
-          withFeatures(
-            { name: m.name, type: use(m.type), ...(m.optional ? { default: null } : {}) },
-            m.features,
-          ),
-        );
-        let info: SchemaInfoObject = { name: nameOf(t.name), 'meta-type': 'object', members };
-        if (t.variants) {
-          info = {
-            ...info,
-            tag: t.variants.tag,
-            variants: t.variants.variants.map((v) => ({ case: v.name, type: use(v.type) })),
-          };
-        }
-        infos.push(withFeatures(info, t.features));
-        break;
-      }
-      case 'alternate': {
-        const info = {
-          name: nameOf(t.name),
-          'meta-type': 'alternate' as const,
-          members: t.variants.map((v) => ({ type: use(v.type) })),
-        };
-        infos.push(withFeatures(info, t.features));
-        break;
-      }
+  nameOf(name: string): string {
+    if (!this.mask) return name;
+    let masked = this.masks.get(name);
+    if (masked === undefined) {
+      masked = String(this.masks.size);
+      this.masks.set(name, masked);
+    }
+    return masked;
+  }
+}
+
+function withFeatures<T extends object>(obj: T, features: readonly Feature[]): T {
+  return features.length ? { ...obj, features: features.map((f) => f.name) } : obj;
+}
+
+function commandInfo(d: Command, types: UsedTypes): SchemaInfo {
+  const info = {
+    name: d.name,
+    'meta-type': 'command' as const,
+    'arg-type': types.use(d.argType ?? EMPTY_OBJECT),
+    'ret-type': types.use(d.retType ?? EMPTY_OBJECT),
+    ...(d.allowOob ? { 'allow-oob': true } : {}),
+  };
+  return withFeatures(info, d.features);
+}
+
+function eventInfo(d: Event, types: UsedTypes): SchemaInfo {
+  const info = {
+    name: d.name,
+    'meta-type': 'event' as const,
+    'arg-type': types.use(d.argType ?? EMPTY_OBJECT),
+  };
+  return withFeatures(info, d.features);
+}
+
+function typeInfo(t: WireType, types: UsedTypes): SchemaInfo {
+  switch (t.kind) {
+    case 'builtin':
+      return { name: t.name, 'meta-type': 'builtin', 'json-type': t.jsonType };
+    case 'enum': {
+      const members: SchemaInfoEnumMember[] = t.values.map((v) =>
+        withFeatures({ name: v.name }, v.features),
+      );
+      const info = {
+        name: types.nameOf(t.name),
+        'meta-type': 'enum' as const,
+        members,
+        values: t.values.map((v) => v.name),
+      };
+      return withFeatures(info, t.features);
+    }
+    case 'array': {
+      const element = types.use(t.element);
+      return { name: `[${element}]`, 'meta-type': 'array', 'element-type': element };
+    }
+    case 'object':
+      return objectInfo(t, types);
+    case 'alternate': {
+      const info = {
+        name: types.nameOf(t.name),
+        'meta-type': 'alternate' as const,
+        members: t.variants.map((v) => ({ type: types.use(v.type) })),
+      };
+      return withFeatures(info, t.features);
     }
   }
-  return infos;
+}
+
+function objectInfo(t: ObjectType, types: UsedTypes): SchemaInfo {
+  const members: SchemaInfoObjectMember[] = t.members.map((m) =>
+    withFeatures(
+      { name: m.name, type: types.use(m.type), ...(m.optional ? { default: null } : {}) },
+      m.features,
+    ),
+  );
+  let info: SchemaInfoObject = { name: types.nameOf(t.name), 'meta-type': 'object', members };
+  if (t.variants) {
+    info = {
+      ...info,
+      tag: t.variants.tag,
+      variants: t.variants.variants.map((v) => ({ case: v.name, type: types.use(v.type) })),
+    };
+  }
+  return withFeatures(info, t.features);
 }
 
 function jsonTypeOf(t: WireType): string {

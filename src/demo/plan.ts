@@ -6,7 +6,7 @@
  * simulator.
  */
 import type { MemoryFailure } from '../event/model.js';
-import { presetFault } from '../hypervisor/inject.js';
+import { presetFault } from '../hypervisor/faults.js';
 import type { Fault } from '../hypervisor/mca.js';
 
 /** How a demo VM is run: a real QEMU boot-sector guest, or memfail's simulator. */

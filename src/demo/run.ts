@@ -10,11 +10,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BatchWriter } from '../agent/batch.js';
 import type { Observation } from '../agent/records.js';
-import { buildReport, formatReport } from '../agent/report.js';
+import { reportText } from '../agent/report.js';
 import { Store } from '../agent/store.js';
 import { Watcher } from '../agent/watcher.js';
-import { inject } from '../hypervisor/inject.js';
-import { DEMO_STEPS, DEMO_VMS, type VmKind } from './plan.js';
+import { inject } from '../qemu/inject.js';
+import { DEMO_STEPS, DEMO_VMS, type DemoStep, type VmKind } from './plan.js';
 import { type DemoVm, demoDir, startDemoVm } from './vms.js';
 
 export interface DemoOptions {
@@ -39,109 +39,163 @@ export interface DemoResult {
 export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const { out } = options;
   const useQemu = options.qemuAvailable && !options.simulatorOnly;
+  out(introduction(options, useQemu));
   const dir = await demoDir();
   const dbPath = options.db ?? defaultDemoDb();
-  out(
-    useQemu
-      ? 'Real QEMU found: the guest-path VMs are real QEMU 7.2 guests (TCG); host-side failures need KVM and a poisoned page, so those VMs are simulated.\n'
-      : options.simulatorOnly
-        ? "Simulator only (--simulator): every VM is memfail's QMP simulator.\n"
-        : "qemu-system-x86_64 not found (run `bash scripts/setup.sh` to install it): every VM is memfail's QMP simulator.\n",
-  );
-  const vms = new Map<string, DemoVm>();
   const store = Store.open(dbPath);
-  const writer = new BatchWriter(store, { maxDelayMs: 5 });
-  const recorded: Observation[] = [];
-  const waiters: Array<() => void> = [];
-  writer.onCommitted((batch) => {
-    for (const obs of batch.observations) {
-      recorded.push(obs);
-      out(`${describeObservation(obs)}\n`);
-    }
-    for (const wake of waiters.splice(0)) wake();
-  });
+  const recorder = new Recorder(store, out);
+  const vms = new Map<string, DemoVm>();
   let watcher: Watcher | null = null;
   const mismatches: string[] = [];
   try {
-    for (const spec of DEMO_VMS) {
-      const kind: VmKind = useQemu && !spec.simulatorOnly ? 'qemu' : 'simulator';
-      const vm = await startDemoVm(spec, kind, dir.path);
-      vms.set(spec.name, vm);
-      out(
-        `  started ${spec.name.padEnd(9)} ${kind === 'qemu' ? 'QEMU     ' : 'simulator'}  ${spec.role}\n`,
-      );
-    }
-    watcher = new Watcher(
-      [...vms.values()].map((vm) => ({ name: vm.spec.name, address: vm.watchAddress })),
-      writer,
-      { backoffInitialMs: 20, backoffMaxMs: 200 },
-    );
-    watcher.start();
-    await Promise.all([...vms.values()].map((vm) => vm.waitReady()));
-    await until(
-      recorded,
-      waiters,
-      (_o, _i, all) => countConnected(all) >= vms.size,
-      'every VM connected',
-      30_000,
-    );
+    await startVms(vms, useQemu, dir.path, out);
+    watcher = await watchEveryVm(vms, recorder);
     out(`\nRecording to ${dbPath}\n\n`);
-
-    let step = 0;
-    for (const s of DEMO_STEPS) {
-      step++;
-      const vm = vms.get(s.vm)!;
-      out(`[${step}/${DEMO_STEPS.length}] ${s.vm}: ${s.what}\n`);
-      const seen = recorded.length;
-      await inject(vm.injector, s.fault, { settleMs: 0 });
-      const failure = await until(
-        recorded,
-        waiters,
-        (o, i) => i >= seen && o.kind === 'failure' && o.vm === s.vm,
-        `the MEMORY_FAILURE from ${s.vm}`,
-        options.stepTimeoutMs ?? 60_000,
-      );
-      const got = failure.kind === 'failure' ? failure.failure : null;
-      if (!sameFailure(got, s.expect)) {
-        mismatches.push(`step ${step} (${s.vm}): expected ${show(s.expect)}, got ${show(got)}`);
-      }
-      if (s.after === 'reboot') {
-        await until(
-          recorded,
-          waiters,
-          (o, i) => i >= seen && o.kind === 'lifecycle' && o.vm === s.vm && o.event === 'RESET',
-          `${s.vm} to reset`,
-          30_000,
-        );
-        await vm.waitReady();
-      }
-      if (s.after === 'exit') {
-        await until(
-          recorded,
-          waiters,
-          (o, i) =>
-            i >= seen && o.kind === 'lifecycle' && o.vm === s.vm && o.event === 'DISCONNECTED',
-          `${s.vm} to exit`,
-          30_000,
-        );
-      }
+    for (const [i, step] of DEMO_STEPS.entries()) {
+      const vm = vms.get(step.vm)!;
+      const mismatch = await runStep(step, i + 1, vm, recorder, options);
+      if (mismatch !== null) mismatches.push(mismatch);
     }
   } finally {
     await watcher?.stop();
-    writer.close();
+    recorder.close();
     await Promise.all([...vms.values()].map((vm) => vm.stop().catch(() => {})));
     await dir.remove();
   }
-  const report = buildReport(store.failures({ includeUnreadable: true }), store.lifecycle());
+  // The same streamed report as `memfail report`.
+  out('\n');
+  for (const piece of reportText(store.reportSource())) out(piece);
   store.close();
-  out(`\n${formatReport(report)}`);
-  const failures = recorded.filter((o) => o.kind === 'failure').length;
+  const failures = recorder.recorded.filter((o) => o.kind === 'failure').length;
   out(
     `\n${failures} memory failures recorded in ${dbPath}` +
       `\nExplore them: memfail events --db ${dbPath}   memfail report --db ${dbPath} --json\n`,
   );
   for (const m of mismatches) out(`MISMATCH ${m}\n`);
   return { ok: mismatches.length === 0, db: dbPath, recorded: failures, mismatches };
+}
+
+function introduction(options: DemoOptions, useQemu: boolean): string {
+  if (useQemu) {
+    return 'Real QEMU found: the guest-path VMs are real QEMU 7.2 guests (TCG); host-side failures need KVM and a poisoned page, so those VMs are simulated.\n';
+  }
+  return options.simulatorOnly
+    ? "Simulator only (--simulator): every VM is memfail's QMP simulator.\n"
+    : "qemu-system-x86_64 not found (run `bash scripts/setup.sh` to install it): every VM is memfail's QMP simulator.\n";
+}
+
+async function startVms(
+  vms: Map<string, DemoVm>,
+  useQemu: boolean,
+  dir: string,
+  out: (text: string) => void,
+): Promise<void> {
+  for (const spec of DEMO_VMS) {
+    const kind: VmKind = useQemu && !spec.simulatorOnly ? 'qemu' : 'simulator';
+    const vm = await startDemoVm(spec, kind, dir);
+    vms.set(spec.name, vm);
+    out(
+      `  started ${spec.name.padEnd(9)} ${kind === 'qemu' ? 'QEMU     ' : 'simulator'}  ${spec.role}\n`,
+    );
+  }
+}
+
+/** Starts the agent's watcher on every VM; resolves once each is ready and connected. */
+async function watchEveryVm(vms: Map<string, DemoVm>, recorder: Recorder): Promise<Watcher> {
+  const watcher = new Watcher(
+    [...vms.values()].map((vm) => ({ name: vm.spec.name, address: vm.watchAddress })),
+    recorder.writer,
+    { backoffInitialMs: 20, backoffMaxMs: 200 },
+  );
+  watcher.start();
+  await Promise.all([...vms.values()].map((vm) => vm.waitReady()));
+  await recorder.until(
+    (_o, _i, all) => countConnected(all) >= vms.size,
+    'every VM connected',
+    30_000,
+  );
+  return watcher;
+}
+
+/** One scripted injection: inject, await its record and what follows; a mismatch, or null. */
+async function runStep(
+  s: DemoStep,
+  step: number,
+  vm: DemoVm,
+  recorder: Recorder,
+  options: DemoOptions,
+): Promise<string | null> {
+  options.out(`[${step}/${DEMO_STEPS.length}] ${s.vm}: ${s.what}\n`);
+  const seen = recorder.recorded.length;
+  await inject(vm.injector, s.fault, { settleMs: 0 });
+  const failure = await recorder.until(
+    (o, i) => i >= seen && o.kind === 'failure' && o.vm === s.vm,
+    `the MEMORY_FAILURE from ${s.vm}`,
+    options.stepTimeoutMs ?? 60_000,
+  );
+  if (s.after === 'reboot') {
+    await recorder.until(
+      (o, i) => i >= seen && o.kind === 'lifecycle' && o.vm === s.vm && o.event === 'RESET',
+      `${s.vm} to reset`,
+      30_000,
+    );
+    await vm.waitReady();
+  }
+  if (s.after === 'exit') {
+    await recorder.until(
+      (o, i) => i >= seen && o.kind === 'lifecycle' && o.vm === s.vm && o.event === 'DISCONNECTED',
+      `${s.vm} to exit`,
+      30_000,
+    );
+  }
+  const got = failure.kind === 'failure' ? failure.failure : null;
+  return sameFailure(got, s.expect)
+    ? null
+    : `step ${step} (${s.vm}): expected ${show(s.expect)}, got ${show(got)}`;
+}
+
+/** The agent's writer, and every observation it committed, shown as it lands. */
+class Recorder {
+  readonly writer: BatchWriter;
+  readonly recorded: Observation[] = [];
+  private readonly waiters: Array<() => void> = [];
+
+  constructor(store: Store, out: (text: string) => void) {
+    this.writer = new BatchWriter(store, { maxDelayMs: 5 });
+    this.writer.onCommitted((batch) => {
+      for (const obs of batch.observations) {
+        this.recorded.push(obs);
+        out(`${describeObservation(obs)}\n`);
+      }
+      for (const wake of this.waiters.splice(0)) wake();
+    });
+  }
+
+  /** The first committed observation `match` accepts; rejects naming `what` after `timeoutMs`. */
+  until(
+    match: (o: Observation, index: number, all: readonly Observation[]) => boolean,
+    what: string,
+    timeoutMs: number,
+  ): Promise<Observation> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)),
+        timeoutMs,
+      );
+      const check = () => {
+        const found = this.recorded.find((o, i) => match(o, i, this.recorded));
+        if (found !== undefined) {
+          clearTimeout(timer);
+          resolve(found);
+        } else this.waiters.push(check);
+      };
+      check();
+    });
+  }
+
+  close(): void {
+    this.writer.close();
+  }
 }
 
 /** A fresh database per run, kept after the demo so its events can be explored. */
@@ -171,30 +225,6 @@ function countConnected(recorded: readonly Observation[]): number {
   return new Set(
     recorded.filter((o) => o.kind === 'lifecycle' && o.event === 'CONNECTED').map((o) => o.vm),
   ).size;
-}
-
-/** Waits until an observation matching `match` has been committed. */
-function until(
-  recorded: readonly Observation[],
-  waiters: Array<() => void>,
-  match: (o: Observation, index: number, all: readonly Observation[]) => boolean,
-  what: string,
-  timeoutMs: number,
-): Promise<Observation> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)),
-      timeoutMs,
-    );
-    const check = () => {
-      const found = recorded.find((o, i) => match(o, i, recorded));
-      if (found !== undefined) {
-        clearTimeout(timer);
-        resolve(found);
-      } else waiters.push(check);
-    };
-    check();
-  });
 }
 
 function sameFailure(a: MemoryFailure | null, b: MemoryFailure): boolean {

@@ -29,40 +29,22 @@
  * value QEMU 7.2 can emit survives seed → canonical, and `lossy` still warns
  * that a reader who does not know this convention will see "hypervisor".
  */
+import type { MemoryFailureData as QemuMemoryFailureData } from '../generated/qemu/types.js';
+import { validateEvent as validateQemuEvent } from '../generated/qemu/validators.js';
 import {
-  type Action,
-  ACTIONS,
-  type Dialect,
-  type MemoryFailure,
-  RECIPIENTS,
-  type Recipient,
-} from './model.js';
+  type MemoryFailureAction as SeedAction,
+  MemoryFailureActionValues as SEED_ACTIONS,
+  type MemoryFailureData as SeedMemoryFailureData,
+} from '../generated/seed/types.js';
+import { validateEvent as validateSeedEvent } from '../generated/seed/validators.js';
+import { type Action, ACTIONS, type Dialect, type MemoryFailure, type Recipient } from './model.js';
 
-/** The seed's four actions (recipient folded into the name). */
-export type SeedAction =
-  | 'hypervisor-ignore'
-  | 'hypervisor-fatal'
-  | 'guest-mce-inject'
-  | 'guest-mce-fatal';
-export const SEED_ACTIONS: readonly SeedAction[] = [
-  'hypervisor-ignore',
-  'hypervisor-fatal',
-  'guest-mce-inject',
-  'guest-mce-fatal',
-];
-
-/** `data` of MEMORY_FAILURE as QEMU 5.2+ sends it. */
-export interface QemuMemoryFailureData {
-  readonly recipient: Recipient;
-  readonly action: Action;
-  readonly flags: { readonly 'action-required': boolean; readonly recursive: boolean };
-}
-
-/** `data` of MEMORY_FAILURE as the seed patch defines it. */
-export interface SeedMemoryFailureData {
-  readonly action: SeedAction;
-  readonly flags?: { readonly 'action-required'?: boolean; readonly recursive?: boolean };
-}
+// The wire shapes are the schemas' (schema/memory-failure-{qemu,seed}.json),
+// as generated into src/generated: one definition, checked by the generated
+// validators.
+export type { QemuMemoryFailureData, SeedAction, SeedMemoryFailureData };
+/** The seed's four actions (recipient folded into the name), in schema order. */
+export { SEED_ACTIONS };
 
 export type WireData<D extends Dialect> = D extends 'qemu'
   ? QemuMemoryFailureData
@@ -131,9 +113,60 @@ export function toWire(dialect: Dialect, failure: MemoryFailure): Encoded<Dialec
   };
 }
 
-/** Read `data` of a MEMORY_FAILURE event in a known dialect. Never throws. */
+/**
+ * Read `data` of a MEMORY_FAILURE event in a known dialect, leniently: members
+ * the schema does not know are ignored (as the QMP specification asks of
+ * clients, so that servers may add members later); the rest must be as the
+ * dialect's schema says. Never throws.
+ */
 export function fromWire(dialect: Dialect, data: unknown): Result<MemoryFailure> {
-  return dialect === 'qemu' ? fromQemu(data) : fromSeed(data);
+  const known = knownMembers(data);
+  if (dialect === 'qemu') {
+    const r = validateQemuEvent('MEMORY_FAILURE', known);
+    return r.ok ? { ok: true, value: fromQemu(r.value) } : invalid(dialect, r.issue);
+  }
+  const r = validateSeedEvent('MEMORY_FAILURE', known);
+  return r.ok ? { ok: true, value: fromSeed(r.value) } : invalid(dialect, r.issue);
+}
+
+/** What `readMemoryFailure` made of an event's data. */
+export interface Reading {
+  /** The dialect read in: the one given, else the one the shape says; null when it could not tell. */
+  readonly dialect: Dialect | null;
+  /** The canonical failure; also for an invalid event when its known members still read. */
+  readonly failure: MemoryFailure | null;
+  /** Why the data is not valid in its dialect's schema (`qemu: data...: ...`); null when valid. */
+  readonly error: string | null;
+}
+
+/**
+ * An event's data on its way in, validated once: strictly against the
+ * dialect's schema (unknown members are errors, as in QEMU's input visitor),
+ * then mapped to the canonical model. Only data that fails is read again,
+ * leniently (fromWire), to keep what it still says. `dialect` null: tell it
+ * from the shape.
+ */
+export function readMemoryFailure(data: unknown, dialect: Dialect | null = null): Reading {
+  let known = dialect;
+  if (known === null) {
+    const detected = detectDialect(data);
+    if (!detected.ok)
+      return { dialect: null, failure: null, error: formatDialectError(detected.error) };
+    known = detected.value;
+  }
+  if (known === 'qemu') {
+    const r = validateQemuEvent('MEMORY_FAILURE', data);
+    if (r.ok) return { dialect: known, failure: fromQemu(r.value), error: null };
+    return salvage(known, data, r.message);
+  }
+  const r = validateSeedEvent('MEMORY_FAILURE', data);
+  if (r.ok) return { dialect: known, failure: fromSeed(r.value), error: null };
+  return salvage(known, data, r.message);
+}
+
+function salvage(dialect: Dialect, data: unknown, message: string): Reading {
+  const lenient = fromWire(dialect, data);
+  return { dialect, failure: lenient.ok ? lenient.value : null, error: `${dialect}: ${message}` };
 }
 
 /**
@@ -164,72 +197,48 @@ export function fromAnyWire(data: unknown): Result<MemoryFailure & { readonly di
   return failure.ok ? { ok: true, value: { ...failure.value, dialect: dialect.value } } : failure;
 }
 
-// Unknown members are ignored, as the QMP specification asks clients to do
-// so that servers may add members later.
-function fromQemu(data: unknown): Result<MemoryFailure> {
-  if (!isObject(data)) return fail('qemu', 'data', `expected an object, got ${describe(data)}`);
+function fromQemu(data: QemuMemoryFailureData): MemoryFailure {
   const { recipient, action, flags } = data;
-  if (!isOneOf(recipient, RECIPIENTS)) {
-    return fail(
-      'qemu',
-      'data.recipient',
-      `expected one of ${RECIPIENTS.join(', ')}, got ${describe(recipient)}`,
-    );
-  }
-  if (!isOneOf(action, ACTIONS)) {
-    return fail(
-      'qemu',
-      'data.action',
-      `expected one of ${ACTIONS.join(', ')}, got ${describe(action)}`,
-    );
-  }
-  if (!isObject(flags))
-    return fail('qemu', 'data.flags', `expected an object, got ${describe(flags)}`);
-  const ar = flags['action-required'];
-  const recursive = flags.recursive;
-  if (typeof ar !== 'boolean') {
-    return fail('qemu', "data.flags['action-required']", `expected a boolean, got ${describe(ar)}`);
-  }
-  if (typeof recursive !== 'boolean') {
-    return fail('qemu', 'data.flags.recursive', `expected a boolean, got ${describe(recursive)}`);
-  }
-  return { ok: true, value: { recipient, action, actionRequired: ar, recursive } };
+  return {
+    recipient,
+    action,
+    actionRequired: flags['action-required'],
+    recursive: flags.recursive,
+  };
 }
 
-function fromSeed(data: unknown): Result<MemoryFailure> {
-  if (!isObject(data)) return fail('seed', 'data', `expected an object, got ${describe(data)}`);
-  const { action, flags } = data;
-  if (!isOneOf(action, SEED_ACTIONS)) {
-    return fail(
-      'seed',
-      'data.action',
-      `expected one of ${SEED_ACTIONS.join(', ')}, got ${describe(action)}`,
-    );
-  }
-  let actionRequired = false;
-  let recursive = false;
-  if (flags !== undefined) {
-    if (!isObject(flags))
-      return fail('seed', 'data.flags', `expected an object, got ${describe(flags)}`);
-    const ar = flags['action-required'];
-    const rec = flags.recursive;
-    if (ar !== undefined && typeof ar !== 'boolean') {
-      return fail(
-        'seed',
-        "data.flags['action-required']",
-        `expected a boolean, got ${describe(ar)}`,
-      );
-    }
-    if (rec !== undefined && typeof rec !== 'boolean') {
-      return fail('seed', 'data.flags.recursive', `expected a boolean, got ${describe(rec)}`);
-    }
-    actionRequired = ar ?? false;
-    recursive = rec ?? false;
-  }
-  const mapped = FROM_SEED[action];
+function fromSeed(data: SeedMemoryFailureData): MemoryFailure {
+  const actionRequired = data.flags?.['action-required'] ?? false;
+  const recursive = data.flags?.recursive ?? false;
+  const mapped = FROM_SEED[data.action];
   // See the module comment: the only recursive "ignore" QEMU emits is a guest's.
-  const recipient = action === 'hypervisor-ignore' && recursive ? 'guest' : mapped.recipient;
-  return { ok: true, value: { recipient, action: mapped.action, actionRequired, recursive } };
+  const recipient = data.action === 'hypervisor-ignore' && recursive ? 'guest' : mapped.recipient;
+  return { recipient, action: mapped.action, actionRequired, recursive };
+}
+
+/** `data` with only the members either dialect's schema knows (anything else as it is). */
+function knownMembers(data: unknown): unknown {
+  if (!isObject(data)) return data;
+  const out: Record<string, unknown> = {};
+  for (const key of ['recipient', 'action'] as const) if (key in data) out[key] = data[key];
+  if ('flags' in data) {
+    const flags = data.flags;
+    if (isObject(flags)) {
+      const known: Record<string, unknown> = {};
+      for (const key of ['action-required', 'recursive'] as const)
+        if (key in flags) known[key] = flags[key];
+      out.flags = known;
+    } else out.flags = flags;
+  }
+  return out;
+}
+
+function invalid<T>(
+  dialect: Dialect,
+  issue: { readonly path: readonly (string | number)[]; readonly reason: string },
+): Result<T> {
+  const path = ['data', ...issue.path.map(String)].join('.');
+  return fail(dialect, path, issue.reason);
 }
 
 function fail<T>(dialect: Dialect | null, path: string, message: string): Result<T> {

@@ -7,13 +7,13 @@ import { reachableInQemu } from './reachable.js';
 
 /** What became of the VM, in one word, for reports and metrics labels. */
 export type Outcome =
-  | 'guest-handling'
+  | 'guest-handled'
   | 'guest-ignored'
   | 'guest-reset'
   | 'vm-died'
   | 'hypervisor-ignored';
 export const OUTCOMES: readonly Outcome[] = [
-  'guest-handling',
+  'guest-handled',
   'guest-ignored',
   'guest-reset',
   'vm-died',
@@ -27,7 +27,7 @@ export const OUTCOMES: readonly Outcome[] = [
 export function outcome(f: MemoryFailure): Outcome {
   switch (f.action) {
     case 'inject':
-      return 'guest-handling';
+      return 'guest-handled';
     case 'reset':
       return 'guest-reset';
     case 'fatal':

@@ -1,20 +1,28 @@
 /**
  * The canonical MEMORY_FAILURE model: one shape for both dialects (the seed
  * patch and QEMU 5.2+). Every other layer speaks this; dialect.ts maps the
- * wire forms to and from it.
+ * wire forms to and from it. Recipient and action are QEMU 5.2+'s own enums
+ * (schema/memory-failure-qemu.json, generated): it names every canonical value.
  */
 
+import {
+  type MemoryFailureAction,
+  MemoryFailureActionValues,
+  type MemoryFailureRecipient,
+  MemoryFailureRecipientValues,
+} from '../generated/qemu/types.js';
+
 /** Who the failure hit: QEMU's own memory (hypervisor) or guest RAM (guest). */
-export type Recipient = 'hypervisor' | 'guest';
-export const RECIPIENTS: readonly Recipient[] = ['hypervisor', 'guest'];
+export type Recipient = MemoryFailureRecipient;
+export const RECIPIENTS: readonly Recipient[] = MemoryFailureRecipientValues;
 
 /**
  * What QEMU did. `ignore`: nothing (hypervisor AO; or guest AO while an
  * earlier MCE is still being handled); `inject`: machine check delivered to the
  * guest; `fatal`: QEMU exits; `reset`: the guest is reset.
  */
-export type Action = 'ignore' | 'inject' | 'fatal' | 'reset';
-export const ACTIONS: readonly Action[] = ['ignore', 'inject', 'fatal', 'reset'];
+export type Action = MemoryFailureAction;
+export const ACTIONS: readonly Action[] = MemoryFailureActionValues;
 
 /** Which wire form an event came in (or goes out) as. */
 export type Dialect = 'qemu' | 'seed';

@@ -12,19 +12,7 @@ export {
   parseHmp,
   toMonitorOutput,
 } from './hmp.js';
-export {
-  detectTarget,
-  InjectError,
-  type InjectErrorCode,
-  type InjectOptions,
-  type InjectOutcome,
-  inject,
-  mceCommandLine,
-  PRESETS,
-  type Preset,
-  presetFault,
-  type Target,
-} from './inject.js';
+export { mceCommandLine, PRESETS, type Preset, presetFault } from './faults.js';
 export {
   type Decision,
   decide,

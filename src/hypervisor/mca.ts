@@ -28,7 +28,7 @@ import {
   MCI_STATUS_VAL,
   U64_MASK,
 } from './bits.js';
-import { type McaState, type VmMca, withBank, withVcpu } from './state.js';
+import { type McaBank, type McaState, type VmMca, withBank, withVcpu } from './state.js';
 
 /** SIGBUS on the host: the kernel found poisoned memory QEMU had mapped. */
 export interface HostFault {
@@ -228,82 +228,106 @@ interface Step {
   readonly state: VmMca;
 }
 
+/** What one vCPU's injection works with. */
+interface Target {
+  readonly vm: VmMca;
+  readonly cpu: number;
+  readonly p: InjectParams;
+  readonly vcpu: McaState;
+  /** MCi_STATUS.AR of the injected error. */
+  readonly ar: boolean;
+  /** MCG_STATUS.MCIP already set: an earlier machine check is still being handled. */
+  readonly recursive: boolean;
+}
+
 /** do_inject_x86_mce on one vCPU. */
 function injectOne(vm: VmMca, cpu: number, p: InjectParams, unconditionalAo: boolean): Step {
   const vcpu = vm.vcpus[cpu] as McaState;
-  const bank = vcpu.banks[p.bank];
-  const ar = has(p.status, MCI_STATUS_AR);
-  const recursive = has(vcpu.mcgStatus, MCG_STATUS_MCIP);
-  const guest = (action: MemoryFailure['action']): MemoryFailure => ({
-    recipient: 'guest',
-    action,
-    actionRequired: ar,
-    recursive,
-  });
-  const quiet = (text: string): Step => ({
-    event: null,
-    text,
-    reset: false,
-    status: p.status,
-    state: vm,
-  });
-
-  if (!unconditionalAo && !ar && recursive) {
-    return { event: guest('ignore'), text: '', reset: false, status: p.status, state: vm };
+  const t: Target = {
+    vm,
+    cpu,
+    p,
+    vcpu,
+    ar: has(p.status, MCI_STATUS_AR),
+    recursive: has(vcpu.mcgStatus, MCG_STATUS_MCIP),
+  };
+  if (!unconditionalAo && !t.ar && t.recursive) {
+    return { event: guestEvent(t, 'ignore'), text: '', reset: false, status: p.status, state: vm };
   }
+  const bank = vcpu.banks[p.bank];
   // A bank beyond this vCPU's count can only come from a broadcast to a vCPU
   // with fewer banks; QEMU would read past its array, we refuse instead.
-  if (!bank) return quiet(`CPU ${cpu}: bank ${p.bank} does not exist\n`);
-  let status = p.status;
-  if (has(status, MCI_STATUS_UC)) {
-    if (has(vcpu.mcgCap, MCG_CTL_P) && vcpu.mcgCtl !== U64_MASK) {
-      return quiet(`CPU ${cpu}: Uncorrected error reporting disabled\n`);
-    }
-    if (bank.ctl !== U64_MASK) {
-      return quiet(`CPU ${cpu}: Uncorrected error reporting disabled for bank ${p.bank}\n`);
-    }
-    const why = !vcpu.cr4Mce
-      ? 'MCE capability is not enabled'
-      : recursive
-        ? 'Previous MCE still in progress'
-        : null;
-    if (why) {
-      // QEMU prints this one without a newline.
-      return {
-        event: guest('reset'),
-        text: `CPU ${cpu}: ${why}, raising triple fault`,
-        reset: true,
-        status,
-        state: vm,
-      };
-    }
-    if (has(bank.status, MCI_STATUS_VAL)) status |= MCI_STATUS_OVER;
-    const next = {
-      ...withBank(vcpu, p.bank, { ...bank, status, addr: p.addr, misc: p.misc }),
-      mcgStatus: p.mcgStatus,
-    };
+  if (!bank) return quiet(t, `CPU ${cpu}: bank ${p.bank} does not exist\n`);
+  return has(p.status, MCI_STATUS_UC) ? injectUncorrected(t, bank) : logCorrected(t, bank);
+}
+
+/** An uncorrected error: unless reporting is off, raised as #MC, or a triple fault. */
+function injectUncorrected(t: Target, bank: McaBank): Step {
+  const { vm, cpu, p, vcpu } = t;
+  if (has(vcpu.mcgCap, MCG_CTL_P) && vcpu.mcgCtl !== U64_MASK) {
+    return quiet(t, `CPU ${cpu}: Uncorrected error reporting disabled\n`);
+  }
+  if (bank.ctl !== U64_MASK) {
+    return quiet(t, `CPU ${cpu}: Uncorrected error reporting disabled for bank ${p.bank}\n`);
+  }
+  const why = !vcpu.cr4Mce
+    ? 'MCE capability is not enabled'
+    : t.recursive
+      ? 'Previous MCE still in progress'
+      : null;
+  if (why) {
+    // QEMU prints this one without a newline.
     return {
-      event: guest('inject'),
-      text: '',
-      reset: false,
-      status,
-      state: withVcpu(vm, cpu, next),
+      event: guestEvent(t, 'reset'),
+      text: `CPU ${cpu}: ${why}, raising triple fault`,
+      reset: true,
+      status: p.status,
+      state: vm,
     };
   }
-  // Corrected: logged in the bank, never raised; an uncorrected error already
-  // logged there wins and only gains OVER.
+  let status = p.status;
+  if (has(bank.status, MCI_STATUS_VAL)) status |= MCI_STATUS_OVER;
+  const next = {
+    ...withBank(vcpu, p.bank, { ...bank, status, addr: p.addr, misc: p.misc }),
+    mcgStatus: p.mcgStatus,
+  };
+  return {
+    event: guestEvent(t, 'inject'),
+    text: '',
+    reset: false,
+    status,
+    state: withVcpu(vm, cpu, next),
+  };
+}
+
+/**
+ * A corrected error: logged in the bank, never raised; an uncorrected error
+ * already logged there wins and only gains OVER.
+ */
+function logCorrected(t: Target, bank: McaBank): Step {
+  const { vm, cpu, p, vcpu } = t;
+  let status = p.status;
   let nextBank = { ...bank, status: bank.status | MCI_STATUS_OVER };
   if (!has(bank.status, MCI_STATUS_VAL) || !has(bank.status, MCI_STATUS_UC)) {
     if (has(bank.status, MCI_STATUS_VAL)) status |= MCI_STATUS_OVER;
     nextBank = { ...bank, status, addr: p.addr, misc: p.misc };
   }
   return {
-    event: guest('inject'),
+    event: guestEvent(t, 'inject'),
     text: '',
     reset: false,
     status,
     state: withVcpu(vm, cpu, withBank(vcpu, p.bank, nextBank)),
   };
+}
+
+function guestEvent(t: Target, action: MemoryFailure['action']): MemoryFailure {
+  return { recipient: 'guest', action, actionRequired: t.ar, recursive: t.recursive };
+}
+
+/** No event: only the monitor's text, nothing changed. */
+function quiet(t: Target, text: string): Step {
+  return { event: null, text, reset: false, status: t.p.status, state: t.vm };
 }
 
 function nothing(vm: VmMca): Decision {

@@ -210,6 +210,12 @@ export class SimulatedVm {
   }
 
   private register(schemaInfo: readonly unknown[]): void {
+    this.registerQueries(schemaInfo);
+    this.registerRunControl();
+    this.registerInjections();
+  }
+
+  private registerQueries(schemaInfo: readonly unknown[]): void {
     const s = this.server;
     s.handle('query-status', (args) => {
       onlyKnown(args, []);
@@ -219,6 +225,11 @@ export class SimulatedVm {
       onlyKnown(args, []);
       return schemaInfo;
     });
+  }
+
+  /** stop, cont, reset, power button, quit: what they do to the run state, and their events. */
+  private registerRunControl(): void {
+    const s = this.server;
     s.handle('stop', (args) => {
       onlyKnown(args, []);
       if (this.run === 'running') {
@@ -256,6 +267,11 @@ export class SimulatedVm {
       void this.shutdown('host-qmp-quit');
       return {};
     });
+  }
+
+  /** The two ways in for a fault: the monitor's `mce` (guest path) and our host-side command. */
+  private registerInjections(): void {
+    const s = this.server;
     s.handle('human-monitor-command', (args) => {
       onlyKnown(args, ['command-line', 'cpu-index']);
       const line = requireString(args, 'command-line');
@@ -265,30 +281,32 @@ export class SimulatedVm {
       }
       return toMonitorOutput(this.hmp(line));
     });
-    s.handle('x-memfail-host-memory-failure', (args) => {
-      onlyKnown(args, ['code', 'address', 'guest-ram', 'cpu-index']);
-      const code = requireEnum(args, 'code', ['ar', 'ao'] as const);
-      const address = requireUint64(args, 'address');
-      const guestRam = optionalBool(args, 'guest-ram') ?? true;
-      const cpu = optionalInt(args, 'cpu-index') ?? 0;
-      if (cpu < 0 || cpu >= this.mca.vcpus.length) {
-        throw new QmpCommandError(
-          'GenericError',
-          `CPU index ${cpu} out of range (0..${this.mca.vcpus.length - 1})`,
-        );
-      }
-      const fault: HostFault = {
-        kind: 'host',
-        code: code === 'ar' ? 'AR' : 'AO',
-        address,
-        inGuestRam: guestRam,
-        cpu,
-      };
-      const { decision } = this.inject(fault);
-      // QEMU exit(1)s from the signal handler: no reply ever comes.
-      if (decision.exits) return new Promise<never>(() => {});
-      return {};
-    });
+    s.handle('x-memfail-host-memory-failure', (args) => this.hostMemoryFailure(args));
+  }
+
+  private hostMemoryFailure(args: JsonObject): Promise<never> | Record<string, never> {
+    onlyKnown(args, ['code', 'address', 'guest-ram', 'cpu-index']);
+    const code = requireEnum(args, 'code', ['ar', 'ao'] as const);
+    const address = requireUint64(args, 'address');
+    const guestRam = optionalBool(args, 'guest-ram') ?? true;
+    const cpu = optionalInt(args, 'cpu-index') ?? 0;
+    if (cpu < 0 || cpu >= this.mca.vcpus.length) {
+      throw new QmpCommandError(
+        'GenericError',
+        `CPU index ${cpu} out of range (0..${this.mca.vcpus.length - 1})`,
+      );
+    }
+    const fault: HostFault = {
+      kind: 'host',
+      code: code === 'ar' ? 'AR' : 'AO',
+      address,
+      inGuestRam: guestRam,
+      cpu,
+    };
+    const { decision } = this.inject(fault);
+    // QEMU exit(1)s from the signal handler: no reply ever comes.
+    if (decision.exits) return new Promise<never>(() => {});
+    return {};
   }
 
   private hmp(line: string): string {

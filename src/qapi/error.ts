@@ -43,23 +43,3 @@ export function formatError(e: QapiError): string {
   const col = e.col === undefined ? '' : `:${e.col}`;
   return `${e.info.prefix()}${col}: ${e.message}`;
 }
-
-export interface StructuredError {
-  readonly file: string | null;
-  readonly line: number | null;
-  readonly col: number | null;
-  readonly message: string;
-  /** QEMU's context lines ("In file included from ...", "FILE: In struct 'X':"). */
-  readonly context: string[];
-}
-
-/** The same error as data, for `--json` output. */
-export function structuredError(e: QapiError): StructuredError {
-  return {
-    file: e.info?.fname ?? null,
-    line: e.info?.line ?? null,
-    col: e.col ?? null,
-    message: e.message,
-    context: e.info?.contextLines() ?? [],
-  };
-}

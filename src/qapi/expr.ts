@@ -6,7 +6,6 @@
  */
 import type { QapiDoc } from './doc.js';
 import { dictKeys } from './dict.js';
-import { withBaselineJit } from './jit.js';
 import { QapiSemanticError } from './error.js';
 import { cName } from './c-name.js';
 import { nameStem } from './names.js';
@@ -444,11 +443,9 @@ function checkDefinition(expr: Dict, info: SourceInfo, doc: QapiDoc | null): voi
  * first error, as QEMU does. Include markers pass through unchecked.
  */
 export function checkExprs(exprs: readonly QapiExpression[]): QapiExpression[] {
-  return withBaselineJit(() => {
-    for (let i = 0; i < exprs.length; i++) {
-      const { expr, info, doc } = exprs[i] as QapiExpression;
-      if (!has(expr, 'include')) checkDefinition(expr, info, doc);
-    }
-    return [...exprs];
-  });
+  for (let i = 0; i < exprs.length; i++) {
+    const { expr, info, doc } = exprs[i] as QapiExpression;
+    if (!has(expr, 'include')) checkDefinition(expr, info, doc);
+  }
+  return [...exprs];
 }

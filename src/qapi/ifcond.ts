@@ -87,16 +87,3 @@ function render(
   };
   return expr === null ? '' : gen(expr, false);
 }
-
-/** Python's repr() of the condition, the form QEMU's test dumps print. */
-export function pythonRepr(expr: IfExpr): string {
-  if (typeof expr === 'string') return pyStr(expr);
-  if ('not' in expr) return `{'not': ${pythonRepr(expr.not)}}`;
-  if ('all' in expr) return `{'all': [${expr.all.map(pythonRepr).join(', ')}]}`;
-  return `{'any': [${expr.any.map(pythonRepr).join(', ')}]}`;
-}
-
-function pyStr(s: string): string {
-  if (s.includes("'") && !s.includes('"')) return `"${s}"`;
-  return `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
-}

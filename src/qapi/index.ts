@@ -1,17 +1,15 @@
 // Public API of the QAPI schema front end.
 export type { DocFail, DocFeature, DocMember, SectionTag } from './doc.js';
 export { ArgSection, DocSection, QapiDoc } from './doc.js';
-export type { QapiErrorKind, StructuredError } from './error.js';
+export type { QapiErrorKind } from './error.js';
 export {
   formatError,
   QapiError,
   QapiParseError,
   QapiSemanticError,
-  structuredError,
 } from './error.js';
 export { dictKeys, KEY_ORDER } from './dict.js';
 export { checkExprs } from './expr.js';
-export { withBaselineJit } from './jit.js';
 export { nameStem } from './names.js';
 export type { ParsedSchema, ParseOptions, QapiExpression, QapiValue } from './parser.js';
 export { readSchemaFile } from './files.js';
@@ -30,7 +28,6 @@ export type {
 export { Command, Event } from './definitions.js';
 export { ArrayType, BuiltinType, Entity, EnumType, Include, QapiType } from './entities.js';
 export { AlternateType, ObjectType, Variants } from './object-types.js';
-export { dumpSchema } from './dump.js';
 export type { IfExpr } from './ifcond.js';
 export { IfCond } from './ifcond.js';
 export type { QapiErrorInfo, SchemaCheckResult } from './load.js';

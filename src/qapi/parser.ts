@@ -9,7 +9,6 @@ import { dictKeys, isReorderedKey, rememberKeyOrder } from './dict.js';
 import { QapiDoc } from './doc.js';
 import { QapiError, QapiSemanticError } from './error.js';
 import { dirname, joinPath, normalizeText, readFailure, readSchemaFile } from './files.js';
-import { withBaselineJit } from './jit.js';
 import {
   COLON,
   COMMA,
@@ -318,10 +317,6 @@ function applyPragma(pragma: Pragma, name: string, value: QapiValue, info: Sourc
  * any problem, including an unreadable file.
  */
 export function parseSchema(fname: string, options: ParseOptions = {}): ParsedSchema {
-  return withBaselineJit(() => parseSchemaFile(fname, options));
-}
-
-function parseSchemaFile(fname: string, options: ParseOptions): ParsedSchema {
   const session: ParseSession = {
     included: new Set(),
     pragma: new Pragma(),

@@ -19,7 +19,6 @@ import { dictKeys } from './dict.js';
 import { formatError, QapiError, QapiSemanticError } from './error.js';
 import { checkExprs } from './expr.js';
 import { IfCond } from './ifcond.js';
-import { withBaselineJit } from './jit.js';
 import { AlternateType, ObjectType, Variants } from './object-types.js';
 import { EnumMember, Feature, ObjectTypeMember, Variant } from './members.js';
 import type { QapiDoc } from './doc.js';
@@ -58,6 +57,14 @@ export interface LoadOptions {
   readFile?: (path: string) => string;
 }
 
+/** One definition being added: the expression, where it is, its doc and its condition. */
+interface Def {
+  readonly expr: QapiExpression['expr'];
+  readonly info: SourceInfo;
+  readonly doc: QapiExpression['doc'];
+  readonly ifcond: IfCond;
+}
+
 export class QapiSchema implements TypeResolver {
   readonly docs: readonly QapiDoc[];
   private readonly entityList: Entity[] = [];
@@ -73,8 +80,7 @@ export class QapiSchema implements TypeResolver {
     options: LoadOptions = {},
   ) {
     this.schemaDir = dirname(fname);
-    // One short burst of work, like parsing: see jit.ts.
-    this.docs = withBaselineJit(() => this.build(fname, options));
+    this.docs = this.build(fname, options);
   }
 
   private build(fname: string, options: LoadOptions): readonly QapiDoc[] {
@@ -257,81 +263,100 @@ export class QapiSchema implements TypeResolver {
     return variants;
   }
 
+  /** One definition into the model, as QEMU's _def_exprs: one _def_* per kind. */
   private defineExpr(definition: QapiExpression): void {
     const { expr, info, doc } = definition;
-    const ifcond = IfCond.of(expr.if);
-    if ('enum' in expr) {
-      const prefix = typeof expr.prefix === 'string' ? expr.prefix : null;
-      const members = this.makeEnumMembers(expr.data, info);
-      const f = this.makeFeatures(expr.features, info);
-      this.defineEntity(new EnumType(String(expr.enum), info, doc, ifcond, f, members, prefix));
-    } else if ('struct' in expr) {
-      const base = typeof expr.base === 'string' ? expr.base : null;
-      const f = this.makeFeatures(expr.features, info);
-      // The expression checks let a type name through here, and QEMU 7.2
-      // then fails on it with an internal error; we reject it instead.
-      if (typeof expr.data === 'string') {
-        throw new QapiSemanticError(info, "'data' must be an object");
-      }
-      const members = this.makeMembers(expr.data, info);
-      this.defineEntity(
-        new ObjectType(String(expr.struct), info, doc, ifcond, f, base, members, null),
-      );
-    } else if ('union' in expr) {
-      const name = String(expr.union);
-      const f = this.makeFeatures(expr.features, info);
-      const base =
-        typeof expr.base === 'string'
-          ? expr.base
-          : this.makeImplicitObjectType(
-              name,
-              info,
-              ifcond,
-              'base',
-              this.makeMembers(expr.base, info),
-            );
-      const variants = this.makeVariants(expr.data, info);
-      const tagged = new Variants(String(expr.discriminator), info, null, variants);
-      this.defineEntity(new ObjectType(name, info, doc, ifcond, f, base, [], tagged));
-    } else if ('alternate' in expr) {
-      const f = this.makeFeatures(expr.features, info);
-      const variants = this.makeVariants(expr.data, info);
-      const tag = new ObjectTypeMember('type', info, 'QType', false, IfCond.of(undefined));
-      const alt = new Variants(null, info, tag, variants);
-      this.defineEntity(new AlternateType(String(expr.alternate), info, doc, ifcond, f, alt));
-    } else if ('command' in expr) {
-      const name = String(expr.command);
-      const f = this.makeFeatures(expr.features, info);
-      const data = this.argTypeRef(name, expr.data, info, ifcond);
-      const rets = expr.returns === undefined ? null : this.typeRef(expr.returns, info);
-      this.defineEntity(
-        new Command(
-          name,
-          info,
-          doc,
-          ifcond,
-          f,
-          data,
-          rets,
-          flag(expr.gen, true),
-          flag(expr['success-response'], true),
-          flag(expr.boxed, false),
-          flag(expr['allow-oob'], false),
-          flag(expr['allow-preconfig'], false),
-          flag(expr.coroutine, false),
-        ),
-      );
-    } else if ('event' in expr) {
-      const name = String(expr.event);
-      const f = this.makeFeatures(expr.features, info);
-      const data = this.argTypeRef(name, expr.data, info, ifcond);
-      this.defineEntity(new Event(name, info, doc, ifcond, f, data, flag(expr.boxed, false)));
-    } else if ('include' in expr) {
+    const d: Def = { expr, info, doc, ifcond: IfCond.of(expr.if) };
+    if ('enum' in expr) this.defineEnum(d);
+    else if ('struct' in expr) this.defineStruct(d);
+    else if ('union' in expr) this.defineUnion(d);
+    else if ('alternate' in expr) this.defineAlternate(d);
+    else if ('command' in expr) this.defineCommand(d);
+    else if ('event' in expr) this.defineEvent(d);
+    else if ('include' in expr) {
       // The parser already resolved the include against the including file.
       this.defineEntity(new Include(this.makeModule(String(expr.include)), info));
     } else {
       throw new QapiSemanticError(info, 'internal: unknown kind of definition');
     }
+  }
+
+  private defineEnum({ expr, info, doc, ifcond }: Def): void {
+    const prefix = typeof expr.prefix === 'string' ? expr.prefix : null;
+    const members = this.makeEnumMembers(expr.data, info);
+    const f = this.makeFeatures(expr.features, info);
+    this.defineEntity(new EnumType(String(expr.enum), info, doc, ifcond, f, members, prefix));
+  }
+
+  private defineStruct({ expr, info, doc, ifcond }: Def): void {
+    const base = typeof expr.base === 'string' ? expr.base : null;
+    const f = this.makeFeatures(expr.features, info);
+    // The expression checks let a type name through here, and QEMU 7.2
+    // then fails on it with an internal error; we reject it instead.
+    if (typeof expr.data === 'string') {
+      throw new QapiSemanticError(info, "'data' must be an object");
+    }
+    const members = this.makeMembers(expr.data, info);
+    this.defineEntity(
+      new ObjectType(String(expr.struct), info, doc, ifcond, f, base, members, null),
+    );
+  }
+
+  private defineUnion({ expr, info, doc, ifcond }: Def): void {
+    const name = String(expr.union);
+    const f = this.makeFeatures(expr.features, info);
+    const base =
+      typeof expr.base === 'string'
+        ? expr.base
+        : this.makeImplicitObjectType(
+            name,
+            info,
+            ifcond,
+            'base',
+            this.makeMembers(expr.base, info),
+          );
+    const variants = this.makeVariants(expr.data, info);
+    const tagged = new Variants(String(expr.discriminator), info, null, variants);
+    this.defineEntity(new ObjectType(name, info, doc, ifcond, f, base, [], tagged));
+  }
+
+  private defineAlternate({ expr, info, doc, ifcond }: Def): void {
+    const f = this.makeFeatures(expr.features, info);
+    const variants = this.makeVariants(expr.data, info);
+    const tag = new ObjectTypeMember('type', info, 'QType', false, IfCond.of(undefined));
+    const alt = new Variants(null, info, tag, variants);
+    this.defineEntity(new AlternateType(String(expr.alternate), info, doc, ifcond, f, alt));
+  }
+
+  private defineCommand({ expr, info, doc, ifcond }: Def): void {
+    const name = String(expr.command);
+    const f = this.makeFeatures(expr.features, info);
+    const data = this.argTypeRef(name, expr.data, info, ifcond);
+    const rets = expr.returns === undefined ? null : this.typeRef(expr.returns, info);
+    this.defineEntity(
+      new Command(
+        name,
+        info,
+        doc,
+        ifcond,
+        f,
+        data,
+        rets,
+        flag(expr.gen, true),
+        flag(expr['success-response'], true),
+        flag(expr.boxed, false),
+        flag(expr['allow-oob'], false),
+        flag(expr['allow-preconfig'], false),
+        flag(expr.coroutine, false),
+      ),
+    );
+  }
+
+  private defineEvent({ expr, info, doc, ifcond }: Def): void {
+    const name = String(expr.event);
+    const f = this.makeFeatures(expr.features, info);
+    const data = this.argTypeRef(name, expr.data, info, ifcond);
+    this.defineEntity(new Event(name, info, doc, ifcond, f, data, flag(expr.boxed, false)));
   }
 
   /** 'data' of a command or event: a type name, or members making an implicit q_obj_NAME-arg. */

@@ -10,7 +10,7 @@
  */
 
 import { CR4_MCE_BIT } from '../hypervisor/bits.js';
-import { mceCommandLine, presetFault } from '../hypervisor/inject.js';
+import { mceCommandLine, presetFault } from '../hypervisor/faults.js';
 import type { GuestFault } from '../hypervisor/mca.js';
 import { QmpClient } from '../qmp/client.js';
 import {

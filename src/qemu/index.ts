@@ -1,5 +1,6 @@
 /**
- * The real-QEMU harness: boot sectors, launcher, HMP helpers.
+ * VMs driven over QMP: the real-QEMU harness (boot sectors, launcher, HMP
+ * helpers) and the injection client (a simulator or real QEMU).
  *
  *   import { startGuest, launchQemu, mceBootSector, waitForGuest, injectMce, AR_MCE } from '../qemu/index.js';
  */
@@ -23,6 +24,15 @@ export {
   startGuest,
   waitForGuest,
 } from './guest.js';
+export {
+  detectTarget,
+  InjectError,
+  type InjectErrorCode,
+  type InjectOptions,
+  type InjectOutcome,
+  inject,
+  type Target,
+} from './inject.js';
 export {
   findQemu,
   type LaunchOptions,

@@ -102,7 +102,30 @@ export async function launchQemu(options: LaunchOptions = {}): Promise<QemuHandl
   await truncate(image, FLOPPY_BYTES);
   const count = options.qmpSockets ?? 1;
   const qmp = Array.from({ length: count }, (_, i) => unixAddress(join(dir, `qmp${i}.sock`)));
-  const args = [
+  const child = spawn(binary, qemuArgs(options, vcpus, image, qmp), {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  const run = watch(child, dir);
+  await untilListening(run, qmp, binary, dir, options.startTimeoutMs ?? 20_000);
+  return {
+    qmp,
+    process: child,
+    exited: run.exited,
+    stderr: run.stderr,
+    async kill() {
+      if (run.alive()) child.kill('SIGKILL');
+      return run.exited;
+    },
+  };
+}
+
+function qemuArgs(
+  options: LaunchOptions,
+  vcpus: number,
+  image: string,
+  qmp: readonly UnixAddress[],
+): string[] {
+  return [
     '-machine', 'pc', '-accel', 'tcg', '-display', 'none', '-nodefaults', '-no-user-config',
     '-m', '64', '-smp', String(vcpus), '-drive', `file=${image},format=raw,if=floppy`,
     ...qmp.flatMap((a) => ['-qmp', `unix:${a.path},server=on,wait=off`]),
@@ -110,7 +133,19 @@ export async function launchQemu(options: LaunchOptions = {}): Promise<QemuHandl
     ...(options.paused ? ['-S'] : []),
     ...(options.extraArgs ?? []),
   ]; // biome-ignore format: one flag per pair reads better than one per line
-  const child = spawn(binary, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+}
+
+/** A started QEMU process as seen from here: its exit, stderr so far, and a failure to spawn. */
+interface Watched {
+  readonly child: ChildProcess;
+  readonly exited: Promise<QemuExit>;
+  readonly spawnError: Promise<Error>;
+  stderr(): string;
+  alive(): boolean;
+}
+
+/** Follows the child's stderr and exit; its temp dir goes once it has exited. */
+function watch(child: ChildProcess, dir: string): Watched {
   let stderr = '';
   child.stderr?.setEncoding('utf8');
   child.stderr?.on('data', (d: string) => {
@@ -126,17 +161,26 @@ export async function launchQemu(options: LaunchOptions = {}): Promise<QemuHandl
     alive = false;
   });
   const spawnError = new Promise<Error>((resolve) => child.once('error', resolve));
+  return { child, exited, spawnError, stderr: () => stderr, alive: () => alive };
+}
 
-  const deadline = Date.now() + (options.startTimeoutMs ?? 20_000);
-  // Wait until every socket listens (QEMU sets them up before running the guest).
+/** Waits until every QMP socket listens (QEMU sets them up before running the guest). */
+async function untilListening(
+  run: Watched,
+  qmp: readonly UnixAddress[],
+  binary: string,
+  dir: string,
+  timeoutMs: number,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
   for (;;) {
-    if (qmp.every((a) => existsSync(a.path)) && (await listening(qmp.map((a) => a.path)))) break;
+    if (qmp.every((a) => existsSync(a.path)) && (await listening(qmp.map((a) => a.path)))) return;
     const early = await Promise.race([
-      spawnError,
-      exited.then(
+      run.spawnError,
+      run.exited.then(
         (e) =>
           new QemuStartError(
-            `QEMU exited during start-up (${e.code ?? e.signal}): ${stderr.trim()}`,
+            `QEMU exited during start-up (${e.code ?? e.signal}): ${run.stderr().trim()}`,
           ),
       ),
       new Promise<null>((r) => setTimeout(() => r(null), 10)),
@@ -148,21 +192,13 @@ export async function launchQemu(options: LaunchOptions = {}): Promise<QemuHandl
         : new QemuStartError(`cannot run ${binary}: ${early.message}`);
     }
     if (Date.now() > deadline) {
-      child.kill('SIGKILL');
-      await exited;
-      throw new QemuStartError(`QEMU did not create its QMP sockets in time: ${stderr.trim()}`);
+      run.child.kill('SIGKILL');
+      await run.exited;
+      throw new QemuStartError(
+        `QEMU did not create its QMP sockets in time: ${run.stderr().trim()}`,
+      );
     }
   }
-  return {
-    qmp,
-    process: child,
-    exited,
-    stderr: () => stderr,
-    async kill() {
-      if (alive) child.kill('SIGKILL');
-      return exited;
-    },
-  };
 }
 
 /** Listening unix sockets carry __SO_ACCEPTCON in the Flags column of /proc/net/unix. */

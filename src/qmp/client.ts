@@ -44,6 +44,7 @@ import {
   type QmpEventMessage,
   type QmpGreeting,
   type QmpTimestamp,
+  type ServerMessage,
 } from './message.js';
 
 export type RunState = 'idle' | 'connecting' | 'running' | 'disconnecting';
@@ -167,6 +168,48 @@ export class QmpClient<C extends { [K in keyof C]: CommandSpec } = LooseCommands
     if (options.signal?.aborted)
       throw new QmpConnectionError('aborted', `connect to ${where} aborted`);
     this.setState('connecting');
+    const conn = this.open(address);
+    const onAbort = () =>
+      this.hangUp(
+        conn,
+        'aborted',
+        new QmpConnectionError('aborted', `connect to ${where} aborted`),
+      );
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    // One limit for the greeting and the negotiation together.
+    const timeoutMs = this.options.connectTimeoutMs ?? 10_000;
+    const timer = setTimeout(
+      () =>
+        this.hangUp(
+          conn,
+          'connect-timeout',
+          new QmpConnectionError(
+            'connect-timeout',
+            `no QMP greeting from ${where} within ${timeoutMs} ms`,
+          ),
+        ),
+      timeoutMs,
+    );
+    try {
+      const greeting = await this.greetingOf(conn, where);
+      if (this.options.negotiate !== false) await this.negotiate(conn, greeting, where);
+      if (this.conn !== conn) {
+        // Torn down between the last reply and now (the server hung up at once).
+        throw new QmpConnectionError(
+          'connect-failed',
+          `${where} closed the connection during negotiation`,
+        );
+      }
+      this.setState('running');
+      return greeting;
+    } finally {
+      clearTimeout(timer);
+      options.signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /** A new socket to `address` and the connection state around it (the current one from now). */
+  private open(address: QmpAddress): Connection {
     const socket =
       address.kind === 'unix'
         ? netConnect({ path: address.path })
@@ -198,83 +241,49 @@ export class QmpClient<C extends { [K in keyof C]: CommandSpec } = LooseCommands
       conn.reason ??= { reason: 'socket-error', error: err };
     });
     socket.on('close', () => this.teardown(conn));
+    return conn;
+  }
 
-    const timeoutMs = this.options.connectTimeoutMs ?? 10_000;
-    let timer: NodeJS.Timeout | undefined;
-    const onAbort = () =>
-      this.hangUp(
-        conn,
-        'aborted',
-        new QmpConnectionError('aborted', `connect to ${where} aborted`),
-      );
-    options.signal?.addEventListener('abort', onAbort, { once: true });
-    try {
-      const greeting = await new Promise<QmpGreeting>((resolve, reject) => {
-        timer = setTimeout(
-          () =>
-            this.hangUp(
-              conn,
-              'connect-timeout',
-              new QmpConnectionError(
-                'connect-timeout',
-                `no QMP greeting from ${where} within ${timeoutMs} ms`,
-              ),
-            ),
-          timeoutMs,
-        );
-        conn.onGreeting = resolve;
-        this.closedPromise.then((info) =>
-          reject(
-            new QmpConnectionError(
-              info.reason === 'connect-timeout'
-                ? 'connect-timeout'
-                : info.reason === 'aborted' || info.reason === 'closed'
-                  ? 'aborted'
-                  : 'connect-failed',
-              `cannot connect to ${where}: ${info.error?.message ?? 'connection closed before the greeting'}`,
-              { cause: info.error ?? undefined },
-            ),
-          ),
-        );
-      });
-      if (this.options.negotiate !== false) {
-        const enable = this.options.oob && greeting.capabilities.includes('oob') ? ['oob'] : [];
-        try {
-          await this.send(
-            conn,
-            'qmp_capabilities',
-            false,
-            enable.length > 0 ? { enable } : undefined,
-          );
-        } catch (err) {
-          const cause = err instanceof Error ? err : new Error(String(err));
-          const failure = new QmpConnectionError(
-            err instanceof QmpCommandError
-              ? 'negotiation-failed'
-              : conn.reason?.reason === 'connect-timeout'
-                ? 'connect-timeout'
+  /** The server's greeting; rejects with why when the connection ends first. */
+  private greetingOf(conn: Connection, where: string): Promise<QmpGreeting> {
+    return new Promise<QmpGreeting>((resolve, reject) => {
+      conn.onGreeting = resolve;
+      this.closedPromise.then((info) =>
+        reject(
+          new QmpConnectionError(
+            info.reason === 'connect-timeout'
+              ? 'connect-timeout'
+              : info.reason === 'aborted' || info.reason === 'closed'
+                ? 'aborted'
                 : 'connect-failed',
-            `capability negotiation with ${where} failed: ${cause.message}`,
-            { cause },
-          );
-          this.hangUp(conn, 'protocol-error', failure);
-          throw failure;
-        }
-        this.enabled = enable;
-      }
-      if (this.conn !== conn) {
-        // Torn down between the last reply and now (the server hung up at once).
-        throw new QmpConnectionError(
-          'connect-failed',
-          `${where} closed the connection during negotiation`,
-        );
-      }
-      this.setState('running');
-      return greeting;
-    } finally {
-      clearTimeout(timer);
-      options.signal?.removeEventListener('abort', onAbort);
+            `cannot connect to ${where}: ${info.error?.message ?? 'connection closed before the greeting'}`,
+            { cause: info.error ?? undefined },
+          ),
+        ),
+      );
+    });
+  }
+
+  /** qmp_capabilities, with oob when asked for and offered; hangs up when it fails. */
+  private async negotiate(conn: Connection, greeting: QmpGreeting, where: string): Promise<void> {
+    const enable = this.options.oob && greeting.capabilities.includes('oob') ? ['oob'] : [];
+    try {
+      await this.send(conn, 'qmp_capabilities', false, enable.length > 0 ? { enable } : undefined);
+    } catch (err) {
+      const cause = err instanceof Error ? err : new Error(String(err));
+      const failure = new QmpConnectionError(
+        err instanceof QmpCommandError
+          ? 'negotiation-failed'
+          : conn.reason?.reason === 'connect-timeout'
+            ? 'connect-timeout'
+            : 'connect-failed',
+        `capability negotiation with ${where} failed: ${cause.message}`,
+        { cause },
+      );
+      this.hangUp(conn, 'protocol-error', failure);
+      throw failure;
     }
+    this.enabled = enable;
   }
 
   /** Runs a command; resolves its `return`, rejects with QmpCommandError or QmpConnectionError. */
@@ -319,7 +328,9 @@ export class QmpClient<C extends { [K in keyof C]: CommandSpec } = LooseCommands
    * Events as an async iterator, from this call on, ending (after what was
    * received) when the connection ends, on `signal`, or on `break`.
    */
-  events(options: StreamOptions<keyof E & string> = {}): AsyncIterableIterator<QmpEvent<E>> {
+  events(
+    options: StreamOptions<keyof E & string> = {},
+  ): AsyncIterableIterator<QmpEvent<E>, undefined> {
     return this.hub.stream(options);
   }
 
@@ -396,38 +407,49 @@ export class QmpClient<C extends { [K in keyof C]: CommandSpec } = LooseCommands
         return;
       }
       case 'greeting':
-        if (conn.greeting !== null) {
-          this.hangUp(
-            conn,
-            'protocol-error',
-            new QmpProtocolError('unexpected-message', 'a second greeting'),
-          );
-          return;
-        }
-        conn.greeting = msg.greeting;
-        this.currentGreeting = msg.greeting;
-        conn.onGreeting?.(msg.greeting);
+        this.onGreetingMessage(conn, msg.greeting);
         return;
       case 'return':
-      case 'error': {
-        if (msg.id === undefined) {
-          // We always send ids: an id-less reply means the server could not read our request.
-          const desc = msg.kind === 'error' ? msg.desc : 'a return without id';
-          this.hangUp(
-            conn,
-            'protocol-error',
-            new QmpProtocolError('unexpected-message', `server reply without id: ${desc}`),
-          );
-          return;
-        }
-        const pending = typeof msg.id === 'number' ? this.pending.get(msg.id) : undefined;
-        if (pending === undefined) return; // the spec says to drop replies with unknown ids
-        this.pending.delete(msg.id as number);
-        if (msg.kind === 'return') pending.resolve(msg.value);
-        else pending.reject(new QmpCommandError(msg.errorClass, msg.desc, pending.command));
+      case 'error':
+        this.onReply(conn, msg);
         return;
-      }
     }
+  }
+
+  private onGreetingMessage(conn: Connection, greeting: QmpGreeting): void {
+    if (conn.greeting !== null) {
+      this.hangUp(
+        conn,
+        'protocol-error',
+        new QmpProtocolError('unexpected-message', 'a second greeting'),
+      );
+      return;
+    }
+    conn.greeting = greeting;
+    this.currentGreeting = greeting;
+    conn.onGreeting?.(greeting);
+  }
+
+  /** A command's reply settles its pending execute(). */
+  private onReply(
+    conn: Connection,
+    msg: Extract<ServerMessage, { kind: 'return' | 'error' }>,
+  ): void {
+    if (msg.id === undefined) {
+      // We always send ids: an id-less reply means the server could not read our request.
+      const desc = msg.kind === 'error' ? msg.desc : 'a return without id';
+      this.hangUp(
+        conn,
+        'protocol-error',
+        new QmpProtocolError('unexpected-message', `server reply without id: ${desc}`),
+      );
+      return;
+    }
+    const pending = typeof msg.id === 'number' ? this.pending.get(msg.id) : undefined;
+    if (pending === undefined) return; // QEMU's qmp-spec.txt: drop replies with unknown ids
+    this.pending.delete(msg.id as number);
+    if (msg.kind === 'return') pending.resolve(msg.value);
+    else pending.reject(new QmpCommandError(msg.errorClass, msg.desc, pending.command));
   }
 
   private deliver(event: QmpEventMessage, text: string): void {

@@ -68,7 +68,7 @@ export class EventHub<T extends { readonly event: string }> {
    * An async iterator over events from now on (subscribed at once, so none is
    * missed before the first next()). Queues without bound for a slow consumer.
    */
-  stream(options: StreamOptions = {}): AsyncIterableIterator<T> {
+  stream(options: StreamOptions = {}): AsyncIterableIterator<T, undefined> {
     const queue: T[] = [];
     let head = 0;
     let done = false;
@@ -95,7 +95,7 @@ export class EventHub<T extends { readonly event: string }> {
     this.streamEnders.add(finish);
     if (options.signal?.aborted) finish();
     else options.signal?.addEventListener('abort', finish, { once: true });
-    const iterator: AsyncIterableIterator<T> = {
+    const iterator: AsyncIterableIterator<T, undefined> = {
       next: () => {
         if (head < queue.length) {
           const value = queue[head++]!;

@@ -1,7 +1,11 @@
 /**
  * The wire: QMP framing, messages, client, server and addresses.
  *
- *   import { QmpClient, QmpServer, parseAddress } from '../qmp/index.js';
+ *   import { QmpClient, QmpServer, parseAddress } from 'memfail/qmp';
+ *
+ * Typed use against QEMU 7.2: `new QmpClient<QemuCommands, QemuEvents>()`
+ * (see qemu-api.ts); untyped: `new QmpClient()`; against memfail's own
+ * schemas: the Commands/Events maps of src/generated/{qemu,seed}.
  */
 
 export {
@@ -44,6 +48,7 @@ export {
   type FramerSink,
   QmpFramer,
 } from './framing.js';
+export type { QemuCommands, QemuEvents } from './qemu-api.js';
 export {
   type CommandArgs,
   type CommandReturns,
@@ -79,4 +84,5 @@ export {
   QmpServer,
   type QmpServerOptions,
   QmpSession,
+  type SessionListener,
 } from './server.js';

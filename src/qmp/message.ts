@@ -1,6 +1,7 @@
 /**
- * QMP message shapes (docs/interop/qmp-spec.txt) and the two classifiers that
- * turn a parsed JSON object into one of them:
+ * QMP message shapes (QEMU's docs/interop/qmp-spec.txt, which
+ * scripts/fetch-qemu-source.sh unpacks into .cache/qemu-src) and the two
+ * classifiers that turn a parsed JSON object into one of them:
  *
  *   classifyServerMessage(obj) // greeting | return | error | event, or a QmpProtocolError
  *   checkCommand(obj)          // a client's command, or QEMU's exact error desc for it

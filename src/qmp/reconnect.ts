@@ -94,7 +94,9 @@ export class QmpReconnector<
   }
 
   /** Events from every connection, until stop(). */
-  events(options: StreamOptions<keyof E & string> = {}): AsyncIterableIterator<QmpEvent<E>> {
+  events(
+    options: StreamOptions<keyof E & string> = {},
+  ): AsyncIterableIterator<QmpEvent<E>, undefined> {
     return this.hub.stream(options);
   }
 

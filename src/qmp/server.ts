@@ -253,7 +253,7 @@ export class QmpSession {
   }
 }
 
-type SessionListener = (session: QmpSession) => void;
+export type SessionListener = (session: QmpSession) => void;
 
 export class QmpServer<C extends { [K in keyof C]: CommandSpec } = LooseCommands> {
   private readonly handlers = new Map<string, CommandHandler<never, unknown>>();

@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { Store } from '../../src/agent/store.js';
-import { parseSince } from '../../src/cli/agent.js';
+import { parseSince } from '../../src/cli/agent-read.js';
 import { main } from '../../src/cli/main.js';
 import { failure, invalidFailure, lifecycle, tempDir } from './fixtures.js';
 

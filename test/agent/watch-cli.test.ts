@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { Store } from '../../src/agent/store.js';
 import { buildReport } from '../../src/agent/report.js';
-import { presetFault } from '../../src/hypervisor/inject.js';
+import { presetFault } from '../../src/hypervisor/faults.js';
 import { SimulatedVm } from '../../src/hypervisor/simulator.js';
 import { memfail, until } from './child.js';
 import { tempDir } from './fixtures.js';

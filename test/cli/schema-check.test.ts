@@ -11,8 +11,11 @@ import {
   mkdirSync,
   mkdtempSync,
   readdirSync,
+  readFileSync,
   rmSync,
+  statSync,
   truncateSync,
+  utimesSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -343,6 +346,36 @@ describe('the bundled check (scripts/bundle-check.mjs)', () => {
     assert.equal(check(), '', 'a changed module must not run the old bundle');
     rmSync(join(root, 'dist/src/check-bundle.json'));
     assert.equal(check(), '');
+  });
+
+  test('after npm pack and install (every mtime reset, same bytes) it still runs; other bytes of the same size do not', () => {
+    const root = copyTree();
+    const bin = join(root, 'bin/memfail.js');
+    const check = (): string => {
+      const r = spawnSync(process.execPath, [bin, 'schema', 'check', path('good.json')], {
+        encoding: 'utf8',
+      });
+      assert.equal(r.status, 0, r.stderr);
+      return r.stdout;
+    };
+    writeFileSync(
+      join(root, 'dist/src/check-bundle.mjs'),
+      "export function fastSchemaCheck() { process.stdout.write('bundle'); return 0; }\n",
+    );
+    // What npm's tarballs do to every file.
+    const packed = new Date('1985-10-26T08:15:00Z');
+    const { inputs } = JSON.parse(
+      readFileSync(join(root, 'dist/src/check-bundle.json'), 'utf8'),
+    ) as { inputs: [string, number, number, string][] };
+    for (const [file] of inputs) utimesSync(join(root, 'dist', file), packed, packed);
+    assert.equal(check(), 'bundle');
+    const schema = join(root, 'dist/src/qapi/schema.js');
+    const text = readFileSync(schema, 'utf8');
+    assert.ok(text.startsWith('/**'));
+    writeFileSync(schema, text.replace('/**', '/*!')); // still a comment: the modules run
+    utimesSync(schema, packed, packed);
+    assert.equal(statSync(schema).size, Buffer.byteLength(text));
+    assert.equal(check(), '', 'a module with other bytes must not run the old bundle');
   });
 
   test('a manifest without its bundle falls back to the modules', () => {

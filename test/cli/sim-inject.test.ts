@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -11,6 +10,8 @@ import { SimulatedVm } from '../../src/hypervisor/simulator.js';
 import { QmpClient, type QmpEvent } from '../../src/qmp/client.js';
 import type { LooseEvents } from '../../src/qmp/message.js';
 import { QmpServer } from '../../src/qmp/server.js';
+import { type Child, start, stop } from '../support/child.js';
+import { until } from '../support/wait.js';
 
 const BIN = join(dirname(fileURLToPath(import.meta.url)), '../../../bin/memfail.js');
 
@@ -18,7 +19,9 @@ let dir = '';
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'memfail-cli-sim-'));
 });
+const sims: Child[] = [];
 after(async () => {
+  await Promise.all(sims.map(stop));
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -30,24 +33,16 @@ async function run(argv: string[]): Promise<{ code: number; out: string; err: st
 }
 
 /** Starts `memfail sim ...` and resolves once it has printed `lines` "listening" lines. */
-async function spawnSim(
-  args: string[],
-  lines = 1,
-): Promise<{ child: ChildProcess; stdout: () => string; stderr: () => string }> {
-  const child = spawn(process.execPath, [BIN, 'sim', ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
+async function spawnSim(args: string[], lines = 1): Promise<Child> {
+  const sim = start(process.execPath, [BIN, 'sim', ...args]);
+  sims.push(sim);
+  const listening = () => (sim.stdout().match(/listening on/g) ?? []).length >= lines;
+  const exitedEarly = sim.exited.then((code) => {
+    throw new Error(`memfail sim exited early (${code}): ${sim.stderr()}`);
   });
-  let out = '';
-  let err = '';
-  child.stderr?.on('data', (b: Buffer) => (err += b.toString()));
-  await new Promise<void>((resolve, reject) => {
-    child.stdout?.on('data', (b: Buffer) => {
-      out += b.toString();
-      if ((out.match(/listening on/g) ?? []).length >= lines) resolve();
-    });
-    child.once('exit', (code) => reject(new Error(`memfail sim exited early (${code}): ${err}`)));
-  });
-  return { child, stdout: () => out, stderr: () => err };
+  exitedEarly.catch(() => {}); // observed by the race below; later exits are the tests' business
+  await Promise.race([until(listening, `memfail sim to listen ${lines} time(s)`), exitedEarly]);
+  return sim;
 }
 
 describe('memfail sim (a real process)', () => {
@@ -63,7 +58,7 @@ describe('memfail sim (a real process)', () => {
       singlestep: false,
       running: true,
     });
-    const exit = once(sim.child, 'exit');
+    const exit = once(sim.process, 'exit');
     await assert.rejects(
       client.execute('x-memfail-host-memory-failure', {
         code: 'ar',
@@ -95,7 +90,7 @@ describe('memfail sim (a real process)', () => {
       /vm0: listening on unix:.*many-0\.sock \(dialect qemu, guest linux, 2 vCPUs\)/,
     );
     assert.match(sim.stdout(), /vm1: listening on unix:.*many-1\.sock/);
-    const exit = once(sim.child, 'exit');
+    const exit = once(sim.process, 'exit');
     for (const i of [0, 1]) {
       const client = new QmpClient();
       await client.connect(join(dir, `many-${i}.sock`));
@@ -114,8 +109,8 @@ describe('memfail sim (a real process)', () => {
     const events: QmpEvent<LooseEvents>[] = [];
     client.on('event', (ev) => events.push(ev));
     await client.execute('query-status');
-    const exit = once(sim.child, 'exit');
-    sim.child.kill('SIGTERM');
+    const exit = once(sim.process, 'exit');
+    sim.process.kill('SIGTERM');
     const [code] = await exit;
     await client.closed;
     assert.equal(code, 0);

@@ -8,6 +8,7 @@ import { test } from 'node:test';
 import type { Commands, Events } from '../../src/generated/qemu/types.js';
 import { describeInvalidEvent, validateEvent } from '../../src/generated/qemu/validators.js';
 import { QmpClient } from '../../src/qmp/client.js';
+import type { QemuCommands, QemuEvents } from '../../src/qmp/index.js';
 
 /** Compiled, never run: what a typed client accepts and rejects. */
 export async function typedUse(client: QmpClient<Commands, Events>): Promise<void> {
@@ -33,6 +34,32 @@ export async function typedUse(client: QmpClient<Commands, Events>): Promise<voi
     }
   }
   void [running, runningText, out];
+}
+
+/** Compiled, never run: QEMU 7.2's whole schema types commands memfail's own schemas lack. */
+export async function typedQemuUse(client: QmpClient<QemuCommands, QemuEvents>): Promise<void> {
+  const blocks = await client.execute('query-block');
+  const device: string = blocks[0]!.device;
+  await client.execute('migrate', { uri: 'unix:/tmp/x' });
+  // @ts-expect-error migrate needs its uri
+  await client.execute('migrate', {});
+  // @ts-expect-error not a QEMU 7.2 command
+  await client.execute('x-memfail-host-memory-failure', { code: 'ar' });
+  for await (const ev of client.events()) {
+    if (ev.event === 'MIGRATION') {
+      // @ts-expect-error status is a MigrationStatus, not a number
+      const status: number = ev.data.status;
+      void status;
+    }
+  }
+  // next() is typed too: a value, or undefined once the stream ended.
+  const { value } = await client.events({ names: ['MEMORY_FAILURE'] }).next();
+  if (value?.event === 'MEMORY_FAILURE') {
+    // @ts-expect-error the action is one of four names, not a number
+    const action: number = value.data.action;
+    void action;
+  }
+  void device;
 }
 
 test('describeInvalidEvent plugs into the QMP client as its event validator', () => {

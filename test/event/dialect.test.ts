@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { detectDialect, fromAnyWire, fromWire, toWire } from '../../src/event/dialect.js';
+import {
+  detectDialect,
+  fromAnyWire,
+  fromWire,
+  readMemoryFailure,
+  toWire,
+} from '../../src/event/dialect.js';
 import { ACTIONS, DIALECTS, type MemoryFailure, RECIPIENTS } from '../../src/event/model.js';
 import { reachableInQemu } from '../../src/event/reachable.js';
 
@@ -64,37 +70,27 @@ describe('QEMU 5.2+ dialect', () => {
   });
 
   const bad: [string, unknown, string, string][] = [
-    ['not an object', 'x', 'data', "expected an object, got 'x'"],
-    ['an array', [], 'data', 'expected an object, got an array'],
-    [
-      'no recipient',
-      { action: 'inject', flags: {} },
-      'data.recipient',
-      'expected one of hypervisor, guest, got nothing',
-    ],
+    ['not an object', 'x', 'data', 'expected object, got "x"'],
+    ['an array', [], 'data', 'expected object, got an array'],
+    ['no recipient', { action: 'inject', flags: {} }, 'data.recipient', 'missing required member'],
     [
       'seed action',
       { recipient: 'guest', action: 'guest-mce-inject' },
       'data.action',
-      "got 'guest-mce-inject'",
+      `expected one of 'ignore', 'inject', 'fatal', 'reset', got "guest-mce-inject"`,
     ],
-    [
-      'no flags',
-      { recipient: 'guest', action: 'inject' },
-      'data.flags',
-      'expected an object, got nothing',
-    ],
+    ['no flags', { recipient: 'guest', action: 'inject' }, 'data.flags', 'missing required member'],
     [
       'flags without action-required',
       { recipient: 'guest', action: 'inject', flags: { recursive: false } },
-      "data.flags['action-required']",
-      'expected a boolean, got nothing',
+      'data.flags.action-required',
+      'missing required member',
     ],
     [
       'recursive as a string',
       { recipient: 'guest', action: 'inject', flags: { 'action-required': true, recursive: 'no' } },
       'data.flags.recursive',
-      "expected a boolean, got 'no'",
+      'expected bool, got "no"',
     ],
   ];
   for (const [name, data, path, message] of bad) {
@@ -205,7 +201,7 @@ describe('seed dialect', () => {
       [{ action: 'guest-mce-inject', flags: { recursive: 1 } }, 'data.flags.recursive'],
       [
         { action: 'guest-mce-inject', flags: { 'action-required': null } },
-        "data.flags['action-required']",
+        'data.flags.action-required',
       ],
       [null, 'data'],
     ];
@@ -214,6 +210,51 @@ describe('seed dialect', () => {
       assert.equal(r.ok, false, JSON.stringify(data));
       if (!r.ok) assert.equal(r.error.path, path);
     }
+  });
+});
+
+describe('readMemoryFailure: an event on its way in', () => {
+  test('valid data in either dialect reads as the canonical failure, with no error', () => {
+    for (const dialect of DIALECTS) {
+      for (const f of ALL) {
+        const enc = toWire(dialect, f);
+        const read = readMemoryFailure(enc.data, dialect);
+        assert.equal(read.error, null);
+        assert.equal(read.dialect, dialect);
+        if (enc.lossy === undefined) assert.deepEqual(read.failure, f);
+        assert.deepEqual(readMemoryFailure(enc.data), read, 'the dialect told from the shape');
+      }
+    }
+  });
+
+  test('an unknown member makes it invalid, but what it says is still read', () => {
+    const data = {
+      recipient: 'guest',
+      action: 'reset',
+      flags: { 'action-required': true, recursive: true },
+      colour: 'red',
+    };
+    assert.deepEqual(readMemoryFailure(data, 'qemu'), {
+      dialect: 'qemu',
+      failure: { recipient: 'guest', action: 'reset', actionRequired: true, recursive: true },
+      error: 'qemu: data.colour: unknown member',
+    });
+  });
+
+  test('a wrong value leaves no failure, and the error says where', () => {
+    const read = readMemoryFailure({ action: 'guest-mce-inject', flags: { recursive: 'yes' } });
+    assert.deepEqual(read, {
+      dialect: 'seed',
+      failure: null,
+      error: 'seed: data.flags.recursive: expected bool, got "yes"',
+    });
+  });
+
+  test('data of no dialect says why it could not tell', () => {
+    const read = readMemoryFailure({ action: 'explode' });
+    assert.equal(read.dialect, null);
+    assert.equal(read.failure, null);
+    assert.match(read.error ?? '', /cannot tell the dialect.*'explode'/);
   });
 });
 

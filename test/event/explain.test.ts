@@ -83,7 +83,7 @@ describe('outcome', () => {
   test('follows the action, and the recipient for ignore', () => {
     const o = (recipient: 'guest' | 'hypervisor', action: MemoryFailure['action']) =>
       outcome({ recipient, action, actionRequired: false, recursive: false });
-    assert.equal(o('guest', 'inject'), 'guest-handling');
+    assert.equal(o('guest', 'inject'), 'guest-handled');
     assert.equal(o('guest', 'ignore'), 'guest-ignored');
     assert.equal(o('guest', 'reset'), 'guest-reset');
     assert.equal(o('hypervisor', 'fatal'), 'vm-died');

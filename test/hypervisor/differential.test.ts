@@ -16,6 +16,7 @@ import { type GuestOptions, hmp, startGuest } from '../../src/qemu/guest.js';
 import { findQemu } from '../../src/qemu/launch.js';
 import { QmpClient, type QmpEvent } from '../../src/qmp/client.js';
 import type { LooseEvents } from '../../src/qmp/message.js';
+import { until } from '../support/wait.js';
 
 /** One step: a monitor command line, or "wait until the guest idles again" (QEMU's guest needs to reboot). */
 type Step = string | { readonly ready: true };
@@ -47,19 +48,16 @@ async function drive(
     if (text.includes('raising triple fault')) {
       // QEMU's main loop performs the reset after the command: wait for its event.
       const last = () => events.at(-1)?.event;
-      await until(() => last() === 'RESET' || last() === 'SHUTDOWN', client);
+      await until(
+        () => last() === 'RESET' || last() === 'SHUTDOWN',
+        `RESET or SHUTDOWN after '${step}'`,
+        5_000,
+      );
       // Then let the guest boot again before the next step (through SeaBIOS's own resets).
       if (last() === 'RESET') await waitReady();
     }
   }
   return { texts, events };
-}
-
-async function until(done: () => boolean, client: QmpClient): Promise<void> {
-  for (let i = 0; i < 200 && !done(); i++) {
-    if (client.state !== 'running') return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }
 
 /**

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { dumpSchema } from '../../src/qapi/dump.js';
+import { dumpSchema } from './dump.js';
 import { loadModel as load, modelError as errorText } from './helpers.js';
 
 describe('inputs on which QEMU 7.2 stops on an internal assertion', () => {

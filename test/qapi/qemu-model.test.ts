@@ -10,7 +10,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { dumpSchema } from '../../src/qapi/dump.js';
+import { dumpSchema } from './dump.js';
 import { Include } from '../../src/qapi/entities.js';
 import { checkSchemaFile, loadSchema } from '../../src/qapi/load.js';
 import { QEMU_SRC, REPO_ROOT, requireQemuSource } from './qemu-source.js';

@@ -3,12 +3,11 @@
  * `.out` files of its tests/qapi-schema corpus), so our model can be compared
  * line by line with QEMU's own front end.
  */
-import type { Variants } from './object-types.js';
-import type { IfCond } from './ifcond.js';
-import { pythonRepr } from './ifcond.js';
-import type { Feature } from './members.js';
-import type { QapiSchema } from './schema.js';
-import type { QapiSchemaVisitor } from './visitor.js';
+import type { IfCond, IfExpr } from '../../src/qapi/ifcond.js';
+import type { Feature } from '../../src/qapi/members.js';
+import type { Variants } from '../../src/qapi/object-types.js';
+import type { QapiSchema } from '../../src/qapi/schema.js';
+import type { QapiSchemaVisitor } from '../../src/qapi/visitor.js';
 
 export function dumpSchema(schema: QapiSchema): string {
   const out: string[] = [];
@@ -100,4 +99,17 @@ export function dumpSchema(schema: QapiSchema): string {
       print(`    section=${section.name ?? 'None'}\n${section.text}`);
   }
   return out.map((l) => `${l}\n`).join('');
+}
+
+/** Python's repr() of the condition, the form QEMU's test dumps print. */
+function pythonRepr(expr: IfExpr): string {
+  if (typeof expr === 'string') return pyStr(expr);
+  if ('not' in expr) return `{'not': ${pythonRepr(expr.not)}}`;
+  if ('all' in expr) return `{'all': [${expr.all.map(pythonRepr).join(', ')}]}`;
+  return `{'any': [${expr.any.map(pythonRepr).join(', ')}]}`;
+}
+
+function pyStr(s: string): string {
+  if (s.includes("'") && !s.includes('"')) return `"${s}"`;
+  return `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 }
