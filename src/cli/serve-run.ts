@@ -1,4 +1,5 @@
 /** `memfail serve`: opens the store read-only and serves the dashboard until SIGINT/SIGTERM. */
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { defaultDbPath } from '../agent/paths.js';
 import { StoreError } from '../agent/store.js';
@@ -6,7 +7,6 @@ import { parseListen } from '../web/listen.js';
 import { type Dashboard, ListenError, startDashboard, type TlsFiles } from '../web/server.js';
 import { SqliteSource } from '../web/sqlite-source.js';
 import type { Io } from './io.js';
-import { type ServeFlags, tlsOf, tokenOf } from './serve.js';
 import { UsageError } from './io.js';
 
 export async function serve(opts: ServeFlags, io: Io): Promise<number> {
@@ -87,4 +87,47 @@ export function untilSignal(): Promise<void> {
     process.on('SIGINT', done);
     process.on('SIGTERM', done);
   });
+}
+
+export interface ServeFlags {
+  db?: string;
+  listen: string;
+  token?: string;
+  host?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsClientCa?: string;
+}
+
+/** The TLS files, read; a usage error when half given or unreadable. */
+export function tlsOf(opts: ServeFlags): TlsFiles | undefined {
+  const { tlsCert, tlsKey, tlsClientCa } = opts;
+  if (tlsCert === undefined && tlsKey === undefined) {
+    if (tlsClientCa !== undefined)
+      throw new UsageError('--tls-client-ca needs --tls-cert and --tls-key');
+    return undefined;
+  }
+  if (tlsCert === undefined || tlsKey === undefined) {
+    throw new UsageError('--tls-cert and --tls-key go together');
+  }
+  const read = (file: string, flag: string) => {
+    try {
+      return readFileSync(file);
+    } catch (err) {
+      throw new UsageError(`cannot read ${flag} ${file}: ${(err as Error).message}`);
+    }
+  };
+  return {
+    cert: read(tlsCert, '--tls-cert'),
+    key: read(tlsKey, '--tls-key'),
+    ...(tlsClientCa === undefined ? {} : { clientCa: read(tlsClientCa, '--tls-client-ca') }),
+  };
+}
+
+export function tokenOf(opts: ServeFlags): string | undefined {
+  const token = opts.token ?? process.env.MEMFAIL_TOKEN;
+  if (token !== undefined && token.length < 8) {
+    throw new UsageError('--token must be at least 8 characters');
+  }
+  return token;
 }

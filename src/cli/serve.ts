@@ -1,17 +1,6 @@
-import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import type { TlsFiles } from '../web/server.js';
-import { type CommandContext, UsageError } from './io.js';
-
-export interface ServeFlags {
-  db?: string;
-  listen: string;
-  token?: string;
-  host?: string;
-  tlsCert?: string;
-  tlsKey?: string;
-  tlsClientCa?: string;
-}
+import type { CommandContext } from './io.js';
+import type { ServeFlags } from './serve-run.js';
 
 /** `memfail serve`: the live web dashboard over an agent's database. */
 export function registerServe(program: Command, ctx: CommandContext): void {
@@ -58,37 +47,4 @@ JSON API: GET /api lists the endpoints (docs/web-api.md describes them).`,
       const { serve } = await import('./serve-run.js');
       ctx.exitCode = await serve(opts, ctx.io);
     });
-}
-
-/** The TLS files, read; a usage error when half given or unreadable. */
-export function tlsOf(opts: ServeFlags): TlsFiles | undefined {
-  const { tlsCert, tlsKey, tlsClientCa } = opts;
-  if (tlsCert === undefined && tlsKey === undefined) {
-    if (tlsClientCa !== undefined)
-      throw new UsageError('--tls-client-ca needs --tls-cert and --tls-key');
-    return undefined;
-  }
-  if (tlsCert === undefined || tlsKey === undefined) {
-    throw new UsageError('--tls-cert and --tls-key go together');
-  }
-  const read = (file: string, flag: string) => {
-    try {
-      return readFileSync(file);
-    } catch (err) {
-      throw new UsageError(`cannot read ${flag} ${file}: ${(err as Error).message}`);
-    }
-  };
-  return {
-    cert: read(tlsCert, '--tls-cert'),
-    key: read(tlsKey, '--tls-key'),
-    ...(tlsClientCa === undefined ? {} : { clientCa: read(tlsClientCa, '--tls-client-ca') }),
-  };
-}
-
-export function tokenOf(opts: ServeFlags): string | undefined {
-  const token = opts.token ?? process.env.MEMFAIL_TOKEN;
-  if (token !== undefined && token.length < 8) {
-    throw new UsageError('--token must be at least 8 characters');
-  }
-  return token;
 }
