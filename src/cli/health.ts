@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import type { CommandContext } from './io.js';
 
 /**
@@ -37,6 +37,63 @@ A policy file with a mistake is refused whole, with FILE:LINE:COL.`,
       const { health } = await import('./health-run.js');
       ctx.exitCode = await health(opts, ctx.io);
     });
+  program
+    .command('evacuate')
+    .description('Live-migrate every running VM off a host, a few at a time, to healthy hosts')
+    .argument('<host>', 'the host to empty, as named in the inventory')
+    .requiredOption('--inventory <file>', 'hosts and their VMs (JSON, see README "Evacuation")')
+    .option('--db <path>', 'SQLite file for the evacuation journal (default: as for watch)')
+    .addOption(
+      new Option('--driver <name>', 'how to migrate')
+        .choices(['qmp', 'exec', 'libvirt'])
+        .default('qmp'),
+    )
+    .option(
+      '--exec <cmd>',
+      'with --driver exec: command per VM; {vm} {uuid} {host} {dest} filled in',
+    )
+    .option('--to <host>', 'destination host (repeatable; default: any healthy host)', collect, [])
+    .option('--parallel <n>', 'migrations at once', '2')
+    .option('--policy <file>', 'health policy judging destinations (default: built-in)')
+    .option('--drain-limit <n>', 'refuse if this many other hosts are draining already')
+    .option('--dry-run', 'print the plan; move and record nothing')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  memfail evacuate host-a --inventory hosts.json --dry-run
+  memfail evacuate host-a --inventory hosts.json --to host-b --db /var/lib/memfail/events.db
+  memfail evacuate host-a --inventory hosts.json --driver exec \\
+      --exec "openstack server migrate --live-migration --host {dest} {uuid}"
+
+Destinations: hosts the policy judges healthy (their health is read from the
+"db" each host has in the inventory); --to names them, but a host known to be
+unhealthy is refused even then. Every step is recorded in the journal
+(planned, started, completed, failed and why, skipped); run it again after an
+interruption and it settles what was under way and carries on; run it again
+after it finished and it finds nothing to do. Exit 0 when the host is empty
+(or nothing was to do), 1 when something is left.`,
+    )
+    .action(async (host: string, opts: EvacuateFlags) => {
+      const { evacuateCommand } = await import('./evacuate-run.js');
+      ctx.exitCode = await evacuateCommand(host, opts, ctx.io);
+    });
+}
+
+export interface EvacuateFlags {
+  inventory: string;
+  db?: string;
+  driver: 'qmp' | 'exec' | 'libvirt';
+  exec?: string;
+  to: string[];
+  parallel: string;
+  policy?: string;
+  drainLimit?: string;
+  dryRun?: boolean;
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
 }
 
 export interface HealthFlags {
