@@ -1,4 +1,5 @@
 import { type Command, Option } from 'commander';
+import { addHealthWatchOptions, type HealthWatchFlags } from './health.js';
 import { type CommandContext, UsageError } from './io.js';
 
 /**
@@ -6,7 +7,7 @@ import { type CommandContext, UsageError } from './io.js';
  * agent's modules (SQLite, prom-client, QMP) load only when one of these runs.
  */
 export function registerAgent(program: Command, ctx: CommandContext): void {
-  program
+  const watchCommand = program
     .command('watch')
     .description('Watch VMs over QMP and durably record every memory failure and lifecycle event')
     .argument('<vm...>', 'NAME=ADDRESS, address unix:PATH, tcp:HOST:PORT or a socket path')
@@ -60,6 +61,7 @@ on Linux, ~/Library/Application Support/memfail/events.db on macOS,
       const { watch } = await import('./agent-watch.js');
       ctx.exitCode = await watch(vms, opts, ctx.io);
     });
+  addHealthWatchOptions(watchCommand);
 
   program
     .command('events')
@@ -115,7 +117,7 @@ SHUTDOWN), or *-ignored.`,
     });
 }
 
-export interface WatchFlags {
+export interface WatchFlags extends HealthWatchFlags {
   db?: string;
   once?: boolean;
   onceWait: string;

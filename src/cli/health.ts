@@ -103,3 +103,34 @@ export interface HealthFlags {
   json?: boolean;
   printPolicy?: boolean;
 }
+
+/** `watch`'s health flags (wired in agent.ts; acted on in health-watch.ts). */
+export function addHealthWatchOptions(watch: Command): Command {
+  return watch
+    .option(
+      '--policy <file>',
+      "judge this host's health after each new failure (see memfail health)",
+    )
+    .option('--host <name>', "this host's name for health and evacuation (default: hostname)")
+    .option('--act', 'evacuate this host when the policy judges it failing (needs --inventory)')
+    .option('--inventory <file>', 'with --act: hosts and their VMs (see memfail evacuate)')
+    .option('--journal <path>', 'with --act: evacuation journal, shared by hosts (default: --db)')
+    .addOption(
+      new Option('--driver <name>', 'with --act: how to migrate')
+        .choices(['qmp', 'exec', 'libvirt'])
+        .default('qmp'),
+    )
+    .option('--exec <cmd>', 'with --driver exec: command per VM ({vm} {uuid} {host} {dest})')
+    .option('--drain-limit <n>', 'with --act: hosts that may drain at once (journal-wide)', '1');
+}
+
+export interface HealthWatchFlags {
+  policy?: string;
+  host?: string;
+  act?: boolean;
+  inventory?: string;
+  journal?: string;
+  driver: 'qmp' | 'exec' | 'libvirt';
+  exec?: string;
+  drainLimit: string;
+}

@@ -7,7 +7,8 @@
  * then quits the source.
  *
  * In runDir, per VM: NAME.qmp (control, becomes the VM's address in the
- * inventory), NAME.watch.qmp (for a `memfail watch` on that host), NAME.mig
+ * inventory), NAME.watch.qmp (for a `memfail watch` on that host),
+ * NAME.ops.qmp (for anyone else: a QMP socket serves one client), NAME.mig
  * (the migration socket), NAME.pid (QEMU's -pidfile), NAME.log (its stderr).
  * The destination QEMU is detached: it outlives memfail, like any VM.
  */
@@ -36,6 +37,7 @@ export function vmFiles(runDir: string, vm: string) {
   return {
     qmp: join(runDir, `${vm}.qmp`),
     watch: join(runDir, `${vm}.watch.qmp`),
+    ops: join(runDir, `${vm}.ops.qmp`),
     mig: join(runDir, `${vm}.mig`),
     pid: join(runDir, `${vm}.pid`),
     log: join(runDir, `${vm}.log`),
@@ -62,6 +64,7 @@ export function launchVm(
       ...qemu,
       '-qmp', `unix:${files.qmp},server=on,wait=off`,
       '-qmp', `unix:${files.watch},server=on,wait=off`,
+      '-qmp', `unix:${files.ops},server=on,wait=off`,
       ...(incoming ? ['-incoming', `unix:${files.mig}`] : []),
       '-pidfile', files.pid,
     ], // biome-ignore format: flag and value on one line
@@ -107,7 +110,8 @@ export class QmpDriver implements MigrationDriver {
     }
     const files = vmFiles(runDir, job.vm);
     stopLeftover(files.pid, runDir);
-    for (const p of [files.qmp, files.watch, files.mig, files.pid]) rmSync(p, { force: true });
+    for (const p of [files.qmp, files.watch, files.ops, files.mig, files.pid])
+      rmSync(p, { force: true });
 
     const src = new QmpClient();
     const dst = new QmpClient();

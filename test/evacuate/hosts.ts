@@ -27,7 +27,7 @@ export interface TestHosts {
   db(host: string): string;
   /** Starts a counter guest on `host` and lists it there in the inventory. */
   startVm(host: string, vm: string): Promise<void>;
-  /** A connected client on a VM's control socket where it runs now. */
+  /** A connected client on a VM's ops socket on `host` (the control socket is memfail's). */
   control(host: string, vm: string): Promise<QmpClient>;
   cleanup(): Promise<void>;
 }
@@ -74,7 +74,7 @@ export function makeHosts(names: readonly string[]): TestHosts {
       writeFileSync(inventory, JSON.stringify(inv, null, 2));
     },
     async control(host, vm) {
-      const path = vmFiles(self.runDir(host), vm).qmp;
+      const path = vmFiles(self.runDir(host), vm).ops;
       const client = new QmpClient();
       const deadline = Date.now() + 20_000;
       for (;;) {
