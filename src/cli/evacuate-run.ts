@@ -41,7 +41,9 @@ export async function evacuateCommand(host: string, opts: EvacuateFlags, io: Io)
   }
 }
 
-export function makeDriver(opts: Pick<EvacuateFlags, 'driver' | 'exec'>): MigrationDriver {
+export function makeDriver(
+  opts: Pick<EvacuateFlags, 'driver' | 'exec'> & { maxBandwidth?: string },
+): MigrationDriver {
   if (opts.driver === 'libvirt') {
     throw new UsageError(
       "--driver libvirt is not available yet: it needs memfail's libvirt client (use qmp or exec)",
@@ -57,7 +59,11 @@ export function makeDriver(opts: Pick<EvacuateFlags, 'driver' | 'exec'>): Migrat
     }
   }
   if (opts.exec !== undefined) throw new UsageError('--exec goes with --driver exec');
-  return new QmpDriver();
+  const bw =
+    opts.maxBandwidth === undefined
+      ? undefined
+      : positiveInteger(opts.maxBandwidth, '--max-bandwidth');
+  return new QmpDriver(bw === undefined ? {} : { maxBandwidth: bw });
 }
 
 function positiveInteger(text: string, flag: string): number {

@@ -54,6 +54,7 @@ A policy file with a mistake is refused whole, with FILE:LINE:COL.`,
     )
     .option('--to <host>', 'destination host (repeatable; default: any healthy host)', collect, [])
     .option('--parallel <n>', 'migrations at once', '2')
+    .option('--max-bandwidth <bytes>', 'qmp driver: bytes per second a migration may use')
     .option('--policy <file>', 'health policy judging destinations (default: built-in)')
     .option('--drain-limit <n>', 'refuse if this many other hosts are draining already')
     .option('--dry-run', 'print the plan; move and record nothing')
@@ -87,6 +88,7 @@ export interface EvacuateFlags {
   exec?: string;
   to: string[];
   parallel: string;
+  maxBandwidth?: string;
   policy?: string;
   drainLimit?: string;
   dryRun?: boolean;

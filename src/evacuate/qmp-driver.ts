@@ -30,6 +30,8 @@ export interface QmpDriverOptions {
   readonly migrateTimeoutMs?: number;
   /** How long the destination QEMU may take to listen (default 20 s). */
   readonly startTimeoutMs?: number;
+  /** Bytes per second the migration may use (QEMU's max-bandwidth; default QEMU's own). */
+  readonly maxBandwidth?: number;
 }
 
 /** Where a VM's files go in a host's runDir. */
@@ -119,15 +121,21 @@ export class QmpDriver implements MigrationDriver {
     try {
       await src.connect(job.spec.qmp);
       const child = launchVm(runDir, job.vm, job.spec.qemu, true);
-      child.once('exit', (code, signal) => {
-        destExit = signal ?? `exit ${code}`;
-      });
+      const destEnded = new Promise<void>((resolve) =>
+        child.once('exit', (code, signal) => {
+          destExit = signal ?? `exit ${code}`;
+          resolve();
+        }),
+      );
       progress(`destination QEMU pid ${child.pid} on ${job.to}`);
       await connectWhenUp(dst, files.qmp, this.options.startTimeoutMs ?? 20_000, () => destExit);
 
       const events = { capabilities: [{ capability: 'events', state: true }] };
       await src.execute('migrate-set-capabilities', events);
       await dst.execute('migrate-set-capabilities', events);
+      if (this.options.maxBandwidth !== undefined) {
+        await src.execute('migrate-set-parameters', { 'max-bandwidth': this.options.maxBandwidth });
+      }
       const ended = this.followMigration(src, progress);
       await src.execute('migrate', { uri: `unix:${files.mig}` });
       progress('migration started');
@@ -146,6 +154,9 @@ export class QmpDriver implements MigrationDriver {
         };
       }
       // Not completed: the destination's copy is incomplete; stop it, keep the source.
+      // (If the destination died, that is the cause: give its exit a moment to be seen.)
+      await Promise.race([destEnded, new Promise((r) => setTimeout(r, 300))]);
+      const destCause = destExit;
       killPidFile(files.pid, runDir);
       child.kill('SIGKILL');
       if (end.kind === 'source-gone') {
@@ -158,7 +169,7 @@ export class QmpDriver implements MigrationDriver {
       const cause =
         end.kind === 'timeout'
           ? 'the migration did not finish in time and was cancelled'
-          : `the migration ${end.status}${destExit !== null ? ` (destination QEMU ended: ${destExit})` : ''}`;
+          : `the migration ${end.status}${destCause !== null ? ` (the destination QEMU ended: ${destCause})` : ''}`;
       const back = await resumeSource(src);
       return fail(`${cause}; ${back}`, back.startsWith('the VM runs on') ? 'source' : 'unknown');
     } catch (err) {
