@@ -14,7 +14,15 @@
  *
  * Relative paths are relative to the inventory file.
  */
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import {
   expectString,
@@ -148,10 +156,14 @@ export function hostOf(inv: Inventory, vm: string): string | null {
 
 /**
  * Records that `vm` now runs on `to` (with its new spec) and writes the file
- * atomically. Reads the file again first, so concurrent moves in one process
- * never undo each other.
+ * atomically. Reads the file again under a lock file (PATH.lock, holding the
+ * writer's pid), so moves by several memfails never undo each other.
  */
 export function moveVm(path: string, vm: string, to: string, spec: VmSpec): Inventory {
+  return withLock(path, () => move(path, vm, to, spec));
+}
+
+function move(path: string, vm: string, to: string, spec: VmSpec): Inventory {
   const inv = loadInventory(path);
   const hosts: Record<string, HostSpec> = {};
   for (const [host, h] of Object.entries(inv.hosts)) {
@@ -165,4 +177,50 @@ export function moveVm(path: string, vm: string, to: string, spec: VmSpec): Inve
   writeFileSync(tmp, `${JSON.stringify({ hosts }, null, 2)}\n`);
   renameSync(tmp, path);
   return { path: inv.path, hosts };
+}
+
+/**
+ * Runs `fn` holding PATH.lock. The lock is held only for a read and a write
+ * of a small file; one left by a process that died is taken over.
+ */
+function withLock<T>(path: string, fn: () => T): T {
+  const lock = `${path}.lock`;
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    try {
+      const fd = openSync(lock, 'wx');
+      writeSync(fd, String(process.pid));
+      closeSync(fd);
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      if (!holderAlive(lock)) {
+        rmSync(lock, { force: true });
+        continue;
+      }
+      if (Date.now() > deadline) throw new InventoryError(`${lock} is held by a running process`);
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+    }
+  }
+  try {
+    return fn();
+  } finally {
+    rmSync(lock, { force: true });
+  }
+}
+
+function holderAlive(lock: string): boolean {
+  let pid: number;
+  try {
+    pid = Number(readFileSync(lock, 'utf8'));
+  } catch {
+    return true; // just created, pid not written yet
+  }
+  if (!Number.isInteger(pid) || pid <= 0) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
