@@ -1,0 +1,137 @@
+/** `memfail evacuate`'s command line: the dry run, flag errors; the actor without --act. */
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { Store } from '../../src/agent/store.js';
+import type { Io } from '../../src/cli/io.js';
+import { main } from '../../src/cli/main.js';
+import { HealthActor } from '../../src/evacuate/act.js';
+import { DEFAULT_POLICY } from '../../src/health/policy.js';
+import { BASE_SECONDS, failure } from '../agent/fixtures.js';
+
+async function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  const io: Io = {
+    stdout: (t) => {
+      stdout += t;
+    },
+    stderr: (t) => {
+      stderr += t;
+    },
+  };
+  const code = await main(args, io);
+  return { code, stdout, stderr };
+}
+
+function ago(ms: number): number {
+  return (Date.now() - ms) * 1000 - BASE_SECONDS * 1_000_000;
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'mf-evac-cli-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+const dbs = { a: join(dir, 'a.db'), b: join(dir, 'b.db'), c: join(dir, 'c.db') };
+const sa = Store.open(dbs.a);
+sa.insert([
+  failure('v1', ago(3000), { actionRequired: true }),
+  failure('v2', ago(2000), { actionRequired: true }),
+  failure('v1', ago(1000), { actionRequired: true }),
+]);
+Store.open(dbs.b).close();
+const sc = Store.open(dbs.c);
+sc.insert([failure('x', ago(1000), { recursive: true, actionRequired: true, action: 'reset' })]);
+sc.close();
+const inventory = join(dir, 'hosts.json');
+writeFileSync(
+  inventory,
+  JSON.stringify({
+    hosts: {
+      a: { db: dbs.a, vms: { v1: { uuid: 'u1' }, v2: { uuid: 'u2' } } },
+      b: { db: dbs.b, vms: {} },
+      c: { db: dbs.c, vms: {} },
+    },
+  }),
+);
+const journal = join(dir, 'journal.db');
+
+describe('memfail evacuate', () => {
+  test('--dry-run prints the plan and records nothing', async () => {
+    const r = await run(['evacuate', 'a', '--inventory', inventory, '--db', journal, '--dry-run']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(
+      r.stdout,
+      [
+        '  not c: it is degraded (recursive at ' +
+          r.stdout.match(/recursive at (\S+) on x/)?.[1] +
+          ' on x)',
+        'a: plan (dry run; nothing is moved or recorded), driver qmp, 2 at a time',
+        '  v1 → b',
+        '  v2 → b',
+        '',
+      ].join('\n'),
+    );
+    assert.equal(existsSync(journal), false);
+  });
+
+  test('--driver libvirt is not available yet: a usage error, not a no-op', async () => {
+    const r = await run(['evacuate', 'a', '--inventory', inventory, '--driver', 'libvirt']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /--driver libvirt is not available yet/);
+  });
+
+  test('flag mistakes', async () => {
+    const cases: [string[], RegExp, number][] = [
+      [['--driver', 'exec'], /--driver exec needs --exec CMD/, 2],
+      [['--exec', 'true'], /--exec goes with --driver exec/, 2],
+      [['--parallel', '0'], /--parallel '0' is not a positive integer/, 2],
+      [['--to', 'zz'], /--to zz: no such host in/, 1],
+      [['--to', 'a'], /--to a: that is the host being evacuated/, 1],
+    ];
+    for (const [flags, message, code] of cases) {
+      const r = await run(['evacuate', 'a', '--inventory', inventory, '--db', journal, ...flags]);
+      assert.equal(r.code, code, `${flags.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, message);
+    }
+    const r = await run(['evacuate', 'nope', '--inventory', inventory, '--db', journal]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /no host "nope" in/);
+  });
+
+  test('exec driver end to end: every step recorded; the second run has nothing to do', async () => {
+    const args = ['evacuate', 'a', '--inventory', inventory, '--db', journal, '--driver', 'exec'];
+    const r = await run([...args, '--exec', 'sh -c "test {uuid} = u1 -o {uuid} = u2"']);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /a: evacuating 2 VMs \(operator\); driver exec, 2 at a time/);
+    assert.match(r.stdout, /v1 → b: completed, command exited 0 after \d+ ms/);
+    assert.match(r.stdout, /a: evacuated \(2 migrated, 0 skipped, 0 failed\)/);
+    const again = await run([...args, '--exec', 'false']);
+    assert.equal(again.code, 0);
+    assert.equal(again.stdout.split('\n').at(-2), 'a: no VMs to evacuate');
+  });
+});
+
+describe('the health actor without --act', () => {
+  test('logs the verdict and recommends, once; evacuates nothing', () => {
+    const store = Store.open(dbs.a, { mustExist: true });
+    const logs: string[] = [];
+    const actor = new HealthActor({
+      host: 'a',
+      policy: DEFAULT_POLICY,
+      store,
+      act: false,
+      log: (l) => logs.push(l),
+    });
+    actor.start();
+    actor.update();
+    store.close();
+    assert.match(logs[0] ?? '', /^a is failing: 3 action-required failures on 2 VMs in 24 h/);
+    assert.match(
+      logs[1] ?? '',
+      /^recommendation: evacuate a \(failing: 3 action-required failures on 2 VMs in 24 h .*\); run memfail evacuate a --inventory FILE, or watch with --act$/,
+    );
+    assert.equal(logs.length, 2);
+    assert.deepEqual(actor.results, []);
+  });
+});
