@@ -93,7 +93,6 @@ export async function evacuate(opts: EvacuateOptions): Promise<EvacuationSummary
       (vm) => steps.get(vm)?.state !== 'started',
     );
     const plan = planMoves(host, toPlace, candidates(inv, opts));
-    for (const r of plan.refused) out(`  not ${r.host}: ${r.why}`);
 
     if (opts.dryRun) {
       printPlan(out, host, plan, steps, opts);
@@ -128,6 +127,7 @@ export async function evacuate(opts: EvacuateOptions): Promise<EvacuationSummary
         `${host}: evacuating ${toPlace.length} VM${toPlace.length === 1 ? '' : 's'} (${opts.reason}); driver ${opts.driver.name}, ${opts.parallel} at a time`,
       );
     }
+    for (const r of plan.refused) out(`  not ${r.host}: ${r.why}`);
     const j = journal!;
     const note = (vm: string) => (text: string) => {
       j.note(id, vm, text);
@@ -262,6 +262,7 @@ function printPlan(
   out(
     `${host}: plan (dry run; nothing is moved or recorded), driver ${opts.driver.name}, ${opts.parallel} at a time`,
   );
+  for (const r of plan.refused) out(`  not ${r.host}: ${r.why}`);
   for (const s of steps.values())
     if (s.state === 'started')
       out(`  ${s.vm} → ${s.dest}: under way when memfail stopped; would be settled first`);

@@ -63,10 +63,10 @@ describe('memfail evacuate', () => {
     assert.equal(
       r.stdout,
       [
+        'a: plan (dry run; nothing is moved or recorded), driver qmp, 2 at a time',
         '  not c: it is degraded (recursive at ' +
           r.stdout.match(/recursive at (\S+) on x/)?.[1] +
           ' on x)',
-        'a: plan (dry run; nothing is moved or recorded), driver qmp, 2 at a time',
         '  v1 → b',
         '  v2 → b',
         '',
