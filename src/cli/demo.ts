@@ -17,6 +17,10 @@ export function registerDemo(program: Command, ctx: CommandContext): void {
     )
     .option('--db <path>', 'record into this SQLite file (default: a new file in the temp folder)')
     .option('--simulator', 'use the simulator for every VM, even where QEMU is installed')
+    .option(
+      '--evacuate',
+      'instead: the host-health part (a failing host judged and its guests live-migrated; needs QEMU)',
+    )
     .addHelpText(
       'after',
       `
@@ -24,9 +28,15 @@ Exit status: 0 when every step produced the MEMORY_FAILURE QEMU 7.2 would send, 
 
 Examples:
   memfail demo
-  memfail demo --db ./demo.db && memfail report --db ./demo.db`,
+  memfail demo --db ./demo.db && memfail report --db ./demo.db
+  memfail demo --evacuate      # health verdicts and a live evacuation (see README "Host health")`,
     )
-    .action(async (opts: { db?: string; simulator?: boolean }) => {
+    .action(async (opts: { db?: string; simulator?: boolean; evacuate?: boolean }) => {
+      if (opts.evacuate) {
+        const { evacuationDemo } = await import('./health-demo.js');
+        ctx.exitCode = await evacuationDemo(ctx.io);
+        return;
+      }
       const { runDemo } = await import('../demo/run.js');
       const { findQemu, QemuNotFoundError } = await import('../qemu/launch.js');
       let qemuAvailable = true;

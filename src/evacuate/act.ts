@@ -65,7 +65,9 @@ export class HealthActor {
       const left = journal.running(this.options.host);
       journal.close();
       if (left !== null) {
-        this.options.log(`resuming evacuation ${left.id} of ${this.options.host} (${left.reason})`);
+        this.options.log(
+          `resuming evacuation ${left.id} of ${this.options.host}; why: ${left.reason}`,
+        );
         this.launch(left.reason);
         return;
       }
@@ -147,6 +149,7 @@ export class HealthActor {
 }
 
 function describe(v: HostHealth): string {
-  const why = v.reasons.map((r) => r.text).join('; ');
+  // Rules of different severity may match the same failures: say each reason once.
+  const why = [...new Set(v.reasons.map((r) => r.text))].join('; ');
   return `${v.host} is ${v.state}${why ? `: ${why}` : ''}`;
 }

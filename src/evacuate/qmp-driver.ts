@@ -138,7 +138,6 @@ export class QmpDriver implements MigrationDriver {
       }
       const ended = this.followMigration(src, progress);
       await src.execute('migrate', { uri: `unix:${files.mig}` });
-      progress('migration started');
       const end = await ended;
 
       if (end.kind === 'status' && end.status === 'completed') {

@@ -105,7 +105,7 @@ export async function evacuate(opts: EvacuateOptions): Promise<EvacuationSummary
     let id: number;
     if (existing !== null) {
       id = existing.id;
-      out(`${host}: resuming evacuation ${id} (${existing.reason})`);
+      out(`${host}: resuming evacuation ${id}; why: ${existing.reason}`);
     } else {
       const begun = journal!.begin(
         host,
@@ -123,8 +123,9 @@ export async function evacuate(opts: EvacuateOptions): Promise<EvacuationSummary
       }
       id = begun;
       for (const s of journal!.steps(id)) steps.set(s.vm, s);
+      const n = `${toPlace.length} VM${toPlace.length === 1 ? '' : 's'}`;
       out(
-        `${host}: evacuating ${toPlace.length} VM${toPlace.length === 1 ? '' : 's'} (${opts.reason}); driver ${opts.driver.name}, ${opts.parallel} at a time`,
+        `${host}: evacuating ${n}, driver ${opts.driver.name}, ${opts.parallel} at a time; why: ${opts.reason}`,
       );
     }
     for (const r of plan.refused) out(`  not ${r.host}: ${r.why}`);

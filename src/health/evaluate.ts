@@ -114,7 +114,9 @@ function matchRule(
   if (hits.length < rule.atLeast || vms.size < rule.vms) return null;
   const last = hits.reduce((a, b) => (b.atMs > a.atMs ? b : a));
   const lastIso = new Date(last.atMs).toISOString();
-  if (hits.length === 1) return `${rule.kind} at ${lastIso} on ${last.vm}`;
+  if (hits.length === 1) {
+    return `${rule.kind === 'any' ? 'a memory failure' : rule.kind} at ${lastIso} on ${last.vm}`;
+  }
   const label = rule.kind === 'any' ? 'memory' : rule.kind;
   const window = spellDuration(rule.within);
   return `${hits.length} ${label} failures on ${plural(vms.size, 'VM')} in ${window} (last at ${lastIso} on ${last.vm})`;

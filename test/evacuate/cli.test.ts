@@ -103,7 +103,7 @@ describe('memfail evacuate', () => {
     const args = ['evacuate', 'a', '--inventory', inventory, '--db', journal, '--driver', 'exec'];
     const r = await run([...args, '--exec', 'sh -c "test {uuid} = u1 -o {uuid} = u2"']);
     assert.equal(r.code, 0, r.stdout + r.stderr);
-    assert.match(r.stdout, /a: evacuating 2 VMs \(operator\); driver exec, 2 at a time/);
+    assert.match(r.stdout, /a: evacuating 2 VMs, driver exec, 2 at a time; why: operator/);
     assert.match(r.stdout, /v1 → b: completed, command exited 0 after \d+ ms/);
     assert.match(r.stdout, /a: evacuated \(2 migrated, 0 skipped, 0 failed\)/);
     const again = await run([...args, '--exec', 'false']);

@@ -154,7 +154,7 @@ describe('evacuation faults (real QEMU)', () => {
     const second = memfail(args);
     assert.equal(await second.exited, 0, second.stdout() + second.stderr());
     const out = second.stdout();
-    assert.match(out, /host-a: resuming evacuation 1 \(operator\)/);
+    assert.match(out, /host-a: resuming evacuation 1; why: operator/);
     assert.match(out, /host-a: evacuated \(1 migrated, 0 skipped, 0 failed\)/);
     const j2 = Journal.open(hosts.journal);
     const step = j2.steps(1)[0];

@@ -193,7 +193,7 @@ describe('reasons are spelled out', () => {
   test('a single failure is named with its time and VM', () => {
     const v = evaluate(DEFAULT_POLICY, 'h', [at('db-3', 2 * H, HV_FATAL)], NOW);
     assert.equal(v.reasons[0]?.text, 'hypervisor-fatal at 2026-12-01T10:00:00.000Z on db-3');
-    assert.equal(v.reasons[1]?.text, 'any at 2026-12-01T10:00:00.000Z on db-3');
+    assert.equal(v.reasons[1]?.text, 'a memory failure at 2026-12-01T10:00:00.000Z on db-3');
   });
   test('"any" counts as memory failures', () => {
     const v = evaluate(DEFAULT_POLICY, 'h', [at('a', H, AO), at('a', 2 * H, AO)], NOW);
