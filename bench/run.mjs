@@ -13,6 +13,7 @@ const BENCHES = {
   'agent-ingest': ['--events', '200000', '--runs', '3'],
   'agent-fleet': ['--vms', '1000'],
   'agent-report': ['--whole'],
+  evacuate: ['--runs', '7'],
 };
 
 const wanted = process.argv.slice(2);
