@@ -111,6 +111,9 @@ Outcomes are read from the lifecycle events after each failure (within
 guest-reset, guest-panicked, vm-shut-down, vm-died (connection closed without
 SHUTDOWN), or *-ignored.`,
     )
+    .option('--health', "add this host's health verdict (see memfail health)")
+    .option('--policy <file>', 'with --health: the health policy (implies --health)')
+    .option('--host <name>', 'with --health: the host name (default: hostname)')
     .action(async (opts: ReportFlags) => {
       const { report } = await import('./agent-read.js');
       ctx.exitCode = await report(opts, ctx.io);
@@ -141,6 +144,9 @@ export interface ReportFlags {
   db?: string;
   json?: boolean;
   within: string;
+  health?: boolean;
+  policy?: string;
+  host?: string;
 }
 
 /** `--within SECONDS` as milliseconds: a positive, finite number of seconds. */

@@ -122,6 +122,65 @@ describe('memfail health', () => {
   });
 });
 
+describe('memfail report --health', () => {
+  test('text: the report, then the verdict', async () => {
+    const plain = await run(['report', '--db', join(tmp.dir, 'failing.db')]);
+    const r = await run([
+      'report',
+      '--db',
+      join(tmp.dir, 'failing.db'),
+      '--health',
+      '--host',
+      'node-7',
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(r.stdout.startsWith(plain.stdout), 'the report itself changed');
+    assert.match(
+      r.stdout.slice(plain.stdout.length),
+      /^\nhost health: node-7: failing\n {2}failing {2}3 action-required/,
+    );
+  });
+  test('JSON: a health member beside overall and vms', async () => {
+    const plain = JSON.parse(
+      (await run(['report', '--db', join(tmp.dir, 'failing.db'), '--json'])).stdout,
+    );
+    const r = await run([
+      'report',
+      '--db',
+      join(tmp.dir, 'failing.db'),
+      '--json',
+      '--health',
+      '--host',
+      'n',
+    ]);
+    const parsed = JSON.parse(r.stdout) as { health: HostHealth };
+    assert.deepEqual(Object.keys(parsed), ['overall', 'vms', 'health']);
+    assert.deepEqual({ ...parsed, health: undefined }, { ...plain, health: undefined });
+    assert.equal(parsed.health.state, 'failing');
+    assert.equal(parsed.health.host, 'n');
+  });
+  test('JSON: a store with only old failures is healthy', async () => {
+    const r = await run([
+      'report',
+      '--db',
+      join(tmp.dir, 'quiet.db'),
+      '--json',
+      '--health',
+      '--host',
+      'q',
+    ]);
+    assert.equal((JSON.parse(r.stdout) as { health: HostHealth }).health.state, 'healthy');
+  });
+  test('--policy implies --health; a bad one is a usage error', async () => {
+    const file = join(tmp.dir, 'bad2.json');
+    writeFileSync(file, '{"rules": 1}');
+    const r = await run(['report', '--db', join(tmp.dir, 'failing.db'), '--policy', file]);
+    assert.equal(r.code, 2);
+    assert.equal(r.stdout, '');
+    assert.match(r.stderr, /bad2\.json:1:11: "rules" must be an array of rules/);
+  });
+});
+
 describe('memfail_host_health', () => {
   test('one series per host with the level as value and the state as label', async () => {
     const registry = new Registry();
