@@ -123,7 +123,11 @@ export function addHealthWatchOptions(watch: Command): Command {
         .default('qmp'),
     )
     .option('--exec <cmd>', 'with --driver exec: command per VM ({vm} {uuid} {host} {dest})')
-    .option('--drain-limit <n>', 'with --act: hosts that may drain at once (journal-wide)', '1');
+    .option('--drain-limit <n>', 'with --act: hosts that may drain at once (journal-wide)', '1')
+    .option(
+      '--max-bandwidth <bytes>',
+      'with --act, qmp driver: bytes per second a migration may use',
+    );
 }
 
 export interface HealthWatchFlags {
@@ -135,4 +139,5 @@ export interface HealthWatchFlags {
   driver: 'qmp' | 'exec' | 'libvirt';
   exec?: string;
   drainLimit: string;
+  maxBandwidth?: string;
 }

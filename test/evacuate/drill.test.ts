@@ -64,6 +64,7 @@ test('failing host-a is evacuated live to host-b by watch --act', async () => {
     '--act',
     '--inventory', hosts.inventory,
     '--journal', hosts.journal,
+    '--metrics', '127.0.0.1:0',
   ]); // biome-ignore format: flag and value on one line
   children.push(watchA);
   await until(
@@ -99,6 +100,11 @@ test('failing host-a is evacuated live to host-b by watch --act', async () => {
     log,
     /health: decision: evacuate host-a, failing: 3 action-required failures on 2 VMs in 24 h/,
   );
+
+  const url = /metrics at (\S+)/.exec(watchA.stderr())?.[1];
+  assert.ok(url, 'no metrics address logged');
+  const metrics = await (await fetch(url)).text();
+  assert.match(metrics, /^memfail_host_health\{host="host-a",state="failing"\} 3$/m);
 
   const onB = await hosts.control('host-b', 'web-1');
   assert.equal(await status(onB), 'running');

@@ -13,6 +13,7 @@ import { QmpDriver, vmFiles } from '../../src/evacuate/qmp-driver.js';
 import { type EvacuateOptions, evacuate } from '../../src/evacuate/run.js';
 import { DEFAULT_POLICY } from '../../src/health/policy.js';
 import { readCounter } from '../../src/qemu/counter.js';
+import { AR_MCE, injectMce } from '../../src/qemu/guest.js';
 import { memfail, until } from '../agent/child.js';
 import { alive, makeHosts, status, type TestHosts } from './hosts.js';
 
@@ -115,13 +116,88 @@ describe('evacuation faults (real QEMU)', () => {
       'the incomplete destination to be gone',
       5000,
     );
-    assert.equal(alive(vmFiles(hosts.runDir('host-a'), 'web-1').pid), false);
+    // (Killed, it lingers as a zombie until this process reaps it: poll.)
+    await until(
+      () => !alive(vmFiles(hosts.runDir('host-a'), 'web-1').pid),
+      'the source to be gone',
+      5000,
+    );
     assert.deepEqual(inventoryHost(hosts, 'web-1'), ['host-a']);
     const out = lines.join('\n');
     assert.match(
       out,
       /host-a: evacuation incomplete \(0 migrated, 0 skipped, 1 failed; left on host-a: web-1\)/,
     );
+  });
+
+  test('watch --act is SIGKILLed mid-evacuation; started again, it resumes and finishes the evacuation', async () => {
+    await hosts.startVm('host-a', 'web-2');
+    const dir = vmFiles(hosts.runDir('host-a'), 'x').watch.replace('x.watch.qmp', '');
+    const args = [
+      'watch',
+      `web-1=unix:${dir}web-1.watch.qmp`,
+      `web-2=unix:${dir}web-2.watch.qmp`,
+      '--db', hosts.db('host-a'),
+      '--host', 'host-a',
+      '--act',
+      '--inventory', hosts.inventory,
+      '--journal', hosts.journal,
+      '--max-bandwidth', String(SLOW),
+    ]; // biome-ignore format: flag and value on one line
+    const first = memfail(args);
+    try {
+      await until(
+        () => /web-2: connected/.test(first.stderr()) && /web-1: connected/.test(first.stderr()),
+        'connected',
+        20_000,
+      );
+      const ops1 = await hosts.control('host-a', 'web-1');
+      const ops2 = await hosts.control('host-a', 'web-2');
+      await injectMce(ops1, AR_MCE);
+      await injectMce(ops2, AR_MCE);
+      await injectMce(ops1, AR_MCE);
+      await ops1.close();
+      await ops2.close();
+      await until(
+        () => first.stderr().includes('migration active'),
+        'a migration under way',
+        20_000,
+      );
+    } finally {
+      first.process.kill('SIGKILL');
+    }
+    assert.equal(await first.exited, 'SIGKILL');
+    const j = Journal.open(hosts.journal);
+    assert.equal(j.evacuations('host-a')[0]?.state, 'running');
+    j.close();
+
+    const second = memfail(args);
+    try {
+      await until(
+        () => /host-a: evacuat(ed|ion incomplete)/.test(second.stderr()),
+        'the evacuation to end',
+        60_000,
+      );
+      const log = second.stderr();
+      assert.match(
+        log,
+        /health: resuming evacuation 1 of host-a; why: health failing: 3 action-required failures on 2 VMs in 24 h/,
+      );
+      assert.match(log, /host-a: evacuated \(2 migrated, 0 skipped, 0 failed\)/);
+      assert.deepEqual(inventoryHost(hosts, 'web-1'), ['host-b']);
+      assert.deepEqual(inventoryHost(hosts, 'web-2'), ['host-b']);
+      for (const vm of ['web-1', 'web-2']) {
+        await until(
+          () => !alive(vmFiles(hosts.runDir('host-a'), vm).pid),
+          `${vm} gone from host-a`,
+          5000,
+        );
+        assert.equal(await status(await hosts.control('host-b', vm)), 'running');
+      }
+    } finally {
+      second.process.kill('SIGTERM');
+      await second.exited;
+    }
   });
 
   test('memfail is SIGKILLed mid-migration; run again, it finds the migration QEMU finished and completes the step', async () => {

@@ -112,11 +112,16 @@ export async function status(client: QmpClient): Promise<string> {
   return ((await client.execute('query-status')) as { status: string }).status;
 }
 
-/** Whether a pid file's process is alive. */
+/**
+ * Whether a pid file's process is alive. A QEMU this test process started and
+ * that was killed stays a zombie until Node reaps it: that counts as dead.
+ */
 export function alive(pidFile: string): boolean {
   try {
-    process.kill(Number(readFileSync(pidFile, 'utf8')), 0);
-    return true;
+    const pid = Number(readFileSync(pidFile, 'utf8'));
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Field 3, after the parenthesised command name, is the state.
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
   } catch {
     return false;
   }
