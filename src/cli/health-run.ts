@@ -17,8 +17,16 @@ export async function health(opts: HealthFlags, io: Io): Promise<number> {
   const policy = readPolicy(opts.policy, io);
   if (policy === null) return 1;
   if (opts.printPolicy) {
+    // The built-in policy as written; a file's as read (its rules, every default filled in).
+    const rules = policy.rules.map(({ state, kind, atLeast, vms, within }) => ({
+      state,
+      kind,
+      atLeast,
+      vms,
+      within,
+    }));
     io.stdout(
-      opts.policy === undefined ? DEFAULT_POLICY_JSON : `${JSON.stringify(policy, null, 2)}\n`,
+      opts.policy === undefined ? DEFAULT_POLICY_JSON : `${JSON.stringify({ rules }, null, 2)}\n`,
     );
     return 0;
   }

@@ -37,16 +37,18 @@ export function eligibility(c: Candidate, source: string): string | null {
   return null;
 }
 
+/** `preferred`: loads to use instead of the candidates' own (e.g. -1 to keep a planned host). */
 export function planMoves(
   source: string,
   vms: readonly string[],
   candidates: readonly Candidate[],
+  preferred: ReadonlyMap<string, number> = new Map(),
 ): Plan {
   const refused: { host: string; why: string }[] = [];
   const load = new Map<string, number>();
   for (const c of candidates) {
     const why = eligibility(c, source);
-    if (why === null) load.set(c.host, c.load);
+    if (why === null) load.set(c.host, preferred.get(c.host) ?? c.load);
     else if (c.host !== source) refused.push({ host: c.host, why });
   }
   const moves: { vm: string; dest: string }[] = [];

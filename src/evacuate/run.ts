@@ -170,8 +170,19 @@ export async function evacuate(opts: EvacuateOptions): Promise<EvacuationSummary
     const queue = [...moves.entries()].filter(([vm]) => toPlace.includes(vm) || retry.includes(vm));
     const worker = async () => {
       for (let next = queue.shift(); next !== undefined; next = queue.shift()) {
-        const [vm, dest] = next;
-        const job = jobFor(loadInventory(opts.inventoryPath), host, vm, dest);
+        const [vm, planned] = next;
+        // Hosts fail while others drain: judge the destination again, just before.
+        const inv = loadInventory(opts.inventoryPath);
+        // The planned host stays first choice (load -1) while it is still eligible.
+        const now = planMoves(host, [vm], candidates(inv, opts), new Map([[planned, -1]]));
+        const dest = now.moves[0]?.dest;
+        if (dest === undefined) {
+          j.setStep(id, vm, 'failed', 'no healthy destination host any more');
+          out(`  ${vm}: no healthy destination host any more`);
+          continue;
+        }
+        if (dest !== planned) note(vm)(`${planned} is no longer a destination; ${dest} instead`);
+        const job = jobFor(inv, host, vm, dest);
         const check = await opts.driver.check(job);
         if (!check.running) {
           j.setStep(id, vm, 'skipped', `not running: ${check.why}`, dest);

@@ -135,3 +135,60 @@ describe('the health actor without --act', () => {
     assert.deepEqual(actor.results, []);
   });
 });
+
+describe('a destination that fails during the evacuation', () => {
+  test('is judged again before each migration: the next VM goes elsewhere', async () => {
+    const { evacuate } = await import('../../src/evacuate/run.js');
+    const { ExecDriver } = await import('../../src/evacuate/exec-driver.js');
+    const d = mkdtempSync(join(tmpdir(), 'mf-evac-turn-'));
+    try {
+      const db = (h: string) => join(d, `${h}.db`);
+      for (const h of ['a', 'b', 'c']) Store.open(db(h)).close();
+      const inv = join(d, 'hosts.json');
+      writeFileSync(
+        inv,
+        JSON.stringify({
+          hosts: {
+            a: { db: db('a'), vms: { v1: {}, v2: {} } },
+            b: { db: db('b'), vms: {} },
+            c: { db: db('c'), vms: { busy: {} } },
+          },
+        }),
+      );
+      const lines: string[] = [];
+      const result = await evacuate({
+        host: 'a',
+        inventoryPath: inv,
+        journalPath: join(d, 'j.db'),
+        driver: new ExecDriver({ argv: ['true'] }),
+        policy: DEFAULT_POLICY,
+        parallel: 1,
+        reason: 'operator',
+        out: (l) => {
+          lines.push(l);
+          if (l === '  v1 → b: started') {
+            // b fails hard while v1 moves to it.
+            const sb = Store.open(db('b'));
+            sb.insert([
+              failure('z', ago(10), {
+                recipient: 'hypervisor',
+                action: 'fatal',
+                actionRequired: true,
+              }),
+            ]);
+            sb.close();
+          }
+        },
+      });
+      assert.deepEqual(result.plan?.moves, [
+        { vm: 'v1', dest: 'b' },
+        { vm: 'v2', dest: 'b' },
+      ]);
+      assert.equal(result.outcome, 'done', lines.join('\n'));
+      assert.ok(lines.includes('  v2: b is no longer a destination; c instead'), lines.join('\n'));
+      assert.ok(lines.includes('  v2 → c: started'));
+    } finally {
+      rmSync(d, { recursive: true, force: true });
+    }
+  });
+});

@@ -174,6 +174,20 @@ describe('inventory', () => {
       assert.throws(() => parseInventory(text, 'inv.json'), { message });
     });
   }
+  test('the JSON Schema for editors names the same members', async () => {
+    const { REPO_ROOT } = await import('../qapi/qemu-source.js');
+    const schema = JSON.parse(
+      readFileSync(join(REPO_ROOT, 'schema/json-schema/inventory.json'), 'utf8'),
+    );
+    assert.deepEqual(Object.keys(schema.$defs.host.properties), ['db', 'runDir', 'vms']);
+    assert.deepEqual(Object.keys(schema.$defs.vm.properties), ['uuid', 'qmp', 'qemu']);
+    assert.deepEqual(schema.$defs.vm.properties.qemu.items.not.enum, [
+      '-qmp',
+      '-incoming',
+      '-daemonize',
+    ]);
+  });
+
   test('a missing file', () => {
     assert.throws(() => loadInventory(join(dir, 'none.json')), InventoryError);
   });

@@ -94,6 +94,18 @@ describe('memfail health', () => {
     assert.equal(v.policy, file);
   });
 
+  test('--print-policy with --policy prints the file as read, defaults filled in', async () => {
+    const file = join(tmp.dir, 'short.json');
+    writeFileSync(
+      file,
+      '{"rules": [{"state": "degraded", "kind": "recursive", "atLeast": 2, "within": "1h"}]}',
+    );
+    const r = await run(['health', '--policy', file, '--print-policy']);
+    assert.deepEqual(JSON.parse(r.stdout), {
+      rules: [{ state: 'degraded', kind: 'recursive', atLeast: 2, vms: 1, within: '1h' }],
+    });
+  });
+
   test('a bad policy file: its line, exit 1, nothing printed on stdout', async () => {
     const file = join(tmp.dir, 'bad.json');
     writeFileSync(
