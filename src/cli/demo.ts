@@ -29,7 +29,7 @@ Exit status: 0 when every step produced the MEMORY_FAILURE QEMU 7.2 would send, 
 Examples:
   memfail demo
   memfail demo --db ./demo.db && memfail report --db ./demo.db
-  memfail demo --evacuate      # health verdicts and a live evacuation (see README "Host health")`,
+  memfail demo --evacuate      # health verdicts and a live evacuation (README "Evacuation")`,
     )
     .action(async (opts: { db?: string; simulator?: boolean; evacuate?: boolean }) => {
       if (opts.evacuate) {
