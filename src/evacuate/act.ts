@@ -41,6 +41,10 @@ export class HealthActor {
   private running: Promise<void> | null = null;
   private retry: NodeJS.Timeout | null = null;
   private stopped = false;
+  private deferred: NodeJS.Timeout | null = null;
+  private lastJudgedAt = 0;
+  private lastJudgeMs = 0;
+  private judged = 0;
   private evacuated = false;
   /** Every evacuation this actor ran, in order (tests, the demo). */
   readonly results: EvacuationSummary[] = [];
@@ -75,8 +79,30 @@ export class HealthActor {
     this.consider();
   }
 
-  /** Call after new failures are committed. */
+  /**
+   * Call after new failures are committed. Judging reads the policy's whole
+   * window, so under a storm of events it waits 4× its own last duration
+   * between two (at most a fifth of the time judging; a 10 ms pause is
+   * fine): the last update is always judged, a little later at worst.
+   */
   update(): void {
+    if (this.deferred !== null || this.stopped) return;
+    const wait = this.lastJudgedAt + Math.max(0, this.lastJudgeMs * 4 - 10) - performance.now();
+    if (wait <= 0) this.rejudge();
+    else {
+      this.deferred = setTimeout(() => {
+        this.deferred = null;
+        this.rejudge();
+      }, wait);
+    }
+  }
+
+  /** How many times the host was judged (tests, the throttle). */
+  get judgements(): number {
+    return this.judged;
+  }
+
+  private rejudge(): void {
     const before = this.verdict.state;
     this.verdict = this.judge();
     if (this.verdict.state !== before) this.options.log(`${before} → ${describe(this.verdict)}`);
@@ -87,12 +113,18 @@ export class HealthActor {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.retry !== null) clearTimeout(this.retry);
+    if (this.deferred !== null) clearTimeout(this.deferred);
     await this.running;
   }
 
   private judge(): HostHealth {
+    const started = performance.now();
     const now = this.options.now?.() ?? new Date();
-    return hostHealth(this.options.store, this.options.policy, this.options.host, now);
+    const verdict = hostHealth(this.options.store, this.options.policy, this.options.host, now);
+    this.lastJudgedAt = performance.now();
+    this.lastJudgeMs = this.lastJudgedAt - started;
+    this.judged++;
+    return verdict;
   }
 
   private consider(): void {

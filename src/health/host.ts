@@ -5,7 +5,7 @@
  */
 import { hostname } from 'node:os';
 import type { Store } from '../agent/store.js';
-import { evaluate, type HostHealth, lookbackMs, toHostFailures } from './evaluate.js';
+import { evaluate, type HostFailure, type HostHealth, lookbackMs } from './evaluate.js';
 import type { Policy } from './policy.js';
 
 export function defaultHost(): string {
@@ -19,7 +19,11 @@ export function hostHealth(
   now = new Date(),
 ): HostHealth {
   const since = new Date(now.getTime() - lookbackMs(policy));
-  return evaluate(policy, host, toHostFailures(store.iterateFailures({ since })), now);
+  const failures: HostFailure[] = [];
+  for (const { vm, atUs, ...failure } of store.failureFacts(since)) {
+    failures.push({ vm, failure, atMs: atUs / 1000 });
+  }
+  return evaluate(policy, host, failures, now);
 }
 
 /** One line for a table cell: "failing: 3 action-required failures on 2 VMs in 24 h …". */

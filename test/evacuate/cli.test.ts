@@ -192,3 +192,49 @@ describe('a destination that fails during the evacuation', () => {
     }
   });
 });
+
+describe('the actor under a storm of commits', () => {
+  test('judges at a bounded rate, and always judges the last update', async () => {
+    const d = mkdtempSync(join(tmpdir(), 'mf-actor-'));
+    const store = Store.open(join(d, 's.db'));
+    try {
+      // A window full of old, harmless failures makes each judgement cost something.
+      store.insert(
+        Array.from({ length: 5000 }, (_, i) => failure(`vm${i % 50}`, ago(3 * 86_400_000 + i))),
+      );
+      const logs: string[] = [];
+      const actor = new HealthActor({
+        host: 'h',
+        policy: DEFAULT_POLICY,
+        store,
+        act: false,
+        log: (l) => logs.push(l),
+      });
+      assert.equal(actor.judgements, 1);
+      assert.equal(actor.current.state, 'suspect');
+      actor.update(); // right after the constructor's: deferred
+      for (let i = 0; i < 100; i++) {
+        store.insert([failure(`vm${i % 3}`, ago(1000 - i), { actionRequired: true })]);
+        actor.update();
+      }
+      // Judging 5,000 rows takes milliseconds: the updates right after one wait for the next.
+      assert.ok(actor.judgements <= 2, `${actor.judgements} judgements for 101 updates`);
+      const started = Date.now();
+      while ((actor.current.state as string) !== 'failing' && Date.now() - started < 10_000) {
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      await new Promise((r) => setTimeout(r, 100));
+      assert.ok(actor.judgements <= 3, `${actor.judgements} judgements`);
+      assert.equal(actor.current.state, 'failing', 'the last update was not judged');
+      assert.ok(
+        logs.some((l) =>
+          /^suspect → h is failing: 100 action-required failures on 3 VMs in 24 h/.test(l),
+        ),
+      );
+      await actor.stop();
+    } finally {
+      store.close();
+      rmSync(d, { recursive: true, force: true });
+    }
+  });
+});
