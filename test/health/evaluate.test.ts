@@ -254,3 +254,33 @@ describe('vms boundary', () => {
     assert.equal(outside.state, 'healthy');
   });
 });
+
+describe('toHostFailures (stored rows from any store)', () => {
+  test("QEMU's timestamp when there is one, else the receipt time; unreadable rows dropped", async () => {
+    const { toHostFailures } = await import('../../src/health/evaluate.js');
+    const base = {
+      valid: true,
+      error: null,
+      timestampIso: null,
+      receivedAt: '',
+      dialect: 'qemu' as const,
+      raw: '',
+    };
+    const rows = [
+      {
+        ...base,
+        id: 1,
+        vm: 'a',
+        failure: AR,
+        timestamp: { seconds: 10, microseconds: 500_000 },
+        receivedUs: 99_000_000,
+      },
+      { ...base, id: 2, vm: 'b', failure: AO, timestamp: null, receivedUs: 20_000_000 },
+      { ...base, id: 3, vm: 'c', failure: null, timestamp: null, receivedUs: 30_000_000 },
+    ];
+    assert.deepEqual(toHostFailures(rows), [
+      { vm: 'a', failure: AR, atMs: 10_500 },
+      { vm: 'b', failure: AO, atMs: 20_000 },
+    ]);
+  });
+});
