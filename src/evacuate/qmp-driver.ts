@@ -128,7 +128,9 @@ export class QmpDriver implements MigrationDriver {
         }),
       );
       progress(`destination QEMU pid ${child.pid} on ${job.to}`);
-      await connectWhenUp(dst, files.qmp, this.options.startTimeoutMs ?? 20_000, () => destExit);
+      await connectWhenUp(dst, files.qmp, this.options.startTimeoutMs ?? 20_000, () =>
+        destExit === null ? null : `${destExit}${lastLine(files.log)}`,
+      );
 
       const events = { capabilities: [{ capability: 'events', state: true }] };
       await src.execute('migrate-set-capabilities', events);
@@ -357,4 +359,14 @@ function killPidFile(pidFile: string, runDir: string): void {
 /** A destination left by an earlier attempt (not running the VM) must not hold the sockets. */
 function stopLeftover(pidFile: string, runDir: string): void {
   if (existsSync(pidFile)) killPidFile(pidFile, runDir);
+}
+
+/** The last line QEMU wrote to its log, as ": …" (empty when there is none). */
+function lastLine(log: string): string {
+  try {
+    const line = readFileSync(log, 'utf8').trim().split('\n').at(-1)?.trim();
+    return line ? `: ${line}` : '';
+  } catch {
+    return '';
+  }
 }

@@ -4,7 +4,7 @@
  * so, and a second run does nothing.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { Journal } from '../../src/evacuate/journal.js';
 import { QmpDriver, vmFiles } from '../../src/evacuate/qmp-driver.js';
@@ -97,5 +97,32 @@ describe('evacuate with the qmp driver (real QEMU)', () => {
     });
     assert.equal(again.outcome, 'nothing-to-do');
     assert.equal(await status(b1), 'running');
+  });
+
+  test("a destination QEMU that cannot start: failed with QEMU's own words, the VM stays on host-a", async () => {
+    await hosts.startVm('host-a', 'db-1');
+    // Same arguments but one QEMU refuses: the destination gets them, the running source did not.
+    const inv = JSON.parse(readFileSync(hosts.inventory, 'utf8'));
+    inv.hosts['host-a'].vms['db-1'].qemu.push('-no-such-option');
+    writeFileSync(hosts.inventory, JSON.stringify(inv));
+    const lines: string[] = [];
+    const result = await evacuate({
+      host: 'host-a',
+      inventoryPath: hosts.inventory,
+      journalPath: hosts.journal,
+      driver: new QmpDriver(),
+      policy: DEFAULT_POLICY,
+      parallel: 1,
+      reason: 'operator',
+      out: (l) => lines.push(l),
+    });
+    assert.equal(result.outcome, 'incomplete', lines.join('\n'));
+    assert.match(
+      result.failed[0]?.detail ?? '',
+      /^the destination QEMU ended while starting \(exit 1: .*-no-such-option.*\); the VM runs on its source \[runs on: source\]$/,
+    );
+    const a = await hosts.control('host-a', 'db-1');
+    assert.equal(await status(a), 'running');
+    assert.deepEqual(result.left, ['db-1']);
   });
 });
