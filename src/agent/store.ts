@@ -83,6 +83,16 @@ export interface OutboxEntry {
   readonly failure: StoredFailure;
 }
 
+/** What failureFacts() yields: a failure's canonical fields and when it happened (µs). */
+export interface FailureFact {
+  readonly vm: string;
+  readonly recipient: Recipient;
+  readonly action: Action;
+  readonly actionRequired: boolean;
+  readonly recursive: boolean;
+  readonly atUs: number;
+}
+
 export class Store {
   private readonly failureRows: FailureInserter;
   private readonly insertLifecycle: Database.Statement;
@@ -194,6 +204,30 @@ export class Store {
     const sql = `SELECT * FROM memory_failure ${joinWhere(where)} ORDER BY received_us, id`;
     for (const row of this.db.prepare(sql).iterate(params))
       yield toStoredFailure(row as FailureRow);
+  }
+
+  /**
+   * Each readable failure since `since`: its VM, canonical fields and time
+   * (QMP's clock, else receipt; µs) and nothing else — no raw text to
+   * rebuild, for readers that judge many rows often (host health).
+   */
+  *failureFacts(since: Date): Generator<FailureFact> {
+    const { where, params } = whereClause({ since });
+    where.push('recipient IS NOT NULL');
+    const sql = `SELECT vm, recipient, action, action_required, recursive,
+        CASE WHEN ts_seconds >= 0 THEN ts_seconds * 1000000 + ts_micros ELSE received_us END
+      FROM memory_failure ${joinWhere(where)}`;
+    for (const r of this.db.prepare(sql).raw().iterate(params)) {
+      const [vm, recipient, action, ar, recursive, atUs] = r as [
+        string,
+        Recipient,
+        Action,
+        number,
+        number,
+        number,
+      ];
+      yield { vm, recipient, action, actionRequired: ar === 1, recursive: recursive === 1, atUs };
+    }
   }
 
   countFailures(filter: FailureFilter = {}): number {

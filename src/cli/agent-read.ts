@@ -48,7 +48,12 @@ export function report(opts: ReportFlags, io: Io): Promise<number> {
   return withStore(opts.db, io, async (store) => {
     // Streamed VM by VM: a database of any size reports in bounded memory.
     const options = { json: opts.json === true, horizonMs };
-    await writeOut(io, reportText(store.reportSource(), options));
+    let pieces: Iterable<string> = reportText(store.reportSource(), options);
+    if (opts.health || opts.policy !== undefined) {
+      const { healthOf, withHealth } = await import('./health-run.js');
+      pieces = withHealth(pieces, healthOf(store, opts), options.json);
+    }
+    await writeOut(io, pieces);
     return 0;
   });
 }

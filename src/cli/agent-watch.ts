@@ -2,6 +2,7 @@
 import type { AlertDispatcher, AlertSink } from '../agent/alerts.js';
 import { BatchWriter } from '../agent/batch.js';
 import type { AgentMetrics, MetricsServer } from '../agent/metrics.js';
+import type { HealthActor } from '../evacuate/act.js';
 import { defaultDbPath } from '../agent/paths.js';
 import { Store, StoreError } from '../agent/store.js';
 import { parseVmArguments, VmArgumentError, Watcher } from '../agent/watcher.js';
@@ -54,6 +55,17 @@ export async function watch(vmArgs: readonly string[], opts: WatchFlags, io: Io)
               `alert to ${sink.kind === 'webhook' ? sink.url : sink.argv[0]} failed (${error}); retry in ${retryInMs} ms`,
             ),
         });
+  let actor: HealthActor | null;
+  try {
+    // Health loads only when asked for, like metrics and alerts.
+    actor =
+      opts.policy === undefined && !opts.act
+        ? null
+        : (await import('./health-watch.js')).healthActor(opts, store, metrics, log);
+  } catch (err) {
+    store.close();
+    throw err;
+  }
   const writer = new BatchWriter(store, { sinks: dispatcher?.sinkIds ?? [] });
   warnOwedElsewhere(store, dispatcher?.sinkIds ?? [], path, io);
   let newFailures = 0;
@@ -61,6 +73,7 @@ export async function watch(vmArgs: readonly string[], opts: WatchFlags, io: Io)
     newFailures += batch.result.newFailureIds.length;
     metrics?.observeCommitted(batch);
     if (batch.result.newFailureIds.length > 0) dispatcher?.wake();
+    if (batch.result.newFailureIds.length > 0) actor?.update();
   });
   writer.onError((error, batch) =>
     log(`cannot commit ${batch.length} events to ${path} (${error.message}); retrying`),
@@ -93,6 +106,7 @@ export async function watch(vmArgs: readonly string[], opts: WatchFlags, io: Io)
   try {
     dispatcher?.start();
     watcher.start();
+    actor?.start();
     log(`watching ${targets.length} VM${targets.length === 1 ? '' : 's'}, recording to ${path}`);
     await watcher.done;
   } finally {
@@ -101,6 +115,7 @@ export async function watch(vmArgs: readonly string[], opts: WatchFlags, io: Io)
   }
 
   const committed = writer.close();
+  await actor?.stop();
   await dispatcher?.stop(opts.once && !watcher.isStopping ? ONCE_ALERT_DRAIN_MS : 0);
   const owed = sinks.length > 0 ? store.outboxCounts().pending : 0;
   await metricsServer?.close();

@@ -1,4 +1,5 @@
 import { type Command, Option } from 'commander';
+import { addHealthWatchOptions, type HealthWatchFlags } from './health.js';
 import type { CommandContext } from './io.js';
 
 /**
@@ -6,7 +7,7 @@ import type { CommandContext } from './io.js';
  * agent's modules (SQLite, prom-client, QMP) load only when one of these runs.
  */
 export function registerAgent(program: Command, ctx: CommandContext): void {
-  program
+  const watchCommand = program
     .command('watch')
     .description('Watch VMs over QMP and durably record every memory failure and lifecycle event')
     .argument('<vm...>', 'NAME=ADDRESS, address unix:PATH, tcp:HOST:PORT or a socket path')
@@ -60,6 +61,7 @@ on Linux, ~/Library/Application Support/memfail/events.db on macOS,
       const { watch } = await import('./agent-watch.js');
       ctx.exitCode = await watch(vms, opts, ctx.io);
     });
+  addHealthWatchOptions(watchCommand);
 
   program
     .command('events')
@@ -109,13 +111,16 @@ Outcomes are read from the lifecycle events after each failure (within
 guest-reset, guest-panicked, vm-shut-down, vm-died (connection closed without
 SHUTDOWN), or *-ignored.`,
     )
+    .option('--health', "add this host's health verdict (see memfail health)")
+    .option('--policy <file>', 'with --health: the health policy (implies --health)')
+    .option('--host <name>', 'with --health: the host name (default: hostname)')
     .action(async (opts: ReportFlags) => {
       const { report } = await import('./agent-read.js');
       ctx.exitCode = await report(opts, ctx.io);
     });
 }
 
-export interface WatchFlags {
+export interface WatchFlags extends HealthWatchFlags {
   db?: string;
   once?: boolean;
   onceWait: string;
@@ -139,6 +144,9 @@ export interface ReportFlags {
   db?: string;
   json?: boolean;
   within: string;
+  health?: boolean;
+  policy?: string;
+  host?: string;
 }
 
 function collect(value: string, previous: string[]): string[] {

@@ -6,6 +6,7 @@ import { registerSim } from './sim.js';
 import { registerInject } from './inject.js';
 import { registerDemo } from './demo.js';
 import { registerServe } from './serve.js';
+import { registerHealth } from './health.js';
 
 /**
  * The `memfail` command line. Each group of commands lives in its own file and
@@ -29,6 +30,7 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
   registerInject(program, ctx);
   registerDemo(program, ctx);
   registerServe(program, ctx);
+  registerHealth(program, ctx);
   for (const cmd of program.commands) inherit(cmd, io);
   try {
     await program.parseAsync(argv as string[], { from: 'user' });

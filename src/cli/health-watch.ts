@@ -1,0 +1,55 @@
+/** `watch --policy … [--act]`: the health actor beside the watcher. */
+import type { AgentMetrics } from '../agent/metrics.js';
+import type { Store } from '../agent/store.js';
+import { HealthActor } from '../evacuate/act.js';
+import { defaultHost } from '../health/host.js';
+import { registerHealthMetric } from '../health/metrics.js';
+import { DEFAULT_POLICY, loadPolicy, PolicyError } from '../health/policy.js';
+import { makeDriver } from './evacuate-run.js';
+import type { HealthWatchFlags } from './health.js';
+import { UsageError } from './io.js';
+
+/** Null when neither --policy nor --act asks for health. Throws UsageError for bad flags. */
+export function healthActor(
+  opts: HealthWatchFlags & { db?: string },
+  store: Store,
+  metrics: AgentMetrics | undefined,
+  log: (line: string) => void,
+): HealthActor | null {
+  if (opts.policy === undefined && !opts.act) return null;
+  if (opts.act && opts.inventory === undefined)
+    throw new UsageError('--act needs --inventory FILE');
+  const drainLimit = Number(opts.drainLimit);
+  if (!Number.isInteger(drainLimit) || drainLimit < 1) {
+    throw new UsageError(`--drain-limit '${opts.drainLimit}' is not a positive integer`);
+  }
+  let policy = DEFAULT_POLICY;
+  if (opts.policy !== undefined) {
+    try {
+      policy = loadPolicy(opts.policy);
+    } catch (err) {
+      if (err instanceof PolicyError) throw new UsageError(err.message);
+      throw err;
+    }
+  }
+  const actor = new HealthActor({
+    host: opts.host ?? defaultHost(),
+    policy,
+    store,
+    act: opts.act === true,
+    ...(opts.act
+      ? {
+          evacuation: {
+            inventoryPath: opts.inventory as string,
+            journalPath: opts.journal ?? store.path,
+            driver: makeDriver(opts),
+            drainLimit,
+            parallel: 2,
+          },
+        }
+      : {}),
+    log: (line) => log(`health: ${line}`),
+  });
+  if (metrics !== undefined) registerHealthMetric(metrics.registry, () => [actor.current]);
+  return actor;
+}
