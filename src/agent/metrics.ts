@@ -53,6 +53,30 @@ export class AgentMetrics {
     registers: [this.registry],
   });
 
+  private readonly gaps = new Counter({
+    name: 'memfail_gaps_total',
+    help: 'Windows in which the record may be incomplete (agent killed, VM connection lost), by VM ("*": every VM) and reason',
+    labelNames: ['vm', 'reason'] as const,
+    registers: [this.registry],
+  });
+  private readonly gapSeconds = new Counter({
+    name: 'memfail_gap_seconds_total',
+    help: 'Total length of those windows, in seconds',
+    labelNames: ['vm', 'reason'] as const,
+    registers: [this.registry],
+  });
+  private readonly quarantined = new Counter({
+    name: 'memfail_quarantined_total',
+    help: 'Observations the database refused, set aside in the quarantine table',
+    registers: [this.registry],
+  });
+  private readonly deadAlerts = new Gauge({
+    name: 'memfail_alerts_dead',
+    help: 'Alerts given up on (dead letters) per sink; memfail alerts retry sends them again',
+    labelNames: ['sink'] as const,
+    registers: [this.registry],
+  });
+
   /** Counts what a committed batch added. */
   observeCommitted(batch: CommittedBatch): void {
     const failures = new Map<string, { labels: Record<string, string>; n: number }>();
@@ -60,6 +84,12 @@ export class AgentMetrics {
       if (!batch.result.fresh[i]) return;
       if (obs.kind === 'lifecycle') {
         this.lifecycle.inc({ vm: obs.vm, event: obs.event });
+        return;
+      }
+      if (obs.kind === 'gap') {
+        const labels = { vm: obs.vm ?? '*', reason: obs.reason };
+        this.gaps.inc(labels);
+        this.gapSeconds.inc(labels, Math.max(0, obs.toUs - obs.fromUs) / 1_000_000);
         return;
       }
       if (obs.timestamp !== null) {
@@ -93,8 +123,17 @@ export class AgentMetrics {
     this.reconnects.inc({ vm });
   }
 
-  countAlert(sink: 'webhook' | 'command', result: 'delivered' | 'failed'): void {
+  countAlert(sink: 'webhook' | 'command', result: 'delivered' | 'failed' | 'dead'): void {
     this.alerts.inc({ sink, result });
+  }
+
+  countQuarantined(): void {
+    this.quarantined.inc();
+  }
+
+  /** Dead letters per sink id, as the store counts them. */
+  setDeadAlerts(bySink: readonly { readonly sink: string; readonly dead: number }[]): void {
+    for (const { sink, dead } of bySink) this.deadAlerts.set({ sink }, dead);
   }
 }
 

@@ -15,15 +15,20 @@ import Database from 'better-sqlite3';
 import { ACTIONS, type Action, RECIPIENTS, type Recipient } from '../event/model.js';
 import { FailureInserter } from './failure-insert.js';
 import { MIGRATIONS, type Migration } from './migrations.js';
-import type { Observation, StoredFailure, StoredLifecycle } from './records.js';
-import { microsToIso } from './records.js';
+import type { Observation, StoredFailure, StoredGap, StoredLifecycle } from './records.js';
+import { MAX_QMP_SECONDS, microsToIso } from './records.js';
 import { type ReportFailure, type ReportSource, type VmCounts, zeros } from './report.js';
 import {
+  capText,
   type FailureRow,
+  type GapRow,
   type LifecycleRow,
+  MAX_ERROR_CHARS,
+  MAX_RAW_CHARS,
   type PreparedBatch,
   prepareBatch,
   toStoredFailure,
+  toStoredGap,
   toStoredLifecycle,
 } from './rows.js';
 
@@ -87,6 +92,7 @@ export class Store {
   private readonly failureRows: FailureInserter;
   private readonly insertLifecycle: Database.Statement;
   private readonly insertOutbox: Database.Statement;
+  private readonly insertGap: Database.Statement;
   private readonly insertBatch: (batch: PreparedBatch, sinks: readonly string[]) => InsertResult;
 
   private constructor(
@@ -99,14 +105,21 @@ export class Store {
        VALUES (?, ?, ?, ?, ?, ?, ?)`,
     );
     this.insertOutbox = db.prepare('INSERT OR IGNORE INTO outbox (failure_id, sink) VALUES (?, ?)');
+    this.insertGap = db.prepare(
+      'INSERT INTO gap (vm, from_us, to_us, reason, detail) VALUES (?, ?, ?, ?, ?)',
+    );
     this.insertBatch = db.transaction((batch: PreparedBatch, sinks: readonly string[]) => {
-      const { isFailure, params } = batch;
+      const { kinds, params } = batch;
       const fresh: boolean[] = new Array(params.length).fill(false);
       const failureAt: number[] = [];
       let newLifecycle = 0;
       for (let i = 0; i < params.length; i++) {
-        if (isFailure[i]) failureAt.push(i);
-        else if (this.insertLifecycle.run(params[i]).changes > 0) {
+        if (kinds[i] === 'failure') failureAt.push(i);
+        else if (kinds[i] === 'gap') {
+          this.insertGap.run(params[i]);
+          fresh[i] = true;
+          newLifecycle++;
+        } else if (this.insertLifecycle.run(params[i]).changes > 0) {
           fresh[i] = true;
           newLifecycle++;
         }
@@ -276,7 +289,8 @@ export class Store {
         id,
         vm,
         failure: { recipient, action, actionRequired: ar === 1, recursive: recursive === 1 },
-        timestamp: seconds < 0 ? null : { seconds, microseconds: micros },
+        timestamp:
+          seconds < 0 || seconds > MAX_QMP_SECONDS ? null : { seconds, microseconds: micros },
         receivedUs,
       };
     }
@@ -352,7 +366,6 @@ export class Store {
       .run(error, retryAtUs, outboxId);
   }
 
-  /** Counts of outbox rows by state, for tests and `report`. */
   /** Alerts not yet delivered, per sink (including sinks no longer configured). */
   pendingBySink(): { sink: string; pending: number }[] {
     return this.db
@@ -373,8 +386,67 @@ export class Store {
     return row;
   }
 
+  /**
+   * Sets aside an observation the database refused (see BatchWriter), with
+   * the reason. The row is untyped: it always fits.
+   */
+  quarantine(obs: Observation, reason: string): void {
+    this.db
+      .prepare(
+        'INSERT INTO quarantine (vm, kind, received_us, reason, record) VALUES (?, ?, ?, ?, ?)',
+      )
+      .run(
+        String((obs as { vm?: unknown }).vm ?? ''),
+        String(obs.kind),
+        'receivedUs' in obs ? Number(obs.receivedUs) : null,
+        capText(reason, MAX_ERROR_CHARS),
+        capText(safeJson(obs), MAX_RAW_CHARS),
+      );
+  }
+
+  quarantined(): QuarantinedRecord[] {
+    return this.db
+      .prepare(
+        'SELECT id, vm, kind, received_us AS receivedUs, reason, record FROM quarantine ORDER BY id',
+      )
+      .all() as QuarantinedRecord[];
+  }
+
+  /** Windows in which the record may be incomplete, oldest first. */
+  gaps(filter: { readonly vm?: string } = {}): StoredGap[] {
+    const rows =
+      filter.vm === undefined
+        ? this.db.prepare('SELECT * FROM gap ORDER BY from_us, id').all()
+        : this.db
+            .prepare('SELECT * FROM gap WHERE vm = ? OR vm IS NULL ORDER BY from_us, id')
+            .all(filter.vm);
+    return (rows as GapRow[]).map(toStoredGap);
+  }
+
   close(): void {
     if (this.db.open) this.db.close();
+  }
+}
+
+/** An observation the database refused, as quarantine keeps it. */
+export interface QuarantinedRecord {
+  readonly id: number;
+  readonly vm: string;
+  readonly kind: string;
+  readonly receivedUs: number | null;
+  readonly reason: string;
+  /** The observation as JSON, cut at MAX_RAW_CHARS. */
+  readonly record: string;
+}
+
+/** JSON of anything: values JSON cannot write (bigint, cycles) become their text. */
+function safeJson(value: unknown): string {
+  try {
+    return (
+      JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v)) ?? 'null'
+    );
+  } catch (err) {
+    return JSON.stringify({ unserialisable: message(err) });
   }
 }
 
@@ -423,8 +495,7 @@ export function migrate(
  * When a failure happened, in µs: QMP's time, else the receipt time. Its
  * microsToIso() is the row's `timestamp` column, or its receipt time.
  */
-const SEEN_US =
-  'CASE WHEN ts_seconds >= 0 THEN ts_seconds * 1000000 + ts_micros ELSE received_us END';
+const SEEN_US = `CASE WHEN ts_seconds BETWEEN 0 AND ${MAX_QMP_SECONDS} THEN ts_seconds * 1000000 + ts_micros ELSE received_us END`;
 
 interface GroupRow {
   vm: string;
@@ -460,9 +531,7 @@ function whereClause(filter: { vm?: string; since?: Date }) {
   }
   if (filter.since !== undefined) {
     // The event's own time (QMP's clock) where it has one, else when it arrived.
-    where.push(
-      'CASE WHEN ts_seconds >= 0 THEN ts_seconds * 1000000 + ts_micros ELSE received_us END >= @since',
-    );
+    where.push(`${SEEN_US} >= @since`);
     params.since = filter.since.getTime() * 1000;
   }
   return { where, params };

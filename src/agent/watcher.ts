@@ -13,7 +13,7 @@
  * when every VM is. VMs that were never reached are reported by `unreached`.
  */
 import { detectDialect, formatDialectError, fromWire } from '../event/dialect.js';
-import type { Dialect, MemoryFailure, QmpTimestamp } from '../event/model.js';
+import type { Dialect, MemoryFailure } from '../event/model.js';
 import { formatAddress, parseAddress, type QmpAddress } from '../qmp/address.js';
 import { QmpClient, type QmpEvent } from '../qmp/client.js';
 import type { LooseEvents } from '../qmp/message.js';
@@ -23,7 +23,7 @@ import { validateEvent as validateSeedEvent } from '../generated/seed/validators
 import type { BatchWriter } from './batch.js';
 import { dialectFromSchema } from './dialect-probe.js';
 import type { AgentMetrics } from './metrics.js';
-import { isQmpLifecycleEvent, nowMicros } from './records.js';
+import { checkTimestamp, isQmpLifecycleEvent, nowMicros } from './records.js';
 
 const VALIDATORS = { qemu: validateQemuEvent, seed: validateSeedEvent } as const;
 
@@ -137,6 +137,7 @@ class VmWatch {
   /** The client whose connection was last recorded as CONNECTED. */
   private announced: QmpClient | null = null;
   private stopped = false;
+  private lastReceivedUs = 0;
   private readonly abort = new AbortController();
   private wakeSleep: (() => void) | null = null;
   private resolveFinished!: () => void;
@@ -262,16 +263,36 @@ class VmWatch {
     }
   }
 
+  /**
+   * The agent's clock for a new observation of this VM, strictly increasing:
+   * an event without a clock reading is told from another by its receipt time.
+   */
+  private receipt(): number {
+    const now = nowMicros();
+    this.lastReceivedUs = now > this.lastReceivedUs ? now : this.lastReceivedUs + 1;
+    return this.lastReceivedUs;
+  }
+
   private onEvent(client: QmpClient, ev: QmpEvent<LooseEvents>): void {
     this.announce(client);
-    const receivedUs = nowMicros();
-    const timestamp = usableTimestamp(ev.timestamp);
+    const receivedUs = this.receipt();
+    // A timestamp that is no clock reading is kept only in the raw message.
+    const checked = checkTimestamp(ev.timestamp);
+    const timestamp = checked.timestamp;
     if (ev.event === 'MEMORY_FAILURE') {
       this.events++;
+      const read = this.readFailure(ev.data);
+      const error =
+        read.error === null
+          ? checked.error
+          : checked.error === null
+            ? read.error
+            : `${read.error}; ${checked.error}`;
       this.writer.push({
         kind: 'failure',
         vm: this.target.name,
-        ...this.readFailure(ev.data),
+        ...read,
+        error,
         timestamp,
         receivedUs,
         // The parsed message itself: its members in the order they came.
@@ -326,7 +347,7 @@ class VmWatch {
     event: 'CONNECTED' | 'DISCONNECTED';
     data: unknown;
   }): void {
-    this.writer.push({ ...obs, vm: this.target.name, timestamp: null, receivedUs: nowMicros() });
+    this.writer.push({ ...obs, vm: this.target.name, timestamp: null, receivedUs: this.receipt() });
   }
 
   /** Jittered, so that many VMs restarted together do not reconnect in lockstep. */
@@ -353,11 +374,6 @@ class VmWatch {
   private log(line: string): void {
     this.options.log?.(`${this.target.name}: ${line}`);
   }
-}
-
-/** QEMU sends -1/-1 when the host had no clock: no usable timestamp then. */
-function usableTimestamp(ts: QmpTimestamp): QmpTimestamp | null {
-  return ts.seconds >= 0 && ts.microseconds >= 0 ? ts : null;
 }
 
 function describe(err: unknown): string {
