@@ -7,6 +7,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { CommittedBatch } from './batch.js';
+import type { GapObservation } from './records.js';
 
 export class AgentMetrics {
   readonly registry = new Registry();
@@ -87,9 +88,7 @@ export class AgentMetrics {
         return;
       }
       if (obs.kind === 'gap') {
-        const labels = { vm: obs.vm ?? '*', reason: obs.reason };
-        this.gaps.inc(labels);
-        this.gapSeconds.inc(labels, Math.max(0, obs.toUs - obs.fromUs) / 1_000_000);
+        this.countGap(obs);
         return;
       }
       if (obs.timestamp !== null) {
@@ -125,6 +124,12 @@ export class AgentMetrics {
 
   countAlert(sink: 'webhook' | 'command', result: 'delivered' | 'failed' | 'dead'): void {
     this.alerts.inc({ sink, result });
+  }
+
+  countGap(gap: GapObservation): void {
+    const labels = { vm: gap.vm ?? '*', reason: gap.reason };
+    this.gaps.inc(labels);
+    this.gapSeconds.inc(labels, Math.max(0, gap.toUs - gap.fromUs) / 1_000_000);
   }
 
   countQuarantined(): void {

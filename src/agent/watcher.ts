@@ -16,7 +16,7 @@ import { detectDialect, formatDialectError, fromWire } from '../event/dialect.js
 import type { Dialect, MemoryFailure } from '../event/model.js';
 import { formatAddress, parseAddress, type QmpAddress } from '../qmp/address.js';
 import { QmpClient, type QmpEvent } from '../qmp/client.js';
-import type { LooseEvents } from '../qmp/message.js';
+import type { JsonObject, LooseEvents } from '../qmp/message.js';
 import { backoffDelay } from '../qmp/reconnect.js';
 import { validateEvent as validateQemuEvent } from '../generated/qemu/validators.js';
 import { validateEvent as validateSeedEvent } from '../generated/seed/validators.js';
@@ -138,6 +138,8 @@ class VmWatch {
   private announced: QmpClient | null = null;
   private stopped = false;
   private lastReceivedUs = 0;
+  /** When and why the last connection was lost, until the next one is made. */
+  private lost: { atUs: number; reason: string } | null = null;
   private readonly abort = new AbortController();
   private wakeSleep: (() => void) | null = null;
   private resolveFinished!: () => void;
@@ -189,7 +191,11 @@ class VmWatch {
     let failures = 0;
     while (!this.stopped) {
       this.state = 'connecting';
-      const client = new QmpClient({ connectTimeoutMs: this.options.connectTimeoutMs ?? 10_000 });
+      const client = new QmpClient({
+        connectTimeoutMs: this.options.connectTimeoutMs ?? 10_000,
+        // A MEMORY_FAILURE with a broken envelope is still a failure to record.
+        onMalformedEvent: (message, text, error) => this.onMalformed(client, message, text, error),
+      });
       this.client = client;
       client.on('event', (ev) => this.onEvent(client, ev));
       // A restarted VM may run another QEMU: learn its dialect afresh.
@@ -218,6 +224,7 @@ class VmWatch {
       const info = await client.closed;
       this.options.metrics?.setConnected(this.target.name, false);
       const reason = this.stopped && info.reason === 'closed' ? 'agent-stopped' : info.reason;
+      if (!this.stopped) this.lost = { atUs: nowMicros(), reason };
       this.push({
         kind: 'lifecycle',
         event: 'DISCONNECTED',
@@ -245,6 +252,18 @@ class VmWatch {
     this.state = 'connected';
     if (this.connections > 1) this.options.metrics?.countReconnect(this.target.name);
     this.options.metrics?.setConnected(this.target.name, true);
+    if (this.lost !== null) {
+      // QMP does not replay what was sent meanwhile: the record may miss it.
+      this.writer.push({
+        kind: 'gap',
+        vm: this.target.name,
+        fromUs: this.lost.atUs,
+        toUs: nowMicros(),
+        reason: 'connection-lost',
+        detail: `connection lost (${this.lost.reason}) and regained`,
+      });
+      this.lost = null;
+    }
     const version = client.greeting?.version.qemu;
     const data = {
       address: formatAddress(this.target.address),
@@ -312,6 +331,37 @@ class VmWatch {
         data: ev.data,
       });
     }
+  }
+
+  /**
+   * A message with an `event` member that is not a well-formed QMP event. A
+   * MEMORY_FAILURE is stored flagged, with its text (never dropped, and the
+   * connection kept); any other is ignored, as unknown events are.
+   */
+  private onMalformed(client: QmpClient, message: JsonObject, text: string, error: Error): void {
+    if (message.event !== 'MEMORY_FAILURE') return;
+    this.announce(client);
+    this.events++;
+    const ts = message.timestamp;
+    const checked =
+      typeof ts === 'object' && ts !== null && !Array.isArray(ts)
+        ? checkTimestamp(ts as { seconds: unknown; microseconds: unknown })
+        : { timestamp: null, error: null };
+    const data = message.data;
+    const read =
+      typeof data === 'object' && data !== null && !Array.isArray(data)
+        ? this.readFailure(data)
+        : { failure: null, error: null, dialect: null };
+    this.writer.push({
+      kind: 'failure',
+      vm: this.target.name,
+      ...read,
+      error: [error.message, read.error].filter((e) => e !== null).join('; '),
+      timestamp: checked.timestamp,
+      receivedUs: this.receipt(),
+      message,
+      raw: text,
+    });
   }
 
   /**
