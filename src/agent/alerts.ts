@@ -106,9 +106,6 @@ export interface DispatcherOptions {
   readonly onDead?: (sink: AlertSink, entry: OutboxEntry, error: string) => void;
 }
 
-/** This process's name in the outbox's claims. */
-const OWNER = `${process.pid}:${randomUUID()}`;
-
 /**
  * Delivers the outbox: one queue per sink, each its own loop, so a sink that
  * hangs or fails holds up only its own alerts. Every delivery first claims
@@ -123,6 +120,8 @@ export class AlertDispatcher {
   private draining = false;
   /** Aborts deliveries in flight when the agent stops. */
   private readonly abort = new AbortController();
+  /** This dispatcher's name in the outbox's claims. */
+  private readonly owner = `${process.pid}:${randomUUID()}`;
 
   constructor(
     private readonly store: Store,
@@ -178,6 +177,7 @@ export class AlertDispatcher {
       running: () => this.running,
       draining: () => this.draining,
       signal: this.abort.signal,
+      owner: this.owner,
       updateDead: () => this.updateDead(),
     };
   }
@@ -224,7 +224,7 @@ class SinkQueue {
       const now = nowMicros();
       // Draining for exit, a failed alert is retried at the base pace, not after its backoff.
       const eager = ctx.draining();
-      const claimed = ctx.store.claimAlert(this.id, OWNER, now, leaseUs, eager);
+      const claimed = ctx.store.claimAlert(this.id, ctx.owner, now, leaseUs, eager);
       if (claimed === null) {
         await this.sleep(Number.POSITIVE_INFINITY);
         continue;
@@ -253,7 +253,7 @@ class SinkQueue {
           });
     if (!ctx.running() && outcome !== null && ctx.signal.aborted) {
       // Cut short by the agent stopping: not the sink's fault, owed as before.
-      store.releaseClaim(entry.id, OWNER);
+      store.releaseClaim(entry.id, ctx.owner);
       return;
     }
     if (outcome === null) {
