@@ -125,6 +125,8 @@ export interface ReportSource {
   lifecycle(vm: string): Iterable<StoredLifecycle>;
   /** Windows in which the record may be incomplete (a report without it has no gaps section). */
   gaps?(): readonly StoredGap[];
+  /** How many observations the database refused (Store.quarantine); reported with the gaps. */
+  quarantined?(): number;
 }
 
 /** Gap lines a text report prints at most; JSON lists them all. */
@@ -172,8 +174,12 @@ export function* reportText(
   });
   const overall = overallOf(vms);
   const gaps = source.gaps?.();
+  const quarantined = source.quarantined?.();
   if (!options.json) {
     yield overallLines(overall).join('\n');
+    if (quarantined !== undefined && quarantined > 0) {
+      yield `\n  quarantined:  ${quarantined} observation${quarantined === 1 ? '' : 's'} the database refused, kept with the reason in its quarantine table`;
+    }
     if (gaps !== undefined && gaps.length > 0) {
       yield `\n\n${gaps.length} gap${gaps.length === 1 ? '' : 's'} in the record (events in them may be missing):`;
       for (const g of gaps.slice(-GAP_LINES)) yield `\n${gapLine(g)}`;
@@ -200,8 +206,11 @@ export function* reportText(
     yield none ? ']\n    }' : '\n      ]\n    }';
   }
   const end = vms.length === 0 ? ']' : '\n  ]';
-  if (gaps === undefined) yield `${end}\n}\n`;
-  else yield `${end},\n  "gaps": ${indent(JSON.stringify(gaps, null, 2), 2)}\n}\n`;
+  const more = [
+    ...(gaps === undefined ? [] : [`"gaps": ${indent(JSON.stringify(gaps, null, 2), 2)}`]),
+    ...(quarantined === undefined ? [] : [`"quarantined": ${quarantined}`]),
+  ];
+  yield `${end}${more.map((m) => `,\n  ${m}`).join('')}\n}\n`;
 }
 
 function indent(json: string, by: number): string {

@@ -364,6 +364,7 @@ export class Store {
       failures: (vm) => this.iterateReportFailures(vm),
       lifecycle: (vm) => this.iterateLifecycle({ vm }),
       gaps: () => this.gaps(),
+      quarantined: () => this.db.prepare('SELECT count(*) FROM quarantine').pluck().get() as number,
     };
   }
 

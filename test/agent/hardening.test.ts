@@ -5,11 +5,14 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import Database from 'better-sqlite3';
+import { AlertDispatcher } from '../../src/agent/alerts.js';
 import { BatchWriter } from '../../src/agent/batch.js';
 import { toAlertPayload, toEventRecord } from '../../src/agent/event-record.js';
 import type { FailureObservation } from '../../src/agent/records.js';
 import { reportText } from '../../src/agent/report.js';
 import { Store } from '../../src/agent/store.js';
+import { until } from './child.js';
 import { failure, lifecycle, tempDir } from './fixtures.js';
 
 function withTimestamp(
@@ -107,6 +110,34 @@ describe('timestamps beyond a JavaScript Date', () => {
       assert.match(payload.explanation, /vm/);
       assert.match(toEventRecord(f).timestamp, /^\d{4}-\d\d-\d\dT/);
       assert.match(collect(store), /1 memory failure/);
+    } finally {
+      store.close();
+      cleanup();
+    }
+  });
+});
+
+describe('rows an older agent wrote', () => {
+  test('seconds no Date can hold, already stored with an outbox row: alerts, events and report still work', async () => {
+    const { dir, cleanup } = tempDir();
+    const path = join(dir, 'events.db');
+    const store = Store.open(path);
+    try {
+      store.insert([failure('vm', 1)], ['command:["true"]']);
+      // What the agent before issue 10 stored for such an event.
+      const db = new Database(path);
+      db.prepare('UPDATE memory_failure SET ts_seconds = ?').run(1e15);
+      db.close();
+      const [entry] = store.pendingAlerts(['command:["true"]'], 10);
+      assert.ok(entry);
+      assert.equal(entry.failure.timestamp, null);
+      assert.match(toAlertPayload(entry.failure).explanation, /vm/);
+      const dispatcher = new AlertDispatcher(store, [{ kind: 'command', argv: ['true'] }]);
+      dispatcher.start();
+      await until(() => store.outboxCounts().delivered === 1, 'the alert delivered');
+      await dispatcher.stop();
+      assert.match(collect(store), /1 memory failure/);
+      assert.match(toEventRecord(store.failures()[0]!).timestamp, /^\d{4}-/);
     } finally {
       store.close();
       cleanup();

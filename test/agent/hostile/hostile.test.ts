@@ -23,7 +23,8 @@ import Database from 'better-sqlite3';
 import fc from 'fast-check';
 import { QmpClient } from '../../../src/qmp/client.js';
 import { type Child, memfail, until } from '../child.js';
-import { tempDir } from '../fixtures.js';
+import { Store } from '../../../src/agent/store.js';
+import { failure, tempDir } from '../fixtures.js';
 import { encode, expectValid, type HostileEvent, hostileEvent, markerOf } from './events.js';
 import { type HostilePeer, type Step, startHostilePeer } from './peer.js';
 
@@ -61,6 +62,23 @@ class Harness {
     this.cleanup = t.cleanup;
   }
 
+  /** Where the --on-event program appends each alert (one JSON line each). */
+  get alertFile(): string {
+    return join(this.dir, 'alerts.jsonl');
+  }
+
+  /** Event ids the program sink was given, with how often. */
+  commandAlerts(): Map<number, number> {
+    const ids = new Map<number, number>();
+    if (!existsSync(this.alertFile)) return ids;
+    for (const text of readFileSync(this.alertFile, 'utf8').split('\n')) {
+      if (text === '') continue;
+      const id = (JSON.parse(text) as { id: number }).id;
+      ids.set(id, (ids.get(id) ?? 0) + 1);
+    }
+    return ids;
+  }
+
   get dbPath(): string {
     return join(this.dir, 'events.db');
   }
@@ -91,6 +109,8 @@ class Harness {
       this.dbPath,
       '--webhook',
       `http://127.0.0.1:${port}/hook`,
+      '--on-event',
+      `sh -c 'cat >> "${this.alertFile}"'`,
       '--metrics',
       '127.0.0.1:0',
     ]);
@@ -374,6 +394,14 @@ describe('a hostile QMP peer beside a good VM, in one memfail watch', () => {
 
   test('events --json, report and the webhook work on the result; SIGTERM exits 0 with nothing lost', async () => {
     const stored = h.rows('SELECT id FROM memory_failure').length;
+    // The one kind of record the wire cannot produce (the storage boundary makes
+    // every observation fit): a row SQLite refused, as batch.ts sets it aside.
+    const writer = Store.open(h.dbPath);
+    writer.quarantine(
+      { ...failure('bad', 1), vm: Buffer.from('bad') as unknown as string },
+      'a refused row',
+    );
+    writer.close();
     const events = memfail(['events', '--db', h.dbPath, '--json', '--all']);
     assert.equal(await events.exited, 0, events.stderr());
     const records = JSON.parse(events.stdout()) as {
@@ -393,7 +421,11 @@ describe('a hostile QMP peer beside a good VM, in one memfail watch', () => {
         const r = JSON.parse(report.stdout()) as { gaps: unknown[]; overall: { invalid: number } };
         assert.ok(r.gaps.length > 0);
         assert.ok(r.overall.invalid > 0);
-      } else assert.match(report.stdout(), /gaps? in the record/);
+        assert.equal((r as { quarantined?: number }).quarantined, 1);
+      } else {
+        assert.match(report.stdout(), /gaps? in the record/);
+        assert.match(report.stdout(), /quarantined: {2}1 observation/);
+      }
     }
     // Every stored failure is alerted once.
     await until(() => h.alerted.size === stored, `${stored} alerts`, 30_000).catch(() => {
