@@ -27,6 +27,9 @@ import { checkTimestamp, isQmpLifecycleEvent, nowMicros } from './records.js';
 
 const VALIDATORS = { qemu: validateQemuEvent, seed: validateSeedEvent } as const;
 
+/** The largest QMP message the watcher takes from a VM (see run()). */
+export const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
+
 /** One VM to watch: `NAME=ADDRESS` on the command line. */
 export interface VmTarget {
   readonly name: string;
@@ -193,6 +196,11 @@ class VmWatch {
       this.state = 'connecting';
       const client = new QmpClient({
         connectTimeoutMs: this.options.connectTimeoutMs ?? 10_000,
+        // QEMU's events are a few hundred bytes and its largest reply (the
+        // schema) well under 1 MiB; a message is parsed, validated and hashed
+        // whole, so the watcher's memory is several times this limit (QEMU's
+        // own 64 MiB allowed ~470 MB). Larger: a protocol error, a gap.
+        limits: { maxMessageBytes: MAX_MESSAGE_BYTES },
         // A MEMORY_FAILURE with a broken envelope is still a failure to record.
         onMalformedEvent: (message, text, error) => this.onMalformed(client, message, text, error),
       });

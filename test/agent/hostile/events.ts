@@ -62,6 +62,14 @@ const badData = fc.oneof(
     action: 'x'.repeat(n),
     flags: { 'action-required': true, recursive: false },
   })),
+  // Keys that mean something to JavaScript objects.
+  fc.constantFrom(
+    JSON.parse('{"__proto__": {"recipient": "guest"}, "action": "inject"}') as unknown,
+    JSON.parse('{"constructor": {"prototype": {"x": 1}}, "recipient": "guest"}') as unknown,
+    JSON.parse(
+      '{"recipient": "guest", "action": "inject", "flags": {"__proto__": null}}',
+    ) as unknown,
+  ),
   // Deep nesting, below the framing limit (1024).
   fc.integer({ min: 20, max: 400 }).map((depth) => {
     let v: unknown = { recipient: 'guest' };
@@ -232,5 +240,24 @@ function seedData(d: unknown): boolean {
     onlyKeys(f, ['action-required', 'recursive']) &&
     (f['action-required'] === undefined || typeof f['action-required'] === 'boolean') &&
     (f.recursive === undefined || typeof f.recursive === 'boolean')
+  );
+}
+
+/** A lifecycle event the agent records (RESET, SHUTDOWN, ...), with any data and timestamp. */
+export const hostileLifecycle = fc.record({
+  event: fc.constantFrom('RESET', 'SHUTDOWN', 'STOP', 'RESUME', 'GUEST_PANICKED'),
+  data: fc.oneof(
+    fc.dictionary(fc.string({ maxLength: 8 }), json, { maxKeys: 4 }),
+    fc.integer({ min: 70_000, max: 200_000 }).map((n) => ({ reason: 'z'.repeat(n) })),
+  ),
+  timestamp: fc.oneof(goodTimestamp, badTimestamp),
+});
+
+export function encodeLifecycle(
+  marker: number,
+  e: { event: string; data: unknown; timestamp: unknown },
+): Buffer {
+  return Buffer.from(
+    `${JSON.stringify({ hostile: marker, event: e.event, data: e.data, timestamp: e.timestamp })}\n`,
   );
 }

@@ -24,8 +24,17 @@ import fc from 'fast-check';
 import { QmpClient } from '../../../src/qmp/client.js';
 import { type Child, memfail, until } from '../child.js';
 import { Store } from '../../../src/agent/store.js';
+import { MAX_MESSAGE_BYTES } from '../../../src/agent/watcher.js';
 import { failure, tempDir } from '../fixtures.js';
-import { encode, expectValid, type HostileEvent, hostileEvent, markerOf } from './events.js';
+import {
+  encode,
+  encodeLifecycle,
+  expectValid,
+  type HostileEvent,
+  hostileEvent,
+  hostileLifecycle,
+  markerOf,
+} from './events.js';
 import { type HostilePeer, type Step, startHostilePeer } from './peer.js';
 
 const RUNS = Number(process.env.MEMFAIL_HOSTILE_RUNS ?? 40);
@@ -301,6 +310,8 @@ describe('a hostile QMP peer beside a good VM, in one memfail watch', () => {
     const a = h.nextMarker++;
     const b = h.nextMarker++;
     const c = h.nextMarker++;
+    const d = h.nextMarker++;
+    const e = h.nextMarker++;
     await h.play(
       [
         { kind: 'write', bytes: line(event(a, GOOD_DATA)) },
@@ -366,14 +377,48 @@ describe('a hostile QMP peer beside a good VM, in one memfail watch', () => {
     assert.ok(gaps.length >= 1);
   });
 
+  test('a message past the 16 MiB limit ends the connection, with memory bounded; the next one is read', async () => {
+    const big = h.nextMarker++;
+    const after = h.nextMarker++;
+    const head = Buffer.from(event(big, '"data":{"recipient":"').slice(0, -1));
+    await h.play(
+      [
+        {
+          kind: 'write',
+          bytes: Buffer.concat([head, Buffer.alloc(MAX_MESSAGE_BYTES + 1024, 'q')]),
+        },
+        { kind: 'write', bytes: Buffer.from('"}}\n') },
+        { kind: 'end' },
+      ],
+      [],
+    );
+    await h.play(
+      [
+        {
+          kind: 'write',
+          bytes: line(event(after, `${GOOD_DATA},"timestamp":{"seconds":8,"microseconds":8}`)),
+        },
+        { kind: 'end' },
+      ],
+      [[after, { rows: 1, valid: true }]],
+    );
+    assert.equal(h.seen.get(big), undefined);
+    assert.match(h.watch.stderr(), /larger than the limit of 16777216 bytes/);
+  });
+
   test(`fast-check: ${RUNS} generated cases around the schema (seed ${SEED})`, async () => {
     await fc.assert(
       fc.asyncProperty(
         fc.array(hostileEvent, { minLength: 1, maxLength: 4 }),
+        fc.array(hostileLifecycle, { maxLength: 2 }),
         fc.constantFrom('end', 'reset') as fc.Arbitrary<'end' | 'reset'>,
-        async (events: HostileEvent[], ending) => {
+        async (events: HostileEvent[], lifecycle, ending) => {
           const expect: [number, Expectation][] = [];
           const steps: Step[] = [];
+          // Lifecycle events first: whatever they hold, the failures after them are stored.
+          for (const l of lifecycle) {
+            steps.push({ kind: 'write', bytes: encodeLifecycle(h.nextMarker++, l) });
+          }
           for (const e of events) {
             const m = h.nextMarker++;
             steps.push({ kind: 'write', bytes: encode(m, e) });
@@ -385,7 +430,13 @@ describe('a hostile QMP peer beside a good VM, in one memfail watch', () => {
           // A reset right after the last write may lose what the kernel had not
           // handed over yet: let it arrive first (a reset mid-event is scripted above).
           steps.push({ kind: 'pause', ms: 20 }, { kind: ending });
-          await h.play(steps, expect);
+          try {
+            await h.play(steps, expect);
+          } catch (err) {
+            // fast-check reports the case; this says what broke in it.
+            process.stderr.write(`hostile case failed: ${(err as Error).message.slice(0, 4000)}\n`);
+            throw err;
+          }
         },
       ),
       { numRuns: RUNS, seed: SEED, endOnFailure: true },

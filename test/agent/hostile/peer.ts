@@ -45,8 +45,12 @@ export async function startHostilePeer(path: string): Promise<HostilePeer> {
   let ready: ((s: Socket) => void)[] = [];
   const negotiated: Socket[] = [];
 
+  /** Per socket: resolves once the client asked its first command after negotiating. */
+  const asked = new WeakMap<Socket, Promise<void>>();
   const server: Server = createServer((socket) => {
     sockets.add(socket);
+    let markAsked!: () => void;
+    asked.set(socket, new Promise<void>((r) => (markAsked = r)));
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => {});
     socket.write(GREETING);
@@ -77,6 +81,7 @@ export async function startHostilePeer(path: string): Promise<HostilePeer> {
           socket.write(
             `{"error": {"class": "CommandNotFound", "desc": "The command ${String(request.execute)} has not been found"}${id}}\r\n`,
           );
+          markAsked();
         }
       }
     });
@@ -93,8 +98,11 @@ export async function startHostilePeer(path: string): Promise<HostilePeer> {
   };
 
   async function run(socket: Socket, steps: readonly Step[]): Promise<void> {
-    // Give the client time to ask (and be refused) its schema question first.
-    await sleep(20);
+    // Let the client ask (and be refused) its schema question first: a peer
+    // that hangs up while the client writes makes the client's write fail
+    // (EPIPE), and Node then drops what was still unread (see the harness).
+    await Promise.race([asked.get(socket), sleep(2000)]);
+    await sleep(5);
     for (const step of steps) {
       if (socket.destroyed) return;
       switch (step.kind) {
