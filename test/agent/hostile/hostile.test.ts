@@ -323,12 +323,23 @@ describe('a hostile QMP peer beside a good VM, in one memfail watch', () => {
           kind: 'write',
           bytes: line(event(c, `${GOOD_DATA},"timestamp":{"seconds":1.5,"microseconds":0}`)),
         },
+        // Numbers JSON allows that no double or no clock holds.
+        {
+          kind: 'write',
+          bytes: line(event(d, `${GOOD_DATA},"timestamp":{"seconds":1e400,"microseconds":-0}`)),
+        },
+        {
+          kind: 'write',
+          bytes: line(event(e, `${GOOD_DATA},"timestamp":{"seconds":-1e400,"microseconds":1E2}`)),
+        },
         { kind: 'end' },
       ],
       [
         [a, { rows: 1, valid: false }],
         [b, { rows: 1, valid: false }],
         [c, { rows: 1, valid: false }],
+        [d, { rows: 1, valid: false }],
+        [e, { rows: 1, valid: false }],
       ],
     );
     const disconnects = h.rows(
