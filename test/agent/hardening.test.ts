@@ -96,6 +96,31 @@ describe('one bad event never blocks others', () => {
   });
 });
 
+describe('an unavailable database', () => {
+  test('keeps every observation pending and reports the error once, not on every retry', () => {
+    const { dir, cleanup } = tempDir();
+    const store = Store.open(join(dir, 'events.db'));
+    const writer = new BatchWriter(store, { maxDelayMs: 1 });
+    const errors: string[] = [];
+    writer.onError((e) => errors.push(e.message));
+    try {
+      store.close();
+      writer.push(failure('vm', 1));
+      writer.push(lifecycle('vm', 'RESET', 2));
+      assert.equal(writer.flush(), false);
+      assert.equal(writer.flush(), false);
+      writer.push(failure('vm', 3));
+      assert.equal(writer.flush(), false);
+      assert.equal(writer.pendingCount, 3);
+      assert.equal(errors.length, 1);
+      assert.match(errors[0]!, /not open/);
+    } finally {
+      writer.close();
+      cleanup();
+    }
+  });
+});
+
 describe('timestamps beyond a JavaScript Date', () => {
   test('alerts, events and report work on a row whose seconds no Date can hold', () => {
     const { dir, cleanup } = tempDir();
