@@ -98,7 +98,7 @@ export interface DispatcherOptions {
   readonly timeoutMs?: number;
   /** A program still running this long after SIGTERM gets SIGKILL (default 2 s). */
   readonly killGraceMs?: number;
-  /** Attempts before an alert becomes a dead letter (default 10). */
+  /** Attempts before an alert becomes a dead letter (default 30: about half an hour of backoff). */
   readonly maxAttempts?: number;
   /** Hears each failed delivery (the agent logs it). */
   readonly onFailure?: (sink: AlertSink, error: string, retryInMs: number) => void;
@@ -266,7 +266,7 @@ class SinkQueue {
     const refused = typeof outcome !== 'string' && outcome.refused;
     this.failures++;
     const attempts = entry.attempts + 1;
-    const maxAttempts = options.maxAttempts ?? 10;
+    const maxAttempts = options.maxAttempts ?? 30;
     if (refused || attempts >= maxAttempts) {
       const why = refused ? `refused: ${error}` : `${error} (after ${attempts} attempts)`;
       store.markFailed(entry.id, why, 0, microsToIso(nowMicros()));

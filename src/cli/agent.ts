@@ -50,7 +50,7 @@ doubles a row. SIGTERM/SIGINT commit what is pending and exit 0.
 the log is synced at checkpoints, so a power loss or kernel crash may roll
 back the last commits; full syncs every commit (one fsync per batch).
 Alerts go through an outbox in the database, one queue per sink, retried with
-backoff across restarts; a 4xx answer or 10 failed attempts make a dead letter
+backoff across restarts; a 4xx answer or 30 failed attempts make a dead letter
 (\`memfail alerts list|retry\`). --on-event: '...' and "..." quote, \\ escapes;
 no shell (use sh -c '...' for pipes); the program gets only PATH, HOME, LANG,
 LC_ALL, TZ, MEMFAIL_ALERT_ID, MEMFAIL_EVENT_ID and MEMFAIL_VM in its
@@ -137,8 +137,9 @@ SHUTDOWN), or *-ignored.`,
       'after',
       `
 An alert becomes a dead letter when its webhook answers 4xx (other than 408
-and 429: the request itself is refused) or after 10 failed attempts. Dead
-letters stay in the database; \`memfail alerts retry\` makes them owed again.`,
+and 429: the request itself is refused) or after 30 failed attempts (about
+half an hour). Dead letters stay in the database; \`memfail alerts retry\`
+makes them owed again.`,
     )
     .action(async (opts: AlertsFlags) => {
       const { listAlerts } = await import('./agent-alerts.js');
