@@ -143,10 +143,23 @@ export function checkTimestamp(ts: { seconds: unknown; microseconds: unknown } |
   readonly timestamp: QmpTimestamp | null;
   readonly error: string | null;
 } {
-  if (ts === null) return { timestamp: null, error: null };
+  if (ts === null) return NO_CLOCK;
+  if (isClockReading(ts)) return { timestamp: ts as QmpTimestamp, error: null };
   const { seconds, microseconds } = ts;
-  if (seconds === -1 && microseconds === -1) return { timestamp: null, error: null };
-  if (
+  if (seconds === -1 && microseconds === -1) return NO_CLOCK;
+  return {
+    timestamp: null,
+    error: `timestamp {seconds: ${clip(String(seconds))}, microseconds: ${clip(String(microseconds))}} is not a clock reading (whole seconds 0..${MAX_QMP_SECONDS}, microseconds 0..999999, or QEMU's -1/-1)`,
+  };
+}
+
+const NO_CLOCK = { timestamp: null, error: null } as const;
+
+/** checkTimestamp's test alone, allocating nothing (the ingest path asks it per event). */
+export function isClockReading(ts: { seconds: unknown; microseconds: unknown } | null): boolean {
+  if (ts === null) return false;
+  const { seconds, microseconds } = ts;
+  return (
     typeof seconds === 'number' &&
     typeof microseconds === 'number' &&
     Number.isInteger(seconds) &&
@@ -155,13 +168,7 @@ export function checkTimestamp(ts: { seconds: unknown; microseconds: unknown } |
     seconds <= MAX_QMP_SECONDS &&
     microseconds >= 0 &&
     microseconds <= 999_999
-  ) {
-    return { timestamp: { seconds, microseconds }, error: null };
-  }
-  return {
-    timestamp: null,
-    error: `timestamp {seconds: ${clip(String(seconds))}, microseconds: ${clip(String(microseconds))}} is not a clock reading (whole seconds 0..${MAX_QMP_SECONDS}, microseconds 0..999999, or QEMU's -1/-1)`,
-  };
+  );
 }
 
 function clip(text: string): string {

@@ -17,7 +17,7 @@ import type {
   StoredLifecycle,
 } from './records.js';
 import { rawLayout } from './raw-layout.js';
-import { checkTimestamp, MAX_QMP_SECONDS, microsToIso } from './records.js';
+import { checkTimestamp, isClockReading, MAX_QMP_SECONDS, microsToIso } from './records.js';
 
 /**
  * With the VM and QMP's timestamp (the unique index is on all four),
@@ -31,7 +31,7 @@ export function failureDedup(obs: FailureObservation): number | string {
   // Without a usable clock reading nothing tells a replay from a new event
   // (QMP never replays): each receipt is its own event. The watcher keeps a
   // VM's receipt times strictly increasing, so two never share one.
-  if (checkTimestamp(obs.timestamp).timestamp === null) {
+  if (!isClockReading(obs.timestamp)) {
     return `rx:${obs.receivedUs}:${f === null ? 'x' : contentCode(f)}`;
   }
   if (f === null || obs.error !== null) return `raw:${digest(JSON.stringify(wireMembers(obs)))}`;
@@ -63,7 +63,7 @@ export function contentCode(f: MemoryFailure): number {
 
 function lifecycleDedup(obs: LifecycleObservation): string | null {
   // Connection events are the agent's own, each one new; so is an event without a clock reading.
-  if (checkTimestamp(obs.timestamp).timestamp === null) return null;
+  if (!isClockReading(obs.timestamp)) return null;
   return digest(JSON.stringify(obs.data ?? null));
 }
 
@@ -133,17 +133,16 @@ export function failureParams(obs: FailureObservation): unknown[] {
   const content = f === null ? null : contentCode(f);
   const seconds = ts?.seconds ?? -1;
   const micros = ts?.microseconds ?? -1;
-  const error =
-    [f === null ? (obs.error ?? 'unreadable event') : obs.error, checked.error]
-      .filter((e) => e !== null)
-      .map((e) => capText(e, MAX_ERROR_CHARS))
-      .join('; ') || null;
+  let error = f === null ? (obs.error ?? 'unreadable event') : obs.error;
+  if (checked.error !== null) error = error === null ? checked.error : `${error}; ${checked.error}`;
+  if (error !== null) error = capText(error, MAX_ERROR_CHARS);
   // A valid message in a known layout is rebuilt from the columns (raw-layout.ts).
   const layout =
     content !== null && error === null && obs.dialect !== null && obs.raw !== undefined
       ? rawLayout(obs.raw, obs.dialect, content, seconds, micros)
       : null;
-  const raw = layout === null ? cappedRaw(rawColumn(obs)) : null;
+  const text = layout === null ? rawColumn(obs) : null;
+  const cut = text !== null && text.length > MAX_RAW_CHARS ? cappedRaw(text) : null;
   return [
     obs.vm,
     content,
@@ -152,11 +151,11 @@ export function failureParams(obs: FailureObservation): unknown[] {
     obs.receivedUs,
     obs.dialect,
     layout,
-    raw?.text ?? null,
+    cut?.text ?? text,
     error,
     failureDedup(obs),
-    raw?.length ?? null,
-    raw?.sha256 ?? null,
+    cut?.length ?? null,
+    cut?.sha256 ?? null,
   ];
 }
 
@@ -189,7 +188,7 @@ export function capText(text: string, max: number): string {
 
 export function lifecycleParams(obs: LifecycleObservation): unknown[] {
   // A timestamp that is no clock reading is left out (data keeps the event).
-  const ts = checkTimestamp(obs.timestamp).timestamp;
+  const ts = isClockReading(obs.timestamp) ? obs.timestamp : null;
   return [
     obs.vm,
     obs.event,
