@@ -9,26 +9,20 @@
  * a power loss or kernel crash may roll back. `durability: 'full'` syncs every
  * commit; bench/agent-ingest.mjs measures what that costs.
  */
-import { chmodSync, closeSync, existsSync, fchmodSync, mkdirSync, openSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { ACTIONS, type Action, RECIPIENTS, type Recipient } from '../event/model.js';
 import { FailureInserter } from './failure-insert.js';
 import { MIGRATIONS, type Migration } from './migrations.js';
-import type {
-  GapObservation,
-  Observation,
-  StoredFailure,
-  StoredGap,
-  StoredLifecycle,
-} from './records.js';
+import { createPrivately } from './paths.js';
+import type { Observation, StoredFailure, StoredGap, StoredLifecycle } from './records.js';
 import { MAX_QMP_SECONDS, microsToIso } from './records.js';
+import { endRun, heartbeat, type StartedRun, startRun } from './runs.js';
 import { type ReportFailure, type ReportSource, type VmCounts, zeros } from './report.js';
 import {
   capText,
   type FailureRow,
   type GapRow,
-  gapParams,
   type LifecycleRow,
   MAX_ERROR_CHARS,
   MAX_RAW_CHARS,
@@ -565,63 +559,19 @@ export class Store {
       .all() as QuarantinedRecord[];
   }
 
-  /**
-   * Records this watch process (its VMs) and, in the same transaction, a gap
-   * for each earlier run that did not end cleanly: from its last sign of
-   * life to now, for every VM it watched. A run counts as still going (not
-   * killed) while its process exists and its heartbeat is fresh.
-   */
-  startRun(
-    vms: readonly string[],
-    nowUs: number,
-    staleAfterUs: number,
-  ): {
-    readonly runId: number;
-    readonly gaps: readonly GapObservation[];
-  } {
-    return this.db
-      .transaction(() => {
-        const open = this.db
-          .prepare('SELECT id, pid, alive_us, vms FROM agent_run WHERE ended_us IS NULL')
-          .all() as { id: number; pid: number; alive_us: number; vms: string }[];
-        const gaps: GapObservation[] = [];
-        for (const run of open) {
-          if (nowUs - run.alive_us < staleAfterUs && processExists(run.pid)) continue;
-          this.db.prepare('UPDATE agent_run SET ended_us = alive_us WHERE id = ?').run(run.id);
-          const names = parseNames(run.vms);
-          for (const vm of names.length === 0 ? [null] : names) {
-            const gap: GapObservation = {
-              kind: 'gap',
-              vm,
-              fromUs: run.alive_us,
-              toUs: nowUs,
-              reason: 'agent-killed',
-              detail: `watch process ${run.pid} ended without stopping (last sign of life ${microsToIso(run.alive_us)})`,
-            };
-            this.insertGap.run(gapParams(gap));
-            gaps.push(gap);
-          }
-        }
-        const runId = Number(
-          this.db
-            .prepare('INSERT INTO agent_run (pid, started_us, alive_us, vms) VALUES (?, ?, ?, ?)')
-            .run(process.pid, nowUs, nowUs, JSON.stringify(vms)).lastInsertRowid,
-        );
-        return { runId, gaps };
-      })
-      .immediate();
+  /** Records this watch process; gaps for earlier runs that were killed (see runs.ts). */
+  startRun(vms: readonly string[], nowUs: number, staleAfterUs: number): StartedRun {
+    return startRun(this.db, vms, nowUs, staleAfterUs);
   }
 
-  /** This run's sign of life (see startRun). */
+  /** This run's sign of life. */
   heartbeat(runId: number, nowUs: number): void {
-    this.db.prepare('UPDATE agent_run SET alive_us = ? WHERE id = ?').run(nowUs, runId);
+    heartbeat(this.db, runId, nowUs);
   }
 
   /** This run ended cleanly: no gap for it at the next start. */
   endRun(runId: number, nowUs: number): void {
-    this.db
-      .prepare('UPDATE agent_run SET alive_us = ?, ended_us = ? WHERE id = ?')
-      .run(nowUs, nowUs, runId);
+    endRun(this.db, runId, nowUs);
   }
 
   /** Windows in which the record may be incomplete, oldest first. */
@@ -772,26 +722,6 @@ function joinWhere(where: readonly string[]): string {
   return where.length === 0 ? '' : `WHERE ${where.join(' AND ')}`;
 }
 
-/** Whether a process with this id exists (another than this one, which is a new run). */
-function processExists(pid: number): boolean {
-  if (pid === process.pid) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as { code?: unknown }).code === 'EPERM';
-  }
-}
-
-function parseNames(json: string): string[] {
-  try {
-    const names = JSON.parse(json) as unknown;
-    return Array.isArray(names) ? names.filter((n): n is string => typeof n === 'string') : [];
-  } catch {
-    return [];
-  }
-}
-
 function notMemfail(path: string): StoreError {
   return new StoreError(
     'not-memfail',
@@ -806,40 +736,6 @@ function asStoreError(err: unknown, path: string): StoreError {
     return new StoreError('corrupt', `${path} is not a memfail database (${message(err)})`);
   }
   return new StoreError('unwritable', `cannot use database ${path}: ${message(err)}`);
-}
-
-/**
- * Creates the database file (if missing) 0600 and the directories leading to
- * it (those missing) 0700, whatever the umask: the record names VMs and what
- * happened to them. Files and directories that exist are left as they are.
- */
-function createPrivately(path: string): void {
-  const missing: string[] = [];
-  for (let dir = dirname(path); !existsSync(dir); dir = dirname(dir)) {
-    missing.unshift(dir);
-    if (dirname(dir) === dir) break;
-  }
-  for (const dir of missing) {
-    try {
-      mkdirSync(dir, { mode: 0o700 });
-    } catch (err) {
-      if ((err as { code?: unknown }).code !== 'EEXIST') throw err;
-      continue;
-    }
-    chmodSync(dir, 0o700);
-  }
-  let fd: number;
-  try {
-    fd = openSync(path, 'wx', 0o600);
-  } catch (err) {
-    if ((err as { code?: unknown }).code === 'EEXIST') return;
-    throw err;
-  }
-  try {
-    fchmodSync(fd, 0o600);
-  } finally {
-    closeSync(fd);
-  }
 }
 
 function message(err: unknown): string {
