@@ -18,7 +18,9 @@ function guardStdout() {
   stdoutGuarded = true;
   process.stdout.on('error', (err) => {
     if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
-    throw err;
+    // A full disk or a broken terminal: one line, no stack trace.
+    process.stderr.write(`memfail: cannot write to standard output (${err.code ?? err.message})\n`);
+    process.exit(1);
   });
 }
 

@@ -11,18 +11,25 @@
  * deduplicate on the payload's `id`.
  *
  * Sinks:
- *  - `--webhook URL`: POST the payload as JSON; any 2xx is delivered, anything
- *    else (including 4xx) is retried.
+ *  - `--webhook URL`: POST the payload as JSON; any 2xx is delivered; a 4xx
+ *    other than 408/429 is a refusal (the alert becomes a dead letter at once),
+ *    anything else is retried, up to maxAttempts, then a dead letter.
  *  - `--on-event CMD`: run CMD with the payload as JSON on stdin (one line);
  *    exit status 0 is delivered. CMD is split into words without a shell:
  *    whitespace separates, '...' is literal, "..." allows \" and \\, and a
  *    backslash outside quotes escapes the next character. No globbing,
- *    variables or pipes: wrap those in `sh -c '...'` yourself.
+ *    variables or pipes: wrap those in `sh -c '...'` yourself. The program
+ *    gets a small fixed environment (hookEnvironment), not the agent's, and
+ *    at the timeout SIGTERM, then SIGKILL after a grace period.
+ *
+ * Dead letters stay in the outbox (dead_at set), shown by `memfail alerts
+ * list`; `memfail alerts retry` makes them owed again.
  */
 import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { toAlertPayload } from './event-record.js';
 import type { AgentMetrics } from './metrics.js';
-import { nowMicros } from './records.js';
+import { microsToIso, nowMicros } from './records.js';
 import type { OutboxEntry, Store } from './store.js';
 
 export type AlertSink =
@@ -89,19 +96,32 @@ export interface DispatcherOptions {
   readonly maxDelayMs?: number;
   /** Per delivery: a webhook request or a command run (default 10 s). */
   readonly timeoutMs?: number;
+  /** A program still running this long after SIGTERM gets SIGKILL (default 2 s). */
+  readonly killGraceMs?: number;
+  /** Attempts before an alert becomes a dead letter (default 30: about half an hour of backoff). */
+  readonly maxAttempts?: number;
   /** Hears each failed delivery (the agent logs it). */
   readonly onFailure?: (sink: AlertSink, error: string, retryInMs: number) => void;
+  /** Hears each alert given up on (a dead letter). */
+  readonly onDead?: (sink: AlertSink, entry: OutboxEntry, error: string) => void;
 }
 
+/**
+ * Delivers the outbox: one queue per sink, each its own loop, so a sink that
+ * hangs or fails holds up only its own alerts. Every delivery first claims
+ * its outbox row (Store.claimAlert) for longer than the delivery can take
+ * (timeout, kill grace and a margin): two agents on one database never both
+ * send an alert.
+ */
 export class AlertDispatcher {
   private readonly byId: Map<string, AlertSink>;
-  private readonly failures = new Map<string, number>();
-  private readonly retryAt = new Map<string, number>();
+  private readonly queues: SinkQueue[];
   private running = false;
-  private loop: Promise<void> | null = null;
-  private wakeUp: (() => void) | null = null;
-  private wakeTimer: NodeJS.Timeout | null = null;
   private draining = false;
+  /** Aborts deliveries in flight when the agent stops. */
+  private readonly abort = new AbortController();
+  /** This dispatcher's name in the outbox's claims. */
+  private readonly owner = `${process.pid}:${randomUUID()}`;
 
   constructor(
     private readonly store: Store,
@@ -109,6 +129,7 @@ export class AlertDispatcher {
     private readonly options: DispatcherOptions = {},
   ) {
     this.byId = new Map(sinks.map((s) => [sinkId(s), s]));
+    this.queues = [...this.byId].map(([id, sink]) => new SinkQueue(id, sink, this));
   }
 
   get sinkIds(): string[] {
@@ -118,17 +139,19 @@ export class AlertDispatcher {
   start(): void {
     if (this.running || this.sinks.length === 0) return;
     this.running = true;
-    this.loop = this.run();
+    this.updateDead();
+    for (const q of this.queues) q.start();
   }
 
   /** New outbox rows may be there (call after each commit). */
   wake(): void {
-    this.wakeUp?.();
+    for (const q of this.queues) q.wake();
   }
 
   /**
-   * Stops after the delivery in flight. With `drainMs`, first keeps delivering
-   * (retries included) until nothing is owed or that long has passed.
+   * Stops the queues. With `drainMs`, first keeps delivering (retries
+   * included) until nothing is owed or that long has passed. A delivery
+   * still in flight then is cut short (its program killed) and stays owed.
    */
   async stop(drainMs = 0): Promise<void> {
     if (!this.running) return;
@@ -136,103 +159,192 @@ export class AlertDispatcher {
       const deadline = Date.now() + drainMs;
       this.draining = true;
       this.wake();
-      while (Date.now() < deadline && this.owed()) {
+      while (Date.now() < deadline && this.store.owedAlerts(this.sinkIds) > 0) {
         await new Promise((r) => setTimeout(r, Math.min(50, deadline - Date.now())));
       }
     }
     this.running = false;
+    this.abort.abort();
     this.wake();
-    await this.loop;
+    await Promise.all(this.queues.map((q) => q.done));
   }
 
-  private owed(): boolean {
-    return this.store.owedAlerts(this.sinkIds) > 0;
+  /** @internal state the queues share. */
+  get context() {
+    return {
+      store: this.store,
+      options: this.options,
+      running: () => this.running,
+      draining: () => this.draining,
+      signal: this.abort.signal,
+      owner: this.owner,
+      updateDead: () => this.updateDead(),
+    };
+  }
+
+  private updateDead(): void {
+    const metrics = this.options.metrics;
+    if (metrics === undefined) return;
+    const dead = new Map(this.sinkIds.map((id) => [id, 0]));
+    for (const d of this.store.deadBySink()) dead.set(d.sink, d.dead);
+    metrics.setDeadAlerts([...dead].map(([sink, n]) => ({ sink, dead: n })));
+  }
+}
+
+/** One sink's queue: its oldest owed alert first, backing off after a failure. */
+class SinkQueue {
+  private failures = 0;
+  private wakeUp: (() => void) | null = null;
+  done: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly id: string,
+    private readonly sink: AlertSink,
+    private readonly dispatcher: AlertDispatcher,
+  ) {}
+
+  start(): void {
+    this.done = this.run().catch(() => {
+      // The store closed under us (the agent is exiting): nothing more to do.
+    });
+  }
+
+  wake(): void {
+    this.wakeUp?.();
   }
 
   private async run(): Promise<void> {
-    while (this.running) {
+    const ctx = this.dispatcher.context;
+    const { options } = ctx;
+    const timeoutMs = options.timeoutMs ?? 10_000;
+    const graceMs = options.killGraceMs ?? 2000;
+    // Longer than any delivery can take, so a claim never runs out mid-delivery.
+    const leaseUs = (timeoutMs + graceMs + 30_000) * 1000;
+    while (ctx.running()) {
       const now = nowMicros();
-      for (const [sink, at] of this.retryAt) if (at <= now) this.retryAt.delete(sink);
-      const ready = this.sinkIds.filter((id) => !this.retryAt.has(id));
-      const due = this.store.pendingAlerts(ready, 100);
-      if (due.length === 0) {
-        await this.sleep(this.nextWakeMs(now));
+      // Draining for exit, a failed alert is retried at the base pace, not after its backoff.
+      const eager = ctx.draining();
+      const claimed = ctx.store.claimAlert(this.id, ctx.owner, now, leaseUs, eager);
+      if (claimed === null) {
+        await this.sleep(Number.POSITIVE_INFINITY);
         continue;
       }
-      for (const entry of due) {
-        if (!this.running) break;
-        // A sink whose alert just failed waits; its later alerts must not overtake it.
-        if (this.retryAt.has(entry.sink)) continue;
-        await this.deliverOne(entry);
+      if ('waitUntilUs' in claimed) {
+        await this.sleep(Math.max(1, (claimed.waitUntilUs - now) / 1000));
+        continue;
       }
+      if (eager && this.failures > 0) await this.sleep(options.baseDelayMs ?? 500);
+      await this.deliver(claimed, timeoutMs, graceMs);
     }
   }
 
-  /** Until the first sink leaves its backoff, or (nothing owed) until woken. */
-  private nextWakeMs(now: number): number {
-    const backoffs = [...this.retryAt.values()];
-    if (backoffs.length === 0 || !this.owed()) return Number.POSITIVE_INFINITY;
-    return Math.max(1, (Math.min(...backoffs) - now) / 1000);
+  private async deliver(entry: OutboxEntry, timeoutMs: number, graceMs: number): Promise<void> {
+    const ctx = this.dispatcher.context;
+    const { options, store } = ctx;
+    const sink = this.sink;
+    const body = `${JSON.stringify(toAlertPayload(entry.failure))}\n`;
+    const outcome =
+      sink.kind === 'webhook'
+        ? await postWebhook(sink.url, body, timeoutMs, ctx.signal)
+        : await runCommand(sink.argv, body, timeoutMs, {
+            killGraceMs: graceMs,
+            signal: ctx.signal,
+            env: hookEnvironment(entry),
+          });
+    if (!ctx.running() && outcome !== null && ctx.signal.aborted) {
+      // Cut short by the agent stopping: not the sink's fault, owed as before.
+      store.releaseClaim(entry.id, ctx.owner);
+      return;
+    }
+    if (outcome === null) {
+      store.markDelivered(entry.id, nowMicros());
+      this.failures = 0;
+      options.metrics?.countAlert(sink.kind, 'delivered');
+      return;
+    }
+    const error = typeof outcome === 'string' ? outcome : outcome.error;
+    const refused = typeof outcome !== 'string' && outcome.refused;
+    this.failures++;
+    const attempts = entry.attempts + 1;
+    const maxAttempts = options.maxAttempts ?? 30;
+    if (refused || attempts >= maxAttempts) {
+      const why = refused ? `refused: ${error}` : `${error} (after ${attempts} attempts)`;
+      store.markFailed(entry.id, why, 0, microsToIso(nowMicros()));
+      options.metrics?.countAlert(sink.kind, 'dead');
+      ctx.updateDead();
+      options.onDead?.(sink, entry, why);
+      // The next alert is not to blame: no backoff for it.
+      this.failures = 0;
+      return;
+    }
+    const base = options.baseDelayMs ?? 500;
+    const max = options.maxDelayMs ?? 60_000;
+    const delayMs = Math.min(max, base * 2 ** (this.failures - 1));
+    store.markFailed(entry.id, error, nowMicros() + delayMs * 1000);
+    options.metrics?.countAlert(sink.kind, 'failed');
+    options.onFailure?.(sink, error, delayMs);
   }
 
   private sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
+      let timer: NodeJS.Timeout | null = null;
       const done = () => {
-        if (this.wakeTimer !== null) clearTimeout(this.wakeTimer);
-        this.wakeTimer = null;
+        if (timer !== null) clearTimeout(timer);
         this.wakeUp = null;
         resolve();
       };
       this.wakeUp = done;
-      if (Number.isFinite(ms)) this.wakeTimer = setTimeout(done, ms);
+      if (Number.isFinite(ms)) timer = setTimeout(done, ms);
     });
   }
-
-  private async deliverOne(entry: OutboxEntry): Promise<void> {
-    const sink = this.byId.get(entry.sink);
-    if (sink === undefined) return;
-    const body = `${JSON.stringify(toAlertPayload(entry.failure))}\n`;
-    const timeoutMs = this.options.timeoutMs ?? 10_000;
-    const error =
-      sink.kind === 'webhook'
-        ? await postWebhook(sink.url, body, timeoutMs)
-        : await runCommand(sink.argv, body, timeoutMs);
-    if (error === null) {
-      this.store.markDelivered(entry.id, nowMicros());
-      this.failures.delete(entry.sink);
-      this.options.metrics?.countAlert(sink.kind, 'delivered');
-      return;
-    }
-    const n = (this.failures.get(entry.sink) ?? 0) + 1;
-    this.failures.set(entry.sink, n);
-    const base = this.options.baseDelayMs ?? 500;
-    const max = this.options.maxDelayMs ?? 60_000;
-    // While draining for exit, retry at the base pace rather than backing off past the deadline.
-    const delayMs = this.draining ? base : Math.min(max, base * 2 ** (n - 1));
-    const at = nowMicros() + delayMs * 1000;
-    this.retryAt.set(entry.sink, at);
-    this.store.markFailed(entry.id, error, at);
-    this.options.metrics?.countAlert(sink.kind, 'failed');
-    this.options.onFailure?.(sink, error, delayMs);
-  }
 }
+
+/**
+ * The environment an --on-event program gets: not the agent's (which may hold
+ * secrets: tokens, passwords in variables), only PATH, HOME, LANG, LC_ALL and
+ * TZ when set, and MEMFAIL_ALERT_ID, MEMFAIL_EVENT_ID and MEMFAIL_VM.
+ */
+export function hookEnvironment(entry: OutboxEntry): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const name of ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ']) {
+    const value = process.env[name];
+    if (value !== undefined) env[name] = value;
+  }
+  env.PATH ??= '/usr/local/bin:/usr/bin:/bin';
+  env.MEMFAIL_ALERT_ID = String(entry.id);
+  env.MEMFAIL_EVENT_ID = String(entry.failure.id);
+  env.MEMFAIL_VM = entry.failure.vm;
+  return env;
+}
+
+/**
+ * Why a delivery failed; `refused`: the receiver said the request itself is
+ * wrong (HTTP 4xx other than 408 and 429), so retrying cannot help.
+ */
+export type DeliveryError = string | { readonly error: string; readonly refused: boolean };
 
 /** POSTs the payload; returns null when delivered, else why not. */
 export async function postWebhook(
   url: string,
   body: string,
   timeoutMs: number,
-): Promise<string | null> {
+  signal?: AbortSignal,
+): Promise<DeliveryError | null> {
   try {
+    const timeout = AbortSignal.timeout(timeoutMs);
     const res = await fetch(url, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body,
-      signal: AbortSignal.timeout(timeoutMs),
+      signal: signal === undefined ? timeout : AbortSignal.any([timeout, signal]),
     });
     // Drain the body so the connection can be reused.
     await res.arrayBuffer().catch(() => undefined);
-    return res.ok ? null : `HTTP ${res.status} ${res.statusText}`.trim();
+    if (res.ok) return null;
+    const error = `HTTP ${res.status} ${res.statusText}`.trim();
+    const refused =
+      res.status >= 400 && res.status < 500 && res.status !== 408 && res.status !== 429;
+    return refused ? { error, refused } : error;
   } catch (err) {
     const cause = (err as { cause?: unknown }).cause;
     const detail = cause instanceof Error ? `: ${cause.message}` : '';
@@ -240,26 +352,76 @@ export async function postWebhook(
   }
 }
 
-/** Runs argv with the payload on stdin; returns null on exit status 0, else why not. */
+export interface RunOptions {
+  /** After the timeout (or `signal`), SIGTERM; this long later, SIGKILL (default 2 s). */
+  readonly killGraceMs?: number;
+  readonly signal?: AbortSignal;
+  /** The program's whole environment (default: hookEnvironment's fixed part, no event). */
+  readonly env?: Record<string, string>;
+}
+
+/**
+ * Runs argv with the payload on stdin; returns null on exit status 0, else
+ * why not. The program runs in its own process group: at the timeout the
+ * group gets SIGTERM, and SIGKILL `killGraceMs` later if anything is left,
+ * so a program that ignores SIGTERM (or a child it left) cannot hold us.
+ */
 export function runCommand(
   argv: readonly string[],
   input: string,
   timeoutMs: number,
+  options: RunOptions = {},
 ): Promise<string | null> {
   return new Promise((resolve) => {
     const [file, ...args] = argv;
-    const child = spawn(file!, args, { stdio: ['pipe', 'inherit', 'inherit'], timeout: timeoutMs });
+    const env = options.env ?? { PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin' };
+    let child: ReturnType<typeof spawn>;
+    try {
+      child = spawn(file!, args, { stdio: ['pipe', 'inherit', 'inherit'], detached: true, env });
+    } catch (err) {
+      resolve(`cannot run ${file}: ${(err as Error).message}`);
+      return;
+    }
     let settled = false;
-    const settle = (result: string | null) => {
-      if (!settled) resolve(result);
-      settled = true;
+    let killed: string | null = null;
+    let killTimer: NodeJS.Timeout | null = null;
+    const signalGroup = (sig: NodeJS.Signals) => {
+      try {
+        if (child.pid !== undefined) process.kill(-child.pid, sig);
+      } catch {
+        // Already gone.
+      }
     };
-    child.on('error', (err) => settle(`cannot run ${file}: ${err.message}`));
+    const stopIt = (why: string) => {
+      if (killed !== null || settled) return;
+      killed = why;
+      signalGroup('SIGTERM');
+      killTimer = setTimeout(() => signalGroup('SIGKILL'), options.killGraceMs ?? 2000);
+    };
+    const timer = setTimeout(() => stopIt(`timed out after ${timeoutMs} ms`), timeoutMs);
+    const onAbort = () => stopIt('the agent is stopping');
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    if (options.signal?.aborted) onAbort();
+    const settle = (result: string | null) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      options.signal?.removeEventListener('abort', onAbort);
+      resolve(result);
+    };
+    child.on('error', (err) => {
+      if (killTimer !== null) clearTimeout(killTimer);
+      settle(`cannot run ${file}: ${err.message}`);
+    });
     // A program that does not read its stdin is not a failed delivery.
-    child.stdin.on('error', () => {});
-    child.stdin.end(input);
-    child.on('close', (code, signal) => {
-      if (code === 0) settle(null);
+    child.stdin?.on('error', () => {});
+    child.stdin?.end(input);
+    child.on('exit', (code, signal) => {
+      // The group may hold children that outlive the program: end them too.
+      if (killed !== null) signalGroup('SIGKILL');
+      if (killTimer !== null) clearTimeout(killTimer);
+      if (killed !== null) settle(`${file} ${killed}`);
+      else if (code === 0) settle(null);
       else settle(signal ? `${file} killed by ${signal}` : `${file} exited with status ${code}`);
     });
   });

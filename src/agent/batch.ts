@@ -3,6 +3,14 @@
  * `maxEvents` or `maxDelayMs` after its first observation, whichever comes
  * first. An observation is *acknowledged* once its batch committed; listeners
  * registered with onCommitted hear about each committed batch, in order.
+ *
+ * One bad observation never blocks the others: rows.ts makes any observation
+ * fit its columns, and should the database still refuse a batch for what is
+ * in it (a constraint, a type, a value too big), the batch is split in halves
+ * until the refused observation stands alone; that one is quarantined with
+ * the reason (Store.quarantine) and the rest commit. Only when the database
+ * itself is unavailable (locked, full, read-only, I/O error) does the batch
+ * stay pending, retried every second; each distinct error is reported once.
  */
 import type { Observation } from './records.js';
 import type { InsertResult, Store } from './store.js';
@@ -23,12 +31,32 @@ export interface CommittedBatch {
 
 export type CommitListener = (batch: CommittedBatch) => void;
 export type CommitErrorListener = (error: Error, batch: readonly Observation[]) => void;
+export type QuarantineListener = (q: {
+  readonly observation: Observation;
+  readonly reason: string;
+}) => void;
+
+/**
+ * Whether a failed insert says nothing about the rows: the database could
+ * not be written at all (the batch is kept and retried), as opposed to a
+ * row it refused (quarantined).
+ */
+export function storeUnavailable(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  if (typeof code !== 'string' || !code.startsWith('SQLITE_')) {
+    return err instanceof Error && /database connection is not open/.test(err.message);
+  }
+  return !/^SQLITE_(CONSTRAINT|MISMATCH|TOOBIG|RANGE)/.test(code);
+}
 
 export class BatchWriter {
   private pending: Observation[] = [];
   private timer: NodeJS.Timeout | null = null;
   private readonly listeners: CommitListener[] = [];
   private readonly errorListeners: CommitErrorListener[] = [];
+  private readonly quarantineListeners: QuarantineListener[] = [];
+  /** The last error reported, so that a retry failing the same way is not reported again. */
+  private lastError: string | null = null;
   private readonly maxEvents: number;
   private readonly maxDelayMs: number;
   private readonly sinks: readonly string[];
@@ -65,6 +93,11 @@ export class BatchWriter {
     this.errorListeners.push(listener);
   }
 
+  /** Hears about each observation set aside in quarantine (once each). */
+  onQuarantine(listener: QuarantineListener): void {
+    this.quarantineListeners.push(listener);
+  }
+
   get pendingCount(): number {
     return this.pending.length;
   }
@@ -77,21 +110,69 @@ export class BatchWriter {
     }
     if (this.pending.length === 0) return true;
     const batch = this.pending;
-    let result: InsertResult;
-    try {
-      result = this.store.insert(batch, this.sinks);
-    } catch (err) {
-      const error = err instanceof Error ? err : new Error(String(err));
-      // Keep the batch: nothing unacknowledged is given up. Retry later.
-      if (!this.closed) this.timer = setTimeout(() => this.flush(), 1000);
-      for (const listener of this.errorListeners) listener(error, batch);
-      if (this.errorListeners.length === 0) throw error;
-      return false;
-    }
     this.pending = [];
-    const committed = { observations: batch, result };
-    for (const listener of this.listeners) listener(committed);
-    return true;
+    const { committed, results, rest, error } = this.commit(batch);
+    this.pending = rest;
+    if (committed.length > 0) {
+      const done = { observations: committed, result: mergeResults(results) };
+      for (const listener of this.listeners) listener(done);
+    }
+    if (error === null) {
+      this.lastError = null;
+      return true;
+    }
+    // Keep the rest: nothing unacknowledged is given up. Retry later.
+    if (!this.closed) this.timer = setTimeout(() => this.flush(), 1000);
+    if (this.errorListeners.length === 0) throw error;
+    if (error.message !== this.lastError) {
+      this.lastError = error.message;
+      for (const listener of this.errorListeners) listener(error, rest);
+    }
+    return false;
+  }
+
+  /**
+   * Inserts `batch` in one transaction if the database takes it; else in
+   * halves, down to single observations, quarantining those refused alone.
+   * Stops at the first sign that the database is unavailable.
+   */
+  private commit(batch: readonly Observation[]): {
+    committed: Observation[];
+    results: InsertResult[];
+    rest: Observation[];
+    error: Error | null;
+  } {
+    const committed: Observation[] = [];
+    const results: InsertResult[] = [];
+    const work: (readonly Observation[])[] = [batch];
+    while (work.length > 0) {
+      const part = work.shift() as readonly Observation[];
+      try {
+        results.push(this.store.insert(part, this.sinks));
+        committed.push(...part);
+      } catch (err) {
+        const error = err instanceof Error ? err : new Error(String(err));
+        if (!storeUnavailable(err)) {
+          if (part.length > 1) {
+            const mid = part.length >> 1;
+            work.unshift(part.slice(0, mid), part.slice(mid));
+            continue;
+          }
+          const observation = part[0] as Observation;
+          try {
+            this.store.quarantine(observation, error.message);
+            for (const listener of this.quarantineListeners)
+              listener({ observation, reason: error.message });
+            continue;
+          } catch (qerr) {
+            const qerror = qerr instanceof Error ? qerr : new Error(String(qerr));
+            return { committed, results, rest: [...part, ...work.flat()], error: qerror };
+          }
+        }
+        return { committed, results, rest: [...part, ...work.flat()], error };
+      }
+    }
+    return { committed, results, rest: [], error: null };
   }
 
   /** Commits what is pending and refuses further observations. */
@@ -102,4 +183,15 @@ export class BatchWriter {
     this.timer = null;
     return ok;
   }
+}
+
+/** The results of a batch's parts as one, in the parts' order. */
+function mergeResults(results: readonly InsertResult[]): InsertResult {
+  if (results.length === 1) return results[0] as InsertResult;
+  return {
+    newFailureIds: results.flatMap((r) => r.newFailureIds),
+    newLifecycle: results.reduce((n, r) => n + r.newLifecycle, 0),
+    duplicates: results.reduce((n, r) => n + r.duplicates, 0),
+    fresh: results.flatMap((r) => r.fresh),
+  };
 }

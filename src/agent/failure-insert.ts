@@ -10,8 +10,8 @@ import type Database from 'better-sqlite3';
 
 /** memory_failure columns an insert sets, in the order rows.ts's failureParams gives them. */
 const COLUMNS =
-  'vm, content, ts_seconds, ts_micros, received_us, dialect, layout, raw_text, error, dedup';
-const WIDTH = 10;
+  'vm, content, ts_seconds, ts_micros, received_us, dialect, layout, raw_text, error, dedup, raw_length, raw_sha256';
+const WIDTH = 12;
 /** Rows per multi-row statement: measured flat from 25 to 200; 50 keeps it small. */
 export const CHUNK = 50;
 const ROW = `(${Array(WIDTH).fill('?').join(', ')})`;

@@ -7,6 +7,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { CommittedBatch } from './batch.js';
+import type { GapObservation } from './records.js';
 
 export class AgentMetrics {
   readonly registry = new Registry();
@@ -53,6 +54,30 @@ export class AgentMetrics {
     registers: [this.registry],
   });
 
+  private readonly gaps = new Counter({
+    name: 'memfail_gaps_total',
+    help: 'Windows in which the record may be incomplete (agent killed, VM connection lost), by VM ("*": every VM) and reason',
+    labelNames: ['vm', 'reason'] as const,
+    registers: [this.registry],
+  });
+  private readonly gapSeconds = new Counter({
+    name: 'memfail_gap_seconds_total',
+    help: 'Total length of those windows, in seconds',
+    labelNames: ['vm', 'reason'] as const,
+    registers: [this.registry],
+  });
+  private readonly quarantined = new Counter({
+    name: 'memfail_quarantined_total',
+    help: 'Observations the database refused, set aside in the quarantine table',
+    registers: [this.registry],
+  });
+  private readonly deadAlerts = new Gauge({
+    name: 'memfail_alerts_dead',
+    help: 'Alerts given up on (dead letters) per sink; memfail alerts retry sends them again',
+    labelNames: ['sink'] as const,
+    registers: [this.registry],
+  });
+
   /** Counts what a committed batch added. */
   observeCommitted(batch: CommittedBatch): void {
     const failures = new Map<string, { labels: Record<string, string>; n: number }>();
@@ -60,6 +85,10 @@ export class AgentMetrics {
       if (!batch.result.fresh[i]) return;
       if (obs.kind === 'lifecycle') {
         this.lifecycle.inc({ vm: obs.vm, event: obs.event });
+        return;
+      }
+      if (obs.kind === 'gap') {
+        this.countGap(obs);
         return;
       }
       if (obs.timestamp !== null) {
@@ -93,8 +122,23 @@ export class AgentMetrics {
     this.reconnects.inc({ vm });
   }
 
-  countAlert(sink: 'webhook' | 'command', result: 'delivered' | 'failed'): void {
+  countAlert(sink: 'webhook' | 'command', result: 'delivered' | 'failed' | 'dead'): void {
     this.alerts.inc({ sink, result });
+  }
+
+  countGap(gap: GapObservation): void {
+    const labels = { vm: gap.vm ?? '*', reason: gap.reason };
+    this.gaps.inc(labels);
+    this.gapSeconds.inc(labels, Math.max(0, gap.toUs - gap.fromUs) / 1_000_000);
+  }
+
+  countQuarantined(): void {
+    this.quarantined.inc();
+  }
+
+  /** Dead letters per sink id, as the store counts them. */
+  setDeadAlerts(bySink: readonly { readonly sink: string; readonly dead: number }[]): void {
+    for (const { sink, dead } of bySink) this.deadAlerts.set({ sink }, dead);
   }
 }
 

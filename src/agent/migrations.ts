@@ -280,6 +280,61 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 6,
+    description:
+      'hardening: capped raw messages, quarantine, gaps, agent runs, alert dead letters and claims',
+    sql: `
+      -- A raw message longer than the cap is stored cut (raw_text holds its
+      -- start); raw_length is then the whole message's length in characters
+      -- and raw_sha256 its hash (hex). Both NULL: raw is the whole message.
+      ALTER TABLE memory_failure ADD COLUMN raw_length INTEGER;
+      ALTER TABLE memory_failure ADD COLUMN raw_sha256 TEXT;
+
+      -- Observations the database refused even after the batch was split
+      -- (agent/batch.ts): kept here with the reason rather than blocking
+      -- every later commit. Untyped on purpose: a row here must always fit.
+      CREATE TABLE quarantine (
+        id          INTEGER PRIMARY KEY,
+        vm,
+        kind,
+        received_us,
+        reason      NOT NULL,
+        record      NOT NULL   -- the observation as JSON (capped)
+      );
+
+      -- When the record may be incomplete (QMP does not replay events): the
+      -- agent was killed (from its last sign of life to the next start), or a
+      -- VM's connection was lost and regained. vm NULL: every VM.
+      CREATE TABLE gap (
+        id          INTEGER PRIMARY KEY,
+        vm          TEXT,
+        from_us     INTEGER NOT NULL,
+        to_us       INTEGER NOT NULL,
+        reason      TEXT    NOT NULL CHECK (reason IN ('agent-killed', 'connection-lost')),
+        detail      TEXT
+      ) STRICT;
+      CREATE INDEX gap_vm_time ON gap (vm, from_us);
+
+      -- One row per watch process: its heartbeat tells the next start how
+      -- long the record was unwatched when it did not end cleanly.
+      CREATE TABLE agent_run (
+        id          INTEGER PRIMARY KEY,
+        pid         INTEGER NOT NULL,
+        started_us  INTEGER NOT NULL,
+        alive_us    INTEGER NOT NULL,
+        ended_us    INTEGER,           -- NULL: running, or killed
+        vms         TEXT    NOT NULL   -- JSON list of the VM names it watched
+      ) STRICT;
+
+      -- Alerts: dead_at set once a sink refused it (4xx) or it failed too
+      -- often; "memfail alerts retry" clears it. A delivery first claims its
+      -- row (claim_until_us in the future) so two agents never both send it.
+      ALTER TABLE outbox ADD COLUMN dead_at TEXT;
+      ALTER TABLE outbox ADD COLUMN claim_until_us INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE outbox ADD COLUMN claimed_by TEXT;
+    `,
+  },
+  {
+    version: 7,
     description: 'failures by receipt time, for the dashboard',
     sql: `
       -- The dashboard (src/web) asks for a time range: counts per time bucket

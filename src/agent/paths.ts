@@ -3,8 +3,9 @@
  * Linux and other Unixes follow the XDG base directories (state, not data:
  * it is a record the agent keeps, not a document the user made).
  */
+import { chmodSync, closeSync, existsSync, fchmodSync, mkdirSync, openSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { posix, win32 } from 'node:path';
+import { dirname, posix, win32 } from 'node:path';
 
 export interface PathEnvironment {
   readonly platform: NodeJS.Platform;
@@ -33,4 +34,40 @@ export function defaultDbPath(
 
 function nonEmpty(value: string | undefined): string | undefined {
   return value === undefined || value === '' ? undefined : value;
+}
+
+/**
+ * Creates the database file (if missing) 0600 and the directories leading to
+ * it (those missing) 0700, whatever the umask: the record names VMs and what
+ * happened to them. Files and directories that exist are left as they are.
+ * (SQLite creates -wal and -shm with the database file's mode.)
+ */
+export function createPrivately(path: string): void {
+  const missing: string[] = [];
+  for (let dir = dirname(path); !existsSync(dir); dir = dirname(dir)) {
+    missing.unshift(dir);
+    if (dirname(dir) === dir) break;
+  }
+  for (const dir of missing) {
+    try {
+      mkdirSync(dir, { mode: 0o700 });
+    } catch (err) {
+      if ((err as { code?: unknown }).code !== 'EEXIST') throw err;
+      continue;
+    }
+    // mkdir's mode passes through the umask; this does not.
+    chmodSync(dir, 0o700);
+  }
+  let fd: number;
+  try {
+    fd = openSync(path, 'wx', 0o600);
+  } catch (err) {
+    if ((err as { code?: unknown }).code === 'EEXIST') return;
+    throw err;
+  }
+  try {
+    fchmodSync(fd, 0o600);
+  } finally {
+    closeSync(fd);
+  }
 }

@@ -12,7 +12,12 @@ import {
   RECIPIENTS,
   type Recipient,
 } from '../event/model.js';
-import { microsToIso, type StoredFailure, type StoredLifecycle } from './records.js';
+import {
+  microsToIso,
+  type StoredFailure,
+  type StoredGap,
+  type StoredLifecycle,
+} from './records.js';
 
 /**
  * What became of the VM after a failure, as observed (not merely as the action
@@ -118,6 +123,17 @@ export interface ReportSource {
   vmCounts(): readonly VmCounts[];
   failures(vm: string): Iterable<ReportFailure>;
   lifecycle(vm: string): Iterable<StoredLifecycle>;
+  /** Windows in which the record may be incomplete (a report without it has no gaps section). */
+  gaps?(): readonly StoredGap[];
+  /** How many observations the database refused (Store.quarantine); reported with the gaps. */
+  quarantined?(): number;
+}
+
+/** Gap lines a text report prints at most; JSON lists them all. */
+const GAP_LINES = 20;
+
+function gapLine(g: StoredGap): string {
+  return `  ${g.from} .. ${g.to}  ${g.vm ?? 'every VM'}  ${g.reason}${g.detail === null ? '' : `: ${g.detail}`}`;
 }
 
 /**
@@ -157,8 +173,19 @@ export function* reportText(
     return withOutcomes(counts, byOutcome);
   });
   const overall = overallOf(vms);
+  const gaps = source.gaps?.();
+  const quarantined = source.quarantined?.();
   if (!options.json) {
     yield overallLines(overall).join('\n');
+    if (quarantined !== undefined && quarantined > 0) {
+      yield `\n  quarantined:  ${quarantined} observation${quarantined === 1 ? '' : 's'} the database refused, kept with the reason in its quarantine table`;
+    }
+    if (gaps !== undefined && gaps.length > 0) {
+      yield `\n\n${gaps.length} gap${gaps.length === 1 ? '' : 's'} in the record (events in them may be missing):`;
+      for (const g of gaps.slice(-GAP_LINES)) yield `\n${gapLine(g)}`;
+      if (gaps.length > GAP_LINES) yield `\n  (the ${GAP_LINES} latest shown; --json lists all)`;
+      yield '\n';
+    }
     for (const vm of vms) {
       yield `\n${vmLines(vm).join('\n')}`;
       for (const a of accountsOf(source, vm.vm, horizonUs, true)) yield `\n${accountLine(a)}`;
@@ -178,7 +205,12 @@ export function* reportText(
     }
     yield none ? ']\n    }' : '\n      ]\n    }';
   }
-  yield vms.length === 0 ? ']\n}\n' : '\n  ]\n}\n';
+  const end = vms.length === 0 ? ']' : '\n  ]';
+  const more = [
+    ...(gaps === undefined ? [] : [`"gaps": ${indent(JSON.stringify(gaps, null, 2), 2)}`]),
+    ...(quarantined === undefined ? [] : [`"quarantined": ${quarantined}`]),
+  ];
+  yield `${end}${more.map((m) => `,\n  ${m}`).join('')}\n}\n`;
 }
 
 function indent(json: string, by: number): string {

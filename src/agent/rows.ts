@@ -7,6 +7,9 @@ import { createHash } from 'node:crypto';
 import { ACTIONS, type Dialect, type MemoryFailure } from '../event/model.js';
 import type {
   FailureObservation,
+  GapObservation,
+  GapReason,
+  StoredGap,
   LifecycleKind,
   LifecycleObservation,
   Observation,
@@ -14,7 +17,7 @@ import type {
   StoredLifecycle,
 } from './records.js';
 import { rawLayout } from './raw-layout.js';
-import { microsToIso } from './records.js';
+import { checkTimestamp, isClockReading, MAX_QMP_SECONDS, microsToIso } from './records.js';
 
 /**
  * With the VM and QMP's timestamp (the unique index is on all four),
@@ -25,6 +28,12 @@ import { microsToIso } from './records.js';
  */
 export function failureDedup(obs: FailureObservation): number | string {
   const f = obs.failure;
+  // Without a usable clock reading nothing tells a replay from a new event
+  // (QMP never replays): each receipt is its own event. The watcher keeps a
+  // VM's receipt times strictly increasing, so two never share one.
+  if (!isClockReading(obs.timestamp)) {
+    return `rx:${obs.receivedUs}:${f === null ? 'x' : contentCode(f)}`;
+  }
   if (f === null || obs.error !== null) return `raw:${digest(JSON.stringify(wireMembers(obs)))}`;
   return contentCode(f);
 }
@@ -53,8 +62,8 @@ export function contentCode(f: MemoryFailure): number {
 }
 
 function lifecycleDedup(obs: LifecycleObservation): string | null {
-  // Connection events are the agent's own, each one new.
-  if (obs.timestamp === null) return null;
+  // Connection events are the agent's own, each one new; so is an event without a clock reading.
+  if (!isClockReading(obs.timestamp)) return null;
   return digest(JSON.stringify(obs.data ?? null));
 }
 
@@ -67,32 +76,73 @@ function digest(text: string): string {
  * failure and its positional parameters.
  */
 export interface PreparedBatch {
-  readonly isFailure: readonly boolean[];
+  readonly kinds: readonly Observation['kind'][];
   readonly params: readonly (readonly unknown[])[];
 }
 
 export function prepareBatch(batch: readonly Observation[]): PreparedBatch {
-  const isFailure: boolean[] = [];
+  const kinds: Observation['kind'][] = [];
   const params: unknown[][] = [];
   for (const obs of batch) {
-    isFailure.push(obs.kind === 'failure');
-    params.push(obs.kind === 'failure' ? failureParams(obs) : lifecycleParams(obs));
+    kinds.push(obs.kind);
+    params.push(
+      obs.kind === 'failure'
+        ? failureParams(obs)
+        : obs.kind === 'lifecycle'
+          ? lifecycleParams(obs)
+          : gapParams(obs),
+    );
   }
-  return { isFailure, params };
+  return { kinds, params };
+}
+
+export function gapParams(obs: GapObservation): unknown[] {
+  return [obs.vm, obs.fromUs, obs.toUs, obs.reason, obs.detail];
+}
+
+export interface GapRow {
+  id: number;
+  vm: string | null;
+  from_us: number;
+  to_us: number;
+  reason: GapReason;
+  detail: string | null;
+}
+
+export function toStoredGap(row: GapRow): StoredGap {
+  return {
+    id: row.id,
+    vm: row.vm,
+    from: microsToIso(row.from_us),
+    to: microsToIso(row.to_us),
+    fromUs: row.from_us,
+    toUs: row.to_us,
+    reason: row.reason,
+    detail: row.detail,
+  };
 }
 
 /** Positional parameters of the memory_failure insert, in column order. */
 export function failureParams(obs: FailureObservation): unknown[] {
   const f = obs.failure;
-  const ts = obs.timestamp;
+  // The storage boundary: whatever the peer sent, the row's columns take it.
+  // A timestamp that is no clock reading is stored as none (-1, -1) and the
+  // row flagged; the raw message keeps what was sent.
+  const checked = checkTimestamp(obs.timestamp);
+  const ts = checked.timestamp;
   const content = f === null ? null : contentCode(f);
   const seconds = ts?.seconds ?? -1;
   const micros = ts?.microseconds ?? -1;
+  let error = f === null ? (obs.error ?? 'unreadable event') : obs.error;
+  if (checked.error !== null) error = error === null ? checked.error : `${error}; ${checked.error}`;
+  if (error !== null) error = capText(error, MAX_ERROR_CHARS);
   // A valid message in a known layout is rebuilt from the columns (raw-layout.ts).
   const layout =
-    content !== null && obs.error === null && obs.dialect !== null && obs.raw !== undefined
+    content !== null && error === null && obs.dialect !== null && obs.raw !== undefined
       ? rawLayout(obs.raw, obs.dialect, content, seconds, micros)
       : null;
+  const text = layout === null ? rawColumn(obs) : null;
+  const cut = text !== null && text.length > MAX_RAW_CHARS ? cappedRaw(text) : null;
   return [
     obs.vm,
     content,
@@ -101,21 +151,51 @@ export function failureParams(obs: FailureObservation): unknown[] {
     obs.receivedUs,
     obs.dialect,
     layout,
-    layout === null ? rawColumn(obs) : null,
-    f === null ? (obs.error ?? 'unreadable event') : obs.error,
+    cut?.text ?? text,
+    error,
     failureDedup(obs),
+    cut?.length ?? null,
+    cut?.sha256 ?? null,
   ];
 }
 
+/** Raw messages are kept whole up to this many characters (64 KiB of ASCII). */
+export const MAX_RAW_CHARS = 64 * 1024;
+/** An error message quoting input is cut here: never a whole file in a column or a log. */
+export const MAX_ERROR_CHARS = 1024;
+
+/**
+ * The raw message as stored: whole when short; else its first MAX_RAW_CHARS
+ * characters, with the whole message's length (characters) and SHA-256, so
+ * the row says what was cut and a copy elsewhere can be matched.
+ */
+export function cappedRaw(text: string): {
+  readonly text: string;
+  readonly length: number | null;
+  readonly sha256: string | null;
+} {
+  if (text.length <= MAX_RAW_CHARS) return { text, length: null, sha256: null };
+  return {
+    text: text.slice(0, MAX_RAW_CHARS),
+    length: text.length,
+    sha256: createHash('sha256').update(text).digest('hex'),
+  };
+}
+
+export function capText(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max)}... (${text.length} characters)`;
+}
+
 export function lifecycleParams(obs: LifecycleObservation): unknown[] {
-  const ts = obs.timestamp;
+  // A timestamp that is no clock reading is left out (data keeps the event).
+  const ts = isClockReading(obs.timestamp) ? obs.timestamp : null;
   return [
     obs.vm,
     obs.event,
     ts?.seconds ?? null,
     ts?.microseconds ?? null,
     obs.receivedUs,
-    obs.data === undefined ? null : JSON.stringify(obs.data),
+    obs.data === undefined ? null : capText(JSON.stringify(obs.data), MAX_RAW_CHARS),
     lifecycleDedup(obs),
   ];
 }
@@ -145,6 +225,9 @@ export interface FailureRow {
   raw: string;
   valid: number;
   error: string | null;
+  /** From migration 6: set when raw was cut at MAX_RAW_CHARS. */
+  raw_length?: number | null;
+  raw_sha256?: string | null;
 }
 
 export interface LifecycleRow {
@@ -181,6 +264,8 @@ export function toStoredFailure(row: FailureRow): StoredFailure {
     receivedUs: row.received_us,
     dialect: row.dialect,
     raw: row.raw,
+    rawCut:
+      row.raw_length == null ? null : { length: row.raw_length, sha256: row.raw_sha256 ?? '' },
   };
 }
 
@@ -193,13 +278,26 @@ export function toStoredLifecycle(row: LifecycleRow): StoredLifecycle {
     timestampIso: row.timestamp,
     receivedAt: microsToIso(row.received_us),
     receivedUs: row.received_us,
-    data: row.data === null ? null : (JSON.parse(row.data) as unknown),
+    data: row.data === null ? null : parseData(row.data),
   };
 }
 
 function rowTimestamp(row: { ts_seconds: number | null; ts_micros: number | null }) {
   // -1/-1 is QEMU's "no clock"; NULL is the agent's own connection events.
-  return row.ts_seconds === null || row.ts_micros === null || row.ts_seconds < 0
+  // Rows written before the storage boundary checked timestamps may hold any integer.
+  return row.ts_seconds === null ||
+    row.ts_micros === null ||
+    row.ts_seconds < 0 ||
+    row.ts_seconds > MAX_QMP_SECONDS
     ? null
     : { seconds: row.ts_seconds, microseconds: row.ts_micros };
+}
+
+/** A lifecycle event's data; a cut one (see capText) is kept as its text. */
+function parseData(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return text;
+  }
 }

@@ -9,25 +9,37 @@
  * a power loss or kernel crash may roll back. `durability: 'full'` syncs every
  * commit; bench/agent-ingest.mjs measures what that costs.
  */
-import { existsSync, mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { ACTIONS, type Action, RECIPIENTS, type Recipient } from '../event/model.js';
 import { FailureInserter } from './failure-insert.js';
 import { MIGRATIONS, type Migration } from './migrations.js';
-import type { Observation, StoredFailure, StoredLifecycle } from './records.js';
-import { microsToIso } from './records.js';
+import { createPrivately } from './paths.js';
+import type { Observation, StoredFailure, StoredGap, StoredLifecycle } from './records.js';
+import { MAX_QMP_SECONDS, microsToIso } from './records.js';
+import { endRun, heartbeat, type StartedRun, startRun } from './runs.js';
 import { type ReportFailure, type ReportSource, type VmCounts, zeros } from './report.js';
 import {
+  capText,
   type FailureRow,
+  type GapRow,
   type LifecycleRow,
+  MAX_ERROR_CHARS,
+  MAX_RAW_CHARS,
   type PreparedBatch,
   prepareBatch,
   toStoredFailure,
+  toStoredGap,
   toStoredLifecycle,
 } from './rows.js';
 
-export type StoreErrorCode = 'missing' | 'corrupt' | 'newer-schema' | 'unwritable';
+export type StoreErrorCode =
+  | 'missing'
+  | 'corrupt'
+  | 'not-memfail'
+  | 'newer-schema'
+  | 'older-schema'
+  | 'unwritable';
 
 /** Why a database could not be used; the message says what to do. */
 export class StoreError extends Error {
@@ -97,6 +109,7 @@ export class Store {
   private readonly failureRows: FailureInserter;
   private readonly insertLifecycle: Database.Statement;
   private readonly insertOutbox: Database.Statement;
+  private readonly insertGap: Database.Statement;
   private readonly insertBatch: (batch: PreparedBatch, sinks: readonly string[]) => InsertResult;
 
   private constructor(
@@ -109,14 +122,21 @@ export class Store {
        VALUES (?, ?, ?, ?, ?, ?, ?)`,
     );
     this.insertOutbox = db.prepare('INSERT OR IGNORE INTO outbox (failure_id, sink) VALUES (?, ?)');
+    this.insertGap = db.prepare(
+      'INSERT INTO gap (vm, from_us, to_us, reason, detail) VALUES (?, ?, ?, ?, ?)',
+    );
     this.insertBatch = db.transaction((batch: PreparedBatch, sinks: readonly string[]) => {
-      const { isFailure, params } = batch;
+      const { kinds, params } = batch;
       const fresh: boolean[] = new Array(params.length).fill(false);
       const failureAt: number[] = [];
       let newLifecycle = 0;
       for (let i = 0; i < params.length; i++) {
-        if (isFailure[i]) failureAt.push(i);
-        else if (this.insertLifecycle.run(params[i]).changes > 0) {
+        if (kinds[i] === 'failure') failureAt.push(i);
+        else if (kinds[i] === 'gap') {
+          this.insertGap.run(params[i]);
+          fresh[i] = true;
+          newLifecycle++;
+        } else if (this.insertLifecycle.run(params[i]).changes > 0) {
           fresh[i] = true;
           newLifecycle++;
         }
@@ -145,12 +165,19 @@ export class Store {
     }
     let db: Database.Database;
     try {
-      if (!options.mustExist) mkdirSync(dirname(path), { recursive: true });
-      db = new Database(path, { fileMustExist: options.mustExist === true });
+      if (!options.mustExist) createPrivately(path);
+      db = new Database(path, { fileMustExist: true });
     } catch (err) {
       throw new StoreError('unwritable', `cannot open database ${path}: ${message(err)}`);
     }
     try {
+      // Another program's SQLite file is not ours to migrate into.
+      if (
+        (db.pragma('user_version', { simple: true }) as number) === 0 &&
+        (db.prepare('SELECT count(*) FROM sqlite_master').pluck().get() as number) > 0
+      ) {
+        throw notMemfail(path);
+      }
       // A busy wait rather than SQLITE_BUSY when a reader and the watcher meet.
       db.pragma('busy_timeout = 5000');
       // 16 KiB pages: fewer pages, so fewer WAL frames per commit, for rows that
@@ -169,12 +196,53 @@ export class Store {
       db.pragma('foreign_keys = ON');
     } catch (err) {
       db.close();
-      if (err instanceof StoreError) throw err;
-      const code = (err as { code?: unknown }).code;
-      if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT') {
-        throw new StoreError('corrupt', `${path} is not a memfail database (${message(err)})`);
+      throw asStoreError(err, path);
+    }
+    return new Store(path, db);
+  }
+
+  /**
+   * Opens an existing memfail database for reading only: nothing is written
+   * to the file (no migration, no pragma that changes it). Refuses a file
+   * that is not memfail's, or not at this memfail's schema version.
+   */
+  static openReadOnly(path: string): Store {
+    if (!existsSync(path)) {
+      throw new StoreError('missing', `no database at ${path} (has \`memfail watch\` run?)`);
+    }
+    let db: Database.Database;
+    try {
+      db = new Database(path, { readonly: true, fileMustExist: true });
+    } catch (err) {
+      throw new StoreError('unwritable', `cannot open database ${path}: ${message(err)}`);
+    }
+    try {
+      db.pragma('busy_timeout = 5000');
+      const version = db.pragma('user_version', { simple: true }) as number;
+      const tables = db
+        .prepare(
+          "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'memory_failure'",
+        )
+        .pluck()
+        .get() as number;
+      if (version === 0 || tables === 0) throw notMemfail(path);
+      const latest = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;
+      if (version > latest) {
+        throw new StoreError(
+          'newer-schema',
+          `${path} has schema version ${version}, newer than this memfail understands (${latest}); upgrade memfail`,
+        );
       }
-      throw new StoreError('unwritable', `cannot use database ${path}: ${message(err)}`);
+      if (version < latest) {
+        throw new StoreError(
+          'older-schema',
+          `${path} has schema version ${version}, older than this memfail's (${latest}); ` +
+            'read commands never write to it: run `memfail watch` on it once to upgrade it',
+        );
+      }
+    } catch (err) {
+      db.close();
+      throw asStoreError(err, path);
     }
     return new Store(path, db);
   }
@@ -310,7 +378,8 @@ export class Store {
         id,
         vm,
         failure: { recipient, action, actionRequired: ar === 1, recursive: recursive === 1 },
-        timestamp: seconds < 0 ? null : { seconds, microseconds: micros },
+        timestamp:
+          seconds < 0 || seconds > MAX_QMP_SECONDS ? null : { seconds, microseconds: micros },
         receivedUs,
       };
     }
@@ -322,6 +391,8 @@ export class Store {
       vmCounts: () => this.failureCounts(),
       failures: (vm) => this.iterateReportFailures(vm),
       lifecycle: (vm) => this.iterateLifecycle({ vm }),
+      gaps: () => this.gaps(),
+      quarantined: () => this.db.prepare('SELECT count(*) FROM quarantine').pluck().get() as number,
     };
   }
 
@@ -334,8 +405,8 @@ export class Store {
   }
 
   /**
-   * Undelivered alerts for `sinks`, oldest first. Each sink is a queue: its
-   * oldest alert is retried (the dispatcher decides when) before any later one.
+   * Undelivered alerts for `sinks`, oldest first (dead letters left out).
+   * Each sink is a queue: its oldest alert is retried before any later one.
    */
   pendingAlerts(sinks: readonly string[], limit: number): OutboxEntry[] {
     if (sinks.length === 0) return [];
@@ -344,71 +415,253 @@ export class Store {
       .prepare(
         `SELECT o.id AS outbox_id, o.sink, o.attempts, f.* FROM outbox o
          JOIN memory_failure f ON f.id = o.failure_id
-         WHERE o.delivered_at IS NULL AND o.sink IN (${marks})
+         WHERE o.delivered_at IS NULL AND o.dead_at IS NULL AND o.sink IN (${marks})
          ORDER BY o.id LIMIT ?`,
       )
-      .all(...sinks, limit) as (FailureRow & {
-      outbox_id: number;
-      sink: string;
-      attempts: number;
-    })[];
-    return rows.map((r) => ({
-      id: r.outbox_id,
-      sink: r.sink,
-      attempts: r.attempts,
-      failure: toStoredFailure(r),
-    }));
+      .all(...sinks, limit) as OutboxJoinRow[];
+    return rows.map(toOutboxEntry);
   }
 
-  /** How many alerts for `sinks` are still undelivered. */
+  /**
+   * Claims `sink`'s oldest owed alert for `owner` until `nowUs + leaseUs`,
+   * atomically (one write transaction): while the claim holds, no other
+   * agent on this database delivers it. Returns the entry; or when it may be
+   * tried (its retry time, or another agent's claim running out); or null
+   * when the sink owes nothing.
+   */
+  claimAlert(
+    sink: string,
+    owner: string,
+    nowUs: number,
+    leaseUs: number,
+    /** Ignore the alert's retry time (the agent is draining for exit). */
+    eager = false,
+  ): OutboxEntry | { readonly waitUntilUs: number } | null {
+    return this.db
+      .transaction(() => {
+        const row = this.db
+          .prepare(
+            `SELECT o.id AS outbox_id, o.sink, o.attempts, o.next_attempt_us, o.claim_until_us,
+               o.claimed_by, f.* FROM outbox o JOIN memory_failure f ON f.id = o.failure_id
+             WHERE o.sink = ? AND o.delivered_at IS NULL AND o.dead_at IS NULL
+             ORDER BY o.id LIMIT 1`,
+          )
+          .get(sink) as
+          | (OutboxJoinRow & {
+              next_attempt_us: number;
+              claim_until_us: number;
+              claimed_by: string | null;
+            })
+          | undefined;
+        if (row === undefined) return null;
+        const heldElsewhere = row.claimed_by !== owner && row.claim_until_us > nowUs;
+        const wait = Math.max(
+          heldElsewhere ? row.claim_until_us : 0,
+          eager ? 0 : row.next_attempt_us,
+        );
+        if (wait > nowUs) return { waitUntilUs: wait };
+        this.db
+          .prepare('UPDATE outbox SET claim_until_us = ?, claimed_by = ? WHERE id = ?')
+          .run(nowUs + leaseUs, owner, row.outbox_id);
+        return toOutboxEntry(row);
+      })
+      .immediate();
+  }
+
+  /** How many alerts for `sinks` are still owed (dead letters not counted). */
   owedAlerts(sinks: readonly string[]): number {
     if (sinks.length === 0) return 0;
     const marks = sinks.map(() => '?').join(', ');
     const row = this.db
-      .prepare(`SELECT count(*) AS n FROM outbox WHERE delivered_at IS NULL AND sink IN (${marks})`)
+      .prepare(
+        `SELECT count(*) AS n FROM outbox
+         WHERE delivered_at IS NULL AND dead_at IS NULL AND sink IN (${marks})`,
+      )
       .get(...sinks) as { n: number };
     return row.n;
   }
 
   markDelivered(outboxId: number, atUs: number): void {
     this.db
-      .prepare('UPDATE outbox SET delivered_at = ?, attempts = attempts + 1 WHERE id = ?')
+      .prepare(
+        `UPDATE outbox SET delivered_at = ?, attempts = attempts + 1, claim_until_us = 0,
+           claimed_by = NULL WHERE id = ?`,
+      )
       .run(microsToIso(atUs), outboxId);
   }
 
-  /** Records a failed attempt and when the next one is planned (for people reading the table). */
-  markFailed(outboxId: number, error: string, retryAtUs: number): void {
+  /**
+   * Records a failed attempt: retried from `retryAtUs`, or with `dead` given
+   * up on (a dead letter, until `memfail alerts retry`).
+   */
+  markFailed(outboxId: number, error: string, retryAtUs: number, dead: string | null = null): void {
     this.db
       .prepare(
-        `UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_us = ?
-         WHERE id = ?`,
+        `UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_us = ?,
+           dead_at = ?, claim_until_us = 0, claimed_by = NULL WHERE id = ?`,
       )
-      .run(error, retryAtUs, outboxId);
+      .run(capText(error, MAX_ERROR_CHARS), retryAtUs, dead, outboxId);
   }
 
-  /** Counts of outbox rows by state, for tests and `report`. */
-  /** Alerts not yet delivered, per sink (including sinks no longer configured). */
+  /** Gives a claimed alert back untried (the agent is stopping). */
+  releaseClaim(outboxId: number, owner: string): void {
+    this.db
+      .prepare(
+        'UPDATE outbox SET claim_until_us = 0, claimed_by = NULL WHERE id = ? AND claimed_by = ?',
+      )
+      .run(outboxId, owner);
+  }
+
+  /** Alerts still owed, per sink (including sinks no longer configured; dead letters not counted). */
   pendingBySink(): { sink: string; pending: number }[] {
     return this.db
       .prepare(
-        `SELECT sink, count(*) AS pending FROM outbox WHERE delivered_at IS NULL
+        `SELECT sink, count(*) AS pending FROM outbox WHERE delivered_at IS NULL AND dead_at IS NULL
          GROUP BY sink ORDER BY sink`,
       )
       .all() as { sink: string; pending: number }[];
   }
 
+  /** Dead letters per sink. */
+  deadBySink(): { sink: string; dead: number }[] {
+    return this.db
+      .prepare(
+        `SELECT sink, count(*) AS dead FROM outbox WHERE dead_at IS NOT NULL AND delivered_at IS NULL
+         GROUP BY sink ORDER BY sink`,
+      )
+      .all() as { sink: string; dead: number }[];
+  }
+
+  /** Counts of outbox rows by state (dead letters are in neither). */
   outboxCounts(): { pending: number; delivered: number } {
     const row = this.db
       .prepare(
-        `SELECT count(*) FILTER (WHERE delivered_at IS NULL) AS pending,
+        `SELECT count(*) FILTER (WHERE delivered_at IS NULL AND dead_at IS NULL) AS pending,
                 count(*) FILTER (WHERE delivered_at IS NOT NULL) AS delivered FROM outbox`,
       )
       .get() as { pending: number; delivered: number };
     return row;
   }
 
+  /** Every undelivered alert (owed or dead), for `memfail alerts list`. */
+  undeliveredAlerts(sink?: string): AlertListing[] {
+    return this.db
+      .prepare(
+        `SELECT o.id, o.failure_id AS failureId, f.vm, o.sink, o.attempts, o.last_error AS lastError,
+           o.dead_at AS deadAt, o.next_attempt_us AS nextAttemptUs FROM outbox o
+         JOIN memory_failure f ON f.id = o.failure_id
+         WHERE o.delivered_at IS NULL ${sink === undefined ? '' : 'AND o.sink = @sink'}
+         ORDER BY o.sink, o.id`,
+      )
+      .all(sink === undefined ? {} : { sink }) as AlertListing[];
+  }
+
+  /** Makes dead letters owed again, from attempt 0. Returns how many. */
+  retryDeadAlerts(sink?: string): number {
+    return this.db
+      .prepare(
+        `UPDATE outbox SET dead_at = NULL, attempts = 0, next_attempt_us = 0, claim_until_us = 0,
+           claimed_by = NULL
+         WHERE dead_at IS NOT NULL AND delivered_at IS NULL ${sink === undefined ? '' : 'AND sink = @sink'}`,
+      )
+      .run(sink === undefined ? {} : { sink }).changes;
+  }
+
+  /**
+   * Sets aside an observation the database refused (see BatchWriter), with
+   * the reason. The row is untyped: it always fits.
+   */
+  quarantine(obs: Observation, reason: string): void {
+    this.db
+      .prepare(
+        'INSERT INTO quarantine (vm, kind, received_us, reason, record) VALUES (?, ?, ?, ?, ?)',
+      )
+      .run(
+        String((obs as { vm?: unknown }).vm ?? ''),
+        String(obs.kind),
+        'receivedUs' in obs ? Number(obs.receivedUs) : null,
+        capText(reason, MAX_ERROR_CHARS),
+        capText(safeJson(obs), MAX_RAW_CHARS),
+      );
+  }
+
+  quarantined(): QuarantinedRecord[] {
+    return this.db
+      .prepare(
+        'SELECT id, vm, kind, received_us AS receivedUs, reason, record FROM quarantine ORDER BY id',
+      )
+      .all() as QuarantinedRecord[];
+  }
+
+  /** Records this watch process; gaps for earlier runs that were killed (see runs.ts). */
+  startRun(vms: readonly string[], nowUs: number, staleAfterUs: number): StartedRun {
+    return startRun(this.db, vms, nowUs, staleAfterUs);
+  }
+
+  /** This run's sign of life. */
+  heartbeat(runId: number, nowUs: number): void {
+    heartbeat(this.db, runId, nowUs);
+  }
+
+  /** This run ended cleanly: no gap for it at the next start. */
+  endRun(runId: number, nowUs: number): void {
+    endRun(this.db, runId, nowUs);
+  }
+
+  /** Windows in which the record may be incomplete, oldest first. */
+  gaps(filter: { readonly vm?: string } = {}): StoredGap[] {
+    const rows =
+      filter.vm === undefined
+        ? this.db.prepare('SELECT * FROM gap ORDER BY from_us, id').all()
+        : this.db
+            .prepare('SELECT * FROM gap WHERE vm = ? OR vm IS NULL ORDER BY from_us, id')
+            .all(filter.vm);
+    return (rows as GapRow[]).map(toStoredGap);
+  }
+
   close(): void {
     if (this.db.open) this.db.close();
+  }
+}
+
+/** One undelivered alert, as `memfail alerts list` shows it. */
+export interface AlertListing {
+  readonly id: number;
+  readonly failureId: number;
+  readonly vm: string;
+  readonly sink: string;
+  readonly attempts: number;
+  readonly lastError: string | null;
+  /** When it was given up on; null: still owed. */
+  readonly deadAt: string | null;
+  readonly nextAttemptUs: number;
+}
+
+type OutboxJoinRow = FailureRow & { outbox_id: number; sink: string; attempts: number };
+
+function toOutboxEntry(r: OutboxJoinRow): OutboxEntry {
+  return { id: r.outbox_id, sink: r.sink, attempts: r.attempts, failure: toStoredFailure(r) };
+}
+
+/** An observation the database refused, as quarantine keeps it. */
+export interface QuarantinedRecord {
+  readonly id: number;
+  readonly vm: string;
+  readonly kind: string;
+  readonly receivedUs: number | null;
+  readonly reason: string;
+  /** The observation as JSON, cut at MAX_RAW_CHARS. */
+  readonly record: string;
+}
+
+/** JSON of anything: values JSON cannot write (bigint, cycles) become their text. */
+function safeJson(value: unknown): string {
+  try {
+    return (
+      JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v)) ?? 'null'
+    );
+  } catch (err) {
+    return JSON.stringify({ unserialisable: message(err) });
   }
 }
 
@@ -457,8 +710,7 @@ export function migrate(
  * When a failure happened, in µs: QMP's time, else the receipt time. Its
  * microsToIso() is the row's `timestamp` column, or its receipt time.
  */
-const SEEN_US =
-  'CASE WHEN ts_seconds >= 0 THEN ts_seconds * 1000000 + ts_micros ELSE received_us END';
+const SEEN_US = `CASE WHEN ts_seconds BETWEEN 0 AND ${MAX_QMP_SECONDS} THEN ts_seconds * 1000000 + ts_micros ELSE received_us END`;
 
 interface GroupRow {
   vm: string;
@@ -494,9 +746,7 @@ function whereClause(filter: { vm?: string; since?: Date }) {
   }
   if (filter.since !== undefined) {
     // The event's own time (QMP's clock) where it has one, else when it arrived.
-    where.push(
-      'CASE WHEN ts_seconds >= 0 THEN ts_seconds * 1000000 + ts_micros ELSE received_us END >= @since',
-    );
+    where.push(`${SEEN_US} >= @since`);
     params.since = filter.since.getTime() * 1000;
   }
   return { where, params };
@@ -504,6 +754,22 @@ function whereClause(filter: { vm?: string; since?: Date }) {
 
 function joinWhere(where: readonly string[]): string {
   return where.length === 0 ? '' : `WHERE ${where.join(' AND ')}`;
+}
+
+function notMemfail(path: string): StoreError {
+  return new StoreError(
+    'not-memfail',
+    `${path} is an SQLite database but not memfail's (no memfail tables); refusing to touch it`,
+  );
+}
+
+function asStoreError(err: unknown, path: string): StoreError {
+  if (err instanceof StoreError) return err;
+  const code = (err as { code?: unknown }).code;
+  if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT') {
+    return new StoreError('corrupt', `${path} is not a memfail database (${message(err)})`);
+  }
+  return new StoreError('unwritable', `cannot use database ${path}: ${message(err)}`);
 }
 
 function message(err: unknown): string {

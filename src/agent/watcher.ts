@@ -13,19 +13,22 @@
  * when every VM is. VMs that were never reached are reported by `unreached`.
  */
 import { detectDialect, formatDialectError, fromWire } from '../event/dialect.js';
-import type { Dialect, MemoryFailure, QmpTimestamp } from '../event/model.js';
+import type { Dialect, MemoryFailure } from '../event/model.js';
 import { formatAddress, parseAddress, type QmpAddress } from '../qmp/address.js';
 import { QmpClient, type QmpEvent } from '../qmp/client.js';
-import type { LooseEvents } from '../qmp/message.js';
+import type { JsonObject, LooseEvents } from '../qmp/message.js';
 import { backoffDelay } from '../qmp/reconnect.js';
 import { validateEvent as validateQemuEvent } from '../generated/qemu/validators.js';
 import { validateEvent as validateSeedEvent } from '../generated/seed/validators.js';
 import type { BatchWriter } from './batch.js';
 import { dialectFromSchema } from './dialect-probe.js';
 import type { AgentMetrics } from './metrics.js';
-import { isQmpLifecycleEvent, nowMicros } from './records.js';
+import { checkTimestamp, isQmpLifecycleEvent, nowMicros } from './records.js';
 
 const VALIDATORS = { qemu: validateQemuEvent, seed: validateSeedEvent } as const;
+
+/** The largest QMP message the watcher takes from a VM (see run()). */
+export const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 
 /** One VM to watch: `NAME=ADDRESS` on the command line. */
 export interface VmTarget {
@@ -137,6 +140,9 @@ class VmWatch {
   /** The client whose connection was last recorded as CONNECTED. */
   private announced: QmpClient | null = null;
   private stopped = false;
+  private lastReceivedUs = 0;
+  /** When and why the last connection was lost, until the next one is made. */
+  private lost: { atUs: number; reason: string } | null = null;
   private readonly abort = new AbortController();
   private wakeSleep: (() => void) | null = null;
   private resolveFinished!: () => void;
@@ -188,7 +194,16 @@ class VmWatch {
     let failures = 0;
     while (!this.stopped) {
       this.state = 'connecting';
-      const client = new QmpClient({ connectTimeoutMs: this.options.connectTimeoutMs ?? 10_000 });
+      const client = new QmpClient({
+        connectTimeoutMs: this.options.connectTimeoutMs ?? 10_000,
+        // QEMU's events are a few hundred bytes and its largest reply (the
+        // schema) well under 1 MiB; a message is parsed, validated and hashed
+        // whole, so the watcher's memory is several times this limit (QEMU's
+        // own 64 MiB allowed ~470 MB). Larger: a protocol error, a gap.
+        limits: { maxMessageBytes: MAX_MESSAGE_BYTES },
+        // A MEMORY_FAILURE with a broken envelope is still a failure to record.
+        onMalformedEvent: (message, text, error) => this.onMalformed(client, message, text, error),
+      });
       this.client = client;
       client.on('event', (ev) => this.onEvent(client, ev));
       // A restarted VM may run another QEMU: learn its dialect afresh.
@@ -217,6 +232,7 @@ class VmWatch {
       const info = await client.closed;
       this.options.metrics?.setConnected(this.target.name, false);
       const reason = this.stopped && info.reason === 'closed' ? 'agent-stopped' : info.reason;
+      if (!this.stopped) this.lost = { atUs: nowMicros(), reason };
       this.push({
         kind: 'lifecycle',
         event: 'DISCONNECTED',
@@ -244,6 +260,18 @@ class VmWatch {
     this.state = 'connected';
     if (this.connections > 1) this.options.metrics?.countReconnect(this.target.name);
     this.options.metrics?.setConnected(this.target.name, true);
+    if (this.lost !== null) {
+      // QMP does not replay what was sent meanwhile: the record may miss it.
+      this.writer.push({
+        kind: 'gap',
+        vm: this.target.name,
+        fromUs: this.lost.atUs,
+        toUs: nowMicros(),
+        reason: 'connection-lost',
+        detail: `connection lost (${this.lost.reason}) and regained`,
+      });
+      this.lost = null;
+    }
     const version = client.greeting?.version.qemu;
     const data = {
       address: formatAddress(this.target.address),
@@ -262,16 +290,36 @@ class VmWatch {
     }
   }
 
+  /**
+   * The agent's clock for a new observation of this VM, strictly increasing:
+   * an event without a clock reading is told from another by its receipt time.
+   */
+  private receipt(): number {
+    const now = nowMicros();
+    this.lastReceivedUs = now > this.lastReceivedUs ? now : this.lastReceivedUs + 1;
+    return this.lastReceivedUs;
+  }
+
   private onEvent(client: QmpClient, ev: QmpEvent<LooseEvents>): void {
     this.announce(client);
-    const receivedUs = nowMicros();
-    const timestamp = usableTimestamp(ev.timestamp);
+    const receivedUs = this.receipt();
+    // A timestamp that is no clock reading is kept only in the raw message.
+    const checked = checkTimestamp(ev.timestamp);
+    const timestamp = checked.timestamp;
     if (ev.event === 'MEMORY_FAILURE') {
       this.events++;
+      const read = this.readFailure(ev.data);
+      const error =
+        read.error === null
+          ? checked.error
+          : checked.error === null
+            ? read.error
+            : `${read.error}; ${checked.error}`;
       this.writer.push({
         kind: 'failure',
         vm: this.target.name,
-        ...this.readFailure(ev.data),
+        ...read,
+        error,
         timestamp,
         receivedUs,
         // The parsed message itself: its members in the order they came.
@@ -291,6 +339,37 @@ class VmWatch {
         data: ev.data,
       });
     }
+  }
+
+  /**
+   * A message with an `event` member that is not a well-formed QMP event. A
+   * MEMORY_FAILURE is stored flagged, with its text (never dropped, and the
+   * connection kept); any other is ignored, as unknown events are.
+   */
+  private onMalformed(client: QmpClient, message: JsonObject, text: string, error: Error): void {
+    if (message.event !== 'MEMORY_FAILURE') return;
+    this.announce(client);
+    this.events++;
+    const ts = message.timestamp;
+    const checked =
+      typeof ts === 'object' && ts !== null && !Array.isArray(ts)
+        ? checkTimestamp(ts as { seconds: unknown; microseconds: unknown })
+        : { timestamp: null, error: null };
+    const data = message.data;
+    const read =
+      typeof data === 'object' && data !== null && !Array.isArray(data)
+        ? this.readFailure(data)
+        : { failure: null, error: null, dialect: null };
+    this.writer.push({
+      kind: 'failure',
+      vm: this.target.name,
+      ...read,
+      error: [error.message, read.error].filter((e) => e !== null).join('; '),
+      timestamp: checked.timestamp,
+      receivedUs: this.receipt(),
+      message,
+      raw: text,
+    });
   }
 
   /**
@@ -326,7 +405,7 @@ class VmWatch {
     event: 'CONNECTED' | 'DISCONNECTED';
     data: unknown;
   }): void {
-    this.writer.push({ ...obs, vm: this.target.name, timestamp: null, receivedUs: nowMicros() });
+    this.writer.push({ ...obs, vm: this.target.name, timestamp: null, receivedUs: this.receipt() });
   }
 
   /** Jittered, so that many VMs restarted together do not reconnect in lockstep. */
@@ -353,11 +432,6 @@ class VmWatch {
   private log(line: string): void {
     this.options.log?.(`${this.target.name}: ${line}`);
   }
-}
-
-/** QEMU sends -1/-1 when the host had no clock: no usable timestamp then. */
-function usableTimestamp(ts: QmpTimestamp): QmpTimestamp | null {
-  return ts.seconds >= 0 && ts.microseconds >= 0 ? ts : null;
 }
 
 function describe(err: unknown): string {

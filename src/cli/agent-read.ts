@@ -2,6 +2,7 @@
 import { once } from 'node:events';
 import { formatEventLine, toEventRecord } from '../agent/event-record.js';
 import { defaultDbPath } from '../agent/paths.js';
+import type { StoredGap } from '../agent/records.js';
 import { reportText } from '../agent/report.js';
 import { Store, StoreError } from '../agent/store.js';
 import type { EventsFlags, ReportFlags } from './agent.js';
@@ -19,8 +20,15 @@ export function events(opts: EventsFlags, io: Io): Promise<number> {
       io.stdout(`${store.countFailures(filter)}\n`);
       return 0;
     }
-    // Streamed: a database of any size lists in constant memory.
-    await writeOut(io, eventsText(store, filter, opts.json === true));
+    // Streamed: a database of any size lists in constant memory. The text
+    // listing also shows the gaps (JSON keeps its contract: failure records).
+    const gaps =
+      opts.json === true
+        ? []
+        : store
+            .gaps(opts.vm === undefined ? {} : { vm: opts.vm })
+            .filter((g) => since === undefined || g.toUs >= since.getTime() * 1000);
+    await writeOut(io, eventsText(store, filter, opts.json === true, gaps));
     return 0;
   });
 }
@@ -29,18 +37,27 @@ function* eventsText(
   store: Store,
   filter: Parameters<Store['iterateFailures']>[0],
   json: boolean,
+  gaps: readonly StoredGap[],
 ): Generator<string> {
   let first = true;
+  let g = 0;
   if (json) yield '[';
   for (const f of store.iterateFailures(filter)) {
     const r = toEventRecord(f);
+    // Gaps in receipt order among the failures.
+    for (; g < gaps.length && gaps[g]!.fromUs <= f.receivedUs; g++) yield formatGapLine(gaps[g]!);
     if (!json) yield `${formatEventLine(r)}\n`;
     else {
       yield `${first ? '\n' : ',\n'}${indent(JSON.stringify(r, null, 2))}`;
       first = false;
     }
   }
+  for (; g < gaps.length; g++) yield formatGapLine(gaps[g]!);
   if (json) yield first ? ']\n' : '\n]\n';
+}
+
+function formatGapLine(gap: StoredGap): string {
+  return `${gap.from}  ${gap.vm ?? '*'}  GAP until ${gap.to}: events may be missing (${gap.reason})\n`;
 }
 
 export function report(opts: ReportFlags, io: Io): Promise<number> {
@@ -92,7 +109,7 @@ async function withStore(
   const path = db ?? defaultDbPath();
   let store: Store;
   try {
-    store = Store.open(path, { mustExist: true });
+    store = Store.openReadOnly(path);
   } catch (err) {
     if (!(err instanceof StoreError)) throw err;
     io.stderr(`memfail: ${err.message}\n`);

@@ -4,6 +4,7 @@ import { BatchWriter } from '../agent/batch.js';
 import type { AgentMetrics, MetricsServer } from '../agent/metrics.js';
 import type { HealthActor } from '../evacuate/act.js';
 import { defaultDbPath } from '../agent/paths.js';
+import { nowMicros } from '../agent/records.js';
 import { Store, StoreError } from '../agent/store.js';
 import { parseVmArguments, VmArgumentError, Watcher } from '../agent/watcher.js';
 import type { WatchFlags } from './agent.js';
@@ -13,6 +14,9 @@ import { type Io, UsageError } from './io.js';
 // when asked for: a plain watch starts some tens of ms sooner without them.
 type MetricsModule = typeof import('../agent/metrics.js');
 type AlertsModule = typeof import('../agent/alerts.js');
+
+/** How often a watch marks itself alive in the database (see Store.startRun). */
+const HEARTBEAT_MS = 5000;
 
 /** With --once, how long pending alerts may hold up the exit. */
 const ONCE_ALERT_DRAIN_MS = 10_000;
@@ -51,8 +55,11 @@ export async function watch(vmArgs: readonly string[], opts: WatchFlags, io: Io)
       : new alertsModule.AlertDispatcher(store, sinks, {
           ...(metrics ? { metrics } : {}),
           onFailure: (sink, error, retryInMs) =>
+            log(`alert to ${sinkName(sink)} failed (${error}); retry in ${retryInMs} ms`),
+          onDead: (sink, entry, error) =>
             log(
-              `alert to ${sink.kind === 'webhook' ? sink.url : sink.argv[0]} failed (${error}); retry in ${retryInMs} ms`,
+              `alert ${entry.id} (${entry.failure.vm}) to ${sinkName(sink)} given up: ${error}; ` +
+                `\`memfail alerts retry --db ${path}\` sends it again`,
             ),
         });
   let actor: HealthActor | null;
@@ -75,9 +82,39 @@ export async function watch(vmArgs: readonly string[], opts: WatchFlags, io: Io)
     if (batch.result.newFailureIds.length > 0) dispatcher?.wake();
     if (batch.result.newFailureIds.length > 0) actor?.update();
   });
-  writer.onError((error, batch) =>
-    log(`cannot commit ${batch.length} events to ${path} (${error.message}); retrying`),
+  // A database that turned corrupt will not heal by retrying: stop, say so.
+  let corrupt: Error | null = null;
+  writer.onError((error, batch) => {
+    const code = (error as { code?: unknown }).code;
+    if (code === 'SQLITE_CORRUPT' || code === 'SQLITE_NOTADB') {
+      corrupt ??= error;
+      void watcher.stop();
+      return;
+    }
+    log(`cannot commit ${batch.length} events to ${path} (${error.message}); retrying`);
+  });
+  writer.onQuarantine(({ observation, reason }) => {
+    metrics?.countQuarantined();
+    const vm = (observation as { vm?: unknown }).vm;
+    log(`set aside one ${observation.kind} of ${String(vm)} in the quarantine table: ${reason}`);
+  });
+  // This run's sign of life; a gap for an earlier run that was killed.
+  const run = store.startRun(
+    targets.map((t) => t.name),
+    nowMicros(),
+    HEARTBEAT_MS * 1000 * 6,
   );
+  for (const gap of run.gaps) {
+    metrics?.countGap(gap);
+    log(`${gap.vm ?? 'every VM'}: ${gap.detail}; events from then to now may be missing`);
+  }
+  const heartbeat = setInterval(() => {
+    try {
+      store.heartbeat(run.runId, nowMicros());
+    } catch {
+      // Reported by the next commit, if the database is really gone.
+    }
+  }, HEARTBEAT_MS);
 
   let metricsServer: MetricsServer | null = null;
   if (listen !== null && metrics !== undefined && metricsModule !== null) {
@@ -114,12 +151,27 @@ export async function watch(vmArgs: readonly string[], opts: WatchFlags, io: Io)
     process.off('SIGTERM', onSignal);
   }
 
+  clearInterval(heartbeat);
   const committed = writer.close();
   await actor?.stop();
   await dispatcher?.stop(opts.once && !watcher.isStopping ? ONCE_ALERT_DRAIN_MS : 0);
   const owed = sinks.length > 0 ? store.outboxCounts().pending : 0;
   await metricsServer?.close();
+  if (corrupt === null) {
+    try {
+      store.endRun(run.runId, nowMicros());
+    } catch {
+      // The next start records a gap from the last heartbeat: the safe side.
+    }
+  }
   store.close();
+  if (corrupt !== null) {
+    io.stderr(
+      `memfail: ${path} is corrupt (${(corrupt as Error).message}); stopped recording. ` +
+        'Move it aside and start again; `sqlite3 FILE .recover` may save its rows\n',
+    );
+    return 1;
+  }
   log(`recorded ${newFailures} new memory failure${newFailures === 1 ? '' : 's'} in ${path}`);
   if (owed > 0)
     log(`${owed} alert${owed === 1 ? '' : 's'} still owed; the next watch delivers them`);
@@ -136,6 +188,10 @@ export async function watch(vmArgs: readonly string[], opts: WatchFlags, io: Io)
   return 0;
 }
 
+function sinkName(sink: AlertSink): string {
+  return sink.kind === 'webhook' ? sink.url : (sink.argv[0] ?? '');
+}
+
 /**
  * Alerts an earlier run owes to sinks this run does not deliver to stay in
  * the outbox, nothing lost; say so, or they would wait unseen.
@@ -149,6 +205,12 @@ function warnOwedElsewhere(store: Store, sinkIds: readonly string[], path: strin
     io.stderr(
       `memfail watch: ${pending} alert${pending === 1 ? '' : 's'} still owed to ${sink} from an earlier run; ` +
         `kept in ${path} until a watch with ${flag} delivers them\n`,
+    );
+  }
+  for (const { sink, dead } of store.deadBySink()) {
+    io.stderr(
+      `memfail watch: ${dead} alert${dead === 1 ? '' : 's'} to ${sink} given up (dead letters); ` +
+        `\`memfail alerts list --db ${path}\` shows why, \`memfail alerts retry --db ${path}\` sends them again\n`,
     );
   }
 }

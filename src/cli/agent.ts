@@ -50,9 +50,15 @@ doubles a row. SIGTERM/SIGINT commit what is pending and exit 0.
 --durability normal (the default) is SQLite synchronous=NORMAL in WAL mode:
 the log is synced at checkpoints, so a power loss or kernel crash may roll
 back the last commits; full syncs every commit (one fsync per batch).
-Alerts go through an outbox in the database and are retried with backoff until
-delivered, across restarts. --on-event: '...' and "..." quote, \\ escapes; no
-shell (use sh -c '...' for pipes).
+Alerts go through an outbox in the database, one queue per sink, retried with
+backoff across restarts; a 4xx answer or 30 failed attempts make a dead letter
+(\`memfail alerts list|retry\`). --on-event: '...' and "..." quote, \\ escapes;
+no shell (use sh -c '...' for pipes); the program gets only PATH, HOME, LANG,
+LC_ALL, TZ, MEMFAIL_ALERT_ID, MEMFAIL_EVENT_ID and MEMFAIL_VM in its
+environment, and SIGTERM after 10 s, SIGKILL 2 s later.
+Gaps: when a VM's connection is lost and regained, or the previous watch on
+this database was killed, the window in which events may have been missed is
+recorded (shown by events and report; QMP does not replay events).
 Default --db: $XDG_STATE_HOME/memfail/events.db (~/.local/state/memfail/events.db)
 on Linux, ~/Library/Application Support/memfail/events.db on macOS,
 %LOCALAPPDATA%\\memfail\\events.db on Windows.`,
@@ -118,6 +124,49 @@ SHUTDOWN), or *-ignored.`,
       const { report } = await import('./agent-read.js');
       ctx.exitCode = await report(opts, ctx.io);
     });
+
+  const alerts = program
+    .command('alerts')
+    .description(
+      'The alert outbox: alerts not yet delivered, and those given up on (dead letters)',
+    );
+  alerts
+    .command('list')
+    .description(
+      'List undelivered alerts: owed (being retried) and dead letters, with the last error',
+    )
+    .option('--db <path>', 'SQLite database (default: as for watch)')
+    .option('--sink <id>', 'only this sink (as listed: webhook:URL or command:[...])')
+    .option('--json', 'print a JSON array')
+    .addHelpText(
+      'after',
+      `
+An alert becomes a dead letter when its webhook answers 4xx (other than 408
+and 429: the request itself is refused) or after 30 failed attempts (about
+half an hour). Dead letters stay in the database; \`memfail alerts retry\`
+makes them owed again.`,
+    )
+    .action(async (opts: AlertsFlags) => {
+      const { listAlerts } = await import('./agent-alerts.js');
+      ctx.exitCode = listAlerts(opts, ctx.io);
+    });
+  alerts
+    .command('retry')
+    .description(
+      'Make dead-letter alerts owed again (the next watch with their sink delivers them)',
+    )
+    .option('--db <path>', 'SQLite database (default: as for watch)')
+    .option('--sink <id>', 'only this sink')
+    .action(async (opts: AlertsFlags) => {
+      const { retryAlerts } = await import('./agent-alerts.js');
+      ctx.exitCode = retryAlerts(opts, ctx.io);
+    });
+}
+
+export interface AlertsFlags {
+  db?: string;
+  sink?: string;
+  json?: boolean;
 }
 
 export interface WatchFlags extends HealthWatchFlags {

@@ -211,6 +211,7 @@ function describeObservation(o: Observation): string {
     const when = o.timestamp ?? new Date(o.receivedUs / 1000);
     return `      → ${explain(o.failure, { vm: o.vm, timestamp: when })}  [${o.dialect} dialect]`;
   }
+  if (o.kind === 'gap') return `      · ${o.vm ?? 'every VM'}: gap in the record (${o.reason})`;
   return `      · ${o.vm}: ${o.event}${lifecycleDetail(o.data)}`;
 }
 

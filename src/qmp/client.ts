@@ -93,6 +93,13 @@ export interface QmpClientOptions {
   /** Returns why an event is invalid, or null; invalid events are flagged, not dropped. */
   readonly validateEvent?: (event: QmpEventMessage) => string | null;
   readonly limits?: FramerLimits;
+  /**
+   * Hears an event that is not a well-formed QMP event (an `event` member,
+   * but no {seconds, microseconds} timestamp, or data that is not an
+   * object). Without it such a message is a protocol error that ends the
+   * connection; with it the message is handed over and the connection kept.
+   */
+  readonly onMalformedEvent?: (message: JsonObject, text: string, error: QmpProtocolError) => void;
 }
 
 export interface ConnectOptions {
@@ -377,7 +384,9 @@ export class QmpClient<C extends { [K in keyof C]: CommandSpec } = LooseCommands
       // Hot path: events skip the general classification.
       const event = asEvent(obj);
       if (event instanceof QmpProtocolError) {
-        this.hangUp(conn, 'protocol-error', event);
+        const onMalformed = this.options.onMalformedEvent;
+        if (onMalformed !== undefined) onMalformed(obj, text, event);
+        else this.hangUp(conn, 'protocol-error', event);
         return;
       }
       if (event !== null) {

@@ -3,7 +3,7 @@
  * (the watcher keeps writing beside it, WAL lets both run) and bounded queries.
  * A store has no host column: it is one host, named by the caller.
  *
- * Range queries go through the receipt-time index (migration 6), which holds
+ * Range queries go through the receipt-time index (migration 7), which holds
  * the content code and the VM too, so counts come from the index alone.
  */
 import Database from 'better-sqlite3';

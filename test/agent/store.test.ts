@@ -28,7 +28,14 @@ describe('Store', () => {
         .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
         .all()
         .map((r) => (r as { name: string }).name);
-      assert.deepEqual(tables, ['lifecycle', 'memory_failure', 'outbox']);
+      assert.deepEqual(tables, [
+        'agent_run',
+        'gap',
+        'lifecycle',
+        'memory_failure',
+        'outbox',
+        'quarantine',
+      ]);
       db.close();
     } finally {
       cleanup();

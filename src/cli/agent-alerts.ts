@@ -1,0 +1,63 @@
+/** `memfail alerts list|retry`: the outbox's undelivered and dead-letter alerts. */
+import { defaultDbPath } from '../agent/paths.js';
+import { microsToIso } from '../agent/records.js';
+import { Store, StoreError } from '../agent/store.js';
+import type { AlertsFlags } from './agent.js';
+import type { Io } from './io.js';
+
+export function listAlerts(opts: AlertsFlags, io: Io): number {
+  return withStore(opts.db, false, io, (store) => {
+    const rows = store.undeliveredAlerts(opts.sink);
+    if (opts.json) {
+      io.stdout(`${JSON.stringify(rows, null, 2)}\n`);
+      return 0;
+    }
+    if (rows.length === 0) {
+      io.stdout('no undelivered alerts\n');
+      return 0;
+    }
+    for (const r of rows) {
+      const state =
+        r.deadAt === null
+          ? `owed, next attempt ${r.nextAttemptUs > 0 ? microsToIso(r.nextAttemptUs) : 'now'}`
+          : `DEAD since ${r.deadAt}`;
+      const error = r.lastError === null ? '' : `  last error: ${r.lastError}`;
+      io.stdout(
+        `${r.id}  ${r.sink}  event ${r.failureId} (${r.vm})  ${state}, ${r.attempts} attempt${r.attempts === 1 ? '' : 's'}${error}\n`,
+      );
+    }
+    return 0;
+  });
+}
+
+export function retryAlerts(opts: AlertsFlags, io: Io): number {
+  return withStore(opts.db, true, io, (store) => {
+    const n = store.retryDeadAlerts(opts.sink);
+    io.stdout(
+      `${n} dead alert${n === 1 ? '' : 's'} owed again; the next \`memfail watch\` with ${n === 1 ? 'its sink' : 'their sinks'} delivers them\n`,
+    );
+    return 0;
+  });
+}
+
+function withStore(
+  db: string | undefined,
+  write: boolean,
+  io: Io,
+  use: (store: Store) => number,
+): number {
+  const path = db ?? defaultDbPath();
+  let store: Store;
+  try {
+    store = write ? Store.open(path, { mustExist: true }) : Store.openReadOnly(path);
+  } catch (err) {
+    if (!(err instanceof StoreError)) throw err;
+    io.stderr(`memfail: ${err.message}\n`);
+    return 1;
+  }
+  try {
+    return use(store);
+  } finally {
+    store.close();
+  }
+}
