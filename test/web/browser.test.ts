@@ -3,7 +3,9 @@
  * The dashboard in a real browser: Debian's chromium driven by playwright-core
  * (never a downloaded browser), over `memfail serve` reading the database a
  * real `memfail watch` writes while `memfail sim` VMs take injected failures.
- * Screenshots land in docs/screenshots/ for the README.
+ * Screenshots are taken on every run; they replace the README's in
+ * docs/screenshots/ only with MEMFAIL_SCREENSHOTS=1 (so a test run leaves the
+ * checkout as it was), else they go to a temporary folder.
  */
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -17,7 +19,10 @@ import { type Child, memfail, until } from '../agent/child.js';
 import { failureAt, lifecycleAt, minutesAgo, record, tempDir } from './fixtures.js';
 
 const CHROMIUM = '/usr/bin/chromium';
-const SHOTS = fileURLToPath(new URL('../../../docs/screenshots/', import.meta.url));
+const SHOTS =
+  process.env.MEMFAIL_SCREENSHOTS === '1'
+    ? fileURLToPath(new URL('../../../docs/screenshots/', import.meta.url))
+    : mkdtempSync(join(tmpdir(), 'memfail-shots-'));
 const XSS = '<img src=x onerror=alert(1)>';
 /** Failures QEMU 7.2 really reports (see src/event/reachable.ts). */
 const KINDS = [
