@@ -33,7 +33,7 @@ export async function health(opts: HealthFlags, io: Io): Promise<number> {
   const path = opts.db ?? defaultDbPath();
   let store: Store;
   try {
-    store = Store.open(path, { mustExist: true });
+    store = Store.openReadOnly(path);
   } catch (err) {
     if (!(err instanceof StoreError)) throw err;
     io.stderr(`memfail: ${err.message}\n`);

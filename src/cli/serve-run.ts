@@ -2,10 +2,13 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { defaultDbPath } from '../agent/paths.js';
-import { StoreError } from '../agent/store.js';
+import { Store, StoreError } from '../agent/store.js';
+import { DEFAULT_POLICY, type Policy } from '../health/policy.js';
+import { policyHealth } from '../web/health.js';
 import { parseListen } from '../web/listen.js';
 import { type Dashboard, ListenError, startDashboard, type TlsFiles } from '../web/server.js';
 import { SqliteSource } from '../web/sqlite-source.js';
+import { readPolicy } from './health-run.js';
 import type { Io } from './io.js';
 import { UsageError } from './io.js';
 
@@ -18,11 +21,14 @@ export async function serve(opts: ServeFlags, io: Io): Promise<number> {
   }
   const token = tokenOf(opts);
   const tls = tlsOf(opts);
+  const policy = readPolicy(opts.policy, io);
+  if (policy === null) return 1;
   const dashboard = await openDashboard(
     opts.db ?? defaultDbPath(),
     opts.host ?? hostname(),
     { ...listen, ...(token === undefined ? {} : { token }), ...(tls === undefined ? {} : { tls }) },
     io,
+    policy,
   );
   if (dashboard === null) return 1;
   await untilSignal();
@@ -36,8 +42,10 @@ export async function openDashboard(
   host: string,
   listen: { host: string; port: number; token?: string; tls?: TlsFiles },
   io: Io,
+  policy: Policy = DEFAULT_POLICY,
 ): Promise<(Dashboard & { source: SqliteSource }) | null> {
   let source: SqliteSource;
+  let store: Store;
   try {
     source = SqliteSource.open(db, host);
   } catch (err) {
@@ -46,7 +54,16 @@ export async function openDashboard(
     return null;
   }
   try {
-    const dashboard = await startDashboard({ source, ...listen });
+    store = Store.openReadOnly(db);
+  } catch (err) {
+    source.close();
+    if (!(err instanceof StoreError)) throw err;
+    io.stderr(`memfail: ${err.message}\n`);
+    return null;
+  }
+  try {
+    const health = policyHealth(store, policy);
+    const dashboard = await startDashboard({ source, health, ...listen });
     io.stderr(
       `memfail: dashboard at ${dashboard.url}${listen.token === undefined ? '' : ' (token required)'}` +
         `${listen.tls?.clientCa === undefined ? '' : ' (client certificate required)'}\n`,
@@ -57,10 +74,12 @@ export async function openDashboard(
       close: async () => {
         await dashboard.close();
         source.close();
+        store.close();
       },
     };
   } catch (err) {
     source.close();
+    store.close();
     const code = (err as NodeJS.ErrnoException).code;
     if (
       err instanceof ListenError ||
@@ -97,6 +116,7 @@ export interface ServeFlags {
   tlsCert?: string;
   tlsKey?: string;
   tlsClientCa?: string;
+  policy?: string;
 }
 
 /** The TLS files, read; a usage error when half given or unreadable. */

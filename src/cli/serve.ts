@@ -17,6 +17,10 @@ export function registerServe(program: Command, ctx: CommandContext): void {
       'require this token (needed for any non-loopback address; or set MEMFAIL_TOKEN)',
     )
     .option('--host <name>', "this store's host name on the pages (default: the machine's)")
+    .option(
+      '--policy <file>',
+      'health policy judging the host (JSON, see README "Host health"; default: built-in)',
+    )
     .option('--tls-cert <file>', 'serve HTTPS with this certificate (PEM; with --tls-key)')
     .option('--tls-key <file>', "the certificate's private key (PEM)")
     .option(

@@ -1,13 +1,23 @@
 /**
  * A host's health verdict as the dashboard shows it. The verdict comes from a
- * pluggable function: the host-health module (src/health, when it lands)
- * supplies the real one through ServeOptions.health; until then
- * `provisionalHealth` reads the last day's failures by action.
+ * pluggable function: `memfail serve` passes `policyHealth` (src/health's
+ * policy over the host's store, as `memfail health` judges it) through
+ * ServeOptions.health; `provisionalHealth`, from the last day's failures by
+ * action alone, is the default for a source with no store behind it.
  */
+import type { Store } from '../agent/store.js';
+import { hostHealth } from '../health/host.js';
+import type { Policy } from '../health/policy.js';
 import type { HostFacts } from './source.js';
 
-export type HealthState = 'healthy' | 'degraded' | 'failing' | 'unknown';
-export const HEALTH_STATES: readonly HealthState[] = ['failing', 'degraded', 'healthy', 'unknown'];
+export type HealthState = 'healthy' | 'suspect' | 'degraded' | 'failing' | 'unknown';
+export const HEALTH_STATES: readonly HealthState[] = [
+  'failing',
+  'degraded',
+  'suspect',
+  'healthy',
+  'unknown',
+];
 
 export interface HealthVerdict {
   readonly state: HealthState;
@@ -37,3 +47,27 @@ export const provisionalHealth: HealthOf = (facts) => {
   }
   return { state: 'healthy', reasons: ['no memory failure in the last 24 h'] };
 };
+
+/**
+ * The policy's verdict for each host, read from `store` (one agent's store:
+ * every failure in it happened on the host asked about). A verdict is kept
+ * for `cacheMs`, so a page's several API calls judge the host once.
+ */
+export function policyHealth(store: Store, policy: Policy, cacheMs = 1000): HealthOf {
+  const cache = new Map<string, { at: number; verdict: HealthVerdict }>();
+  return (facts) => {
+    const now = Date.now();
+    const hit = cache.get(facts.host);
+    if (hit !== undefined && now - hit.at < cacheMs) return hit.verdict;
+    const health = hostHealth(store, policy, facts.host, new Date(now));
+    const verdict: HealthVerdict = {
+      state: health.state,
+      reasons:
+        health.reasons.length === 0
+          ? ['no rule of the policy matches its recent failures']
+          : health.reasons.map((r) => r.text),
+    };
+    cache.set(facts.host, { at: now, verdict });
+    return verdict;
+  };
+}

@@ -166,7 +166,7 @@ describe('memfail report --health', () => {
       'n',
     ]);
     const parsed = JSON.parse(r.stdout) as { health: HostHealth };
-    assert.deepEqual(Object.keys(parsed), ['overall', 'vms', 'health']);
+    assert.deepEqual(Object.keys(parsed), ['overall', 'vms', 'gaps', 'quarantined', 'health']);
     assert.deepEqual({ ...parsed, health: undefined }, { ...plain, health: undefined });
     assert.equal(parsed.health.state, 'failing');
     assert.equal(parsed.health.host, 'n');

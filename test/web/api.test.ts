@@ -86,7 +86,7 @@ describe('dashboard API over a SQLite store', () => {
       byState: Record<string, number>;
       hosts: { host: string; health: { state: string; reasons: string[] } }[];
     }>(base, '/api/hosts');
-    assert.deepEqual(body.byState, { failing: 1, degraded: 0, healthy: 0, unknown: 0 });
+    assert.deepEqual(body.byState, { failing: 1, degraded: 0, suspect: 0, healthy: 0, unknown: 0 });
     assert.equal(body.hosts[0]!.host, HOST);
     assert.deepEqual(body.hosts[0]!.health.reasons, [
       '1 failure(s) in the last 24 h made QEMU exit',

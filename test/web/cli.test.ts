@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { memfail, until } from '../agent/child.js';
@@ -19,6 +20,55 @@ describe('memfail serve', () => {
       serve.process.kill('SIGTERM');
     }
     assert.equal(await serve.exited, 0);
+    cleanup();
+  });
+
+  test('judges the host with the health policy, as memfail health does; --policy changes it', async () => {
+    const { dir, cleanup } = tempDir('memfail-web-cli-');
+    const db = join(dir, 'events.db');
+    // Three action-required failures on two VMs within the hour: the built-in
+    // policy's "failing" rule.
+    record(db, [
+      failureAt('vm1', minutesAgo(30)),
+      failureAt('vm2', minutesAgo(20)),
+      failureAt('vm1', minutesAgo(10)),
+    ]);
+    const strict = join(dir, 'policy.json');
+    writeFileSync(
+      strict,
+      JSON.stringify({ rules: [{ state: 'suspect', kind: 'any', atLeast: 1, within: '1h' }] }),
+    );
+    const verdicts: unknown[] = [];
+    for (const extra of [[], ['--policy', strict]]) {
+      const serve = memfail([
+        'serve',
+        '--db',
+        db,
+        '--listen',
+        '127.0.0.1:0',
+        '--host',
+        'h',
+        ...extra,
+      ]);
+      try {
+        await until(() => /dashboard at (\S+)/.test(serve.stderr()), 'the URL');
+        const url = /dashboard at (\S+)/.exec(serve.stderr())![1]!;
+        const body = (await (await fetch(new URL('/api/hosts/h', url))).json()) as {
+          health: { state: string; reasons: string[] };
+        };
+        verdicts.push(body.health);
+      } finally {
+        serve.process.kill('SIGTERM');
+      }
+      assert.equal(await serve.exited, 0);
+    }
+    const [builtIn, custom] = verdicts as { state: string; reasons: string[] }[];
+    assert.equal(builtIn!.state, 'failing');
+    assert.match(builtIn!.reasons[0]!, /3 action-required failures on 2 VMs/);
+    assert.equal(custom!.state, 'suspect');
+    const bad = memfail(['serve', '--db', db, '--policy', join(dir, 'none.json')]);
+    assert.equal(await bad.exited, 1);
+    assert.match(bad.stderr(), /none\.json/);
     cleanup();
   });
 

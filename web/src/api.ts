@@ -3,8 +3,14 @@ export type Action = 'ignore' | 'inject' | 'fatal' | 'reset';
 export type Recipient = 'hypervisor' | 'guest';
 export const ACTIONS: readonly Action[] = ['ignore', 'inject', 'fatal', 'reset'];
 export const RECIPIENTS: readonly Recipient[] = ['hypervisor', 'guest'];
-export type HealthState = 'healthy' | 'degraded' | 'failing' | 'unknown';
-export const HEALTH_STATES: readonly HealthState[] = ['failing', 'degraded', 'healthy', 'unknown'];
+export type HealthState = 'healthy' | 'suspect' | 'degraded' | 'failing' | 'unknown';
+export const HEALTH_STATES: readonly HealthState[] = [
+  'failing',
+  'degraded',
+  'suspect',
+  'healthy',
+  'unknown',
+];
 
 export interface Series {
   bucketSeconds: number;
