@@ -5,6 +5,7 @@ import type { AgentMetrics, MetricsServer } from '../agent/metrics.js';
 import { defaultDbPath } from '../agent/paths.js';
 import { Store, StoreError } from '../agent/store.js';
 import { parseVmArguments, VmArgumentError, Watcher } from '../agent/watcher.js';
+import type { LibvirtTarget, LibvirtWatcher } from '../agent/libvirt-source.js';
 import type { WatchFlags } from './agent.js';
 import { type Io, UsageError } from './io.js';
 
@@ -28,6 +29,15 @@ export async function watch(vmArgs: readonly string[], opts: WatchFlags, io: Io)
     metricsModule,
     alertsModule,
   );
+  // The libvirt client loads only for --libvirt.
+  const libvirtModule =
+    opts.libvirt === undefined && opts.libvirtSocket === undefined
+      ? null
+      : await import('../agent/libvirt-source.js');
+  const libvirtTarget = libvirtModule === null ? null : parseLibvirt(opts, libvirtModule);
+  if (targets.length === 0 && libvirtTarget === null) {
+    throw new UsageError('nothing to watch: give NAME=ADDRESS arguments, --libvirt, or both');
+  }
   const log = opts.quiet ? () => {} : (line: string) => io.stderr(`memfail watch: ${line}\n`);
   const path = opts.db ?? defaultDbPath();
 
@@ -84,17 +94,30 @@ export async function watch(vmArgs: readonly string[], opts: WatchFlags, io: Io)
     ...(metrics ? { metrics } : {}),
     log,
   });
+  const libvirt: LibvirtWatcher | null =
+    libvirtModule === null || libvirtTarget === null
+      ? null
+      : new libvirtModule.LibvirtWatcher(libvirtTarget, writer, { log });
   const onSignal = (signal: NodeJS.Signals) => {
     log(`${signal}: committing what is pending and stopping`);
     void watcher.stop();
+    void libvirt?.stop();
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {
     dispatcher?.start();
     watcher.start();
-    log(`watching ${targets.length} VM${targets.length === 1 ? '' : 's'}, recording to ${path}`);
-    await watcher.done;
+    libvirt?.start();
+    log(
+      `watching ${targets.length} VM${targets.length === 1 ? '' : 's'}${libvirt ? ` and libvirt ${libvirt.target.uri}` : ''}, recording to ${path}`,
+    );
+    // libvirt's domains come and go; the libvirt watch ends only when stopped.
+    await Promise.all([watcher.done, ...(libvirt && targets.length === 0 ? [libvirt.done] : [])]);
+    if (libvirt) {
+      if (targets.length > 0 && !watcher.isStopping) await libvirt.stop();
+      await libvirt.done;
+    }
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
@@ -135,6 +158,27 @@ function warnOwedElsewhere(store: Store, sinkIds: readonly string[], path: strin
       `memfail watch: ${pending} alert${pending === 1 ? '' : 's'} still owed to ${sink} from an earlier run; ` +
         `kept in ${path} until a watch with ${flag} delivers them\n`,
     );
+  }
+}
+
+function parseLibvirt(
+  opts: WatchFlags,
+  module: typeof import('../agent/libvirt-source.js'),
+): LibvirtTarget {
+  const uri =
+    opts.libvirt === true || opts.libvirt === undefined ? module.DEFAULT_LIBVIRT_URI : opts.libvirt;
+  try {
+    return module.libvirtTarget(uri, opts.libvirtSocket);
+  } catch (err) {
+    if (err instanceof module.LibvirtUriError) {
+      // `--libvirt vm1=...` takes the VM argument as the URI: say how to write it.
+      const hint =
+        uri.includes('=') && !uri.includes('://')
+          ? ' (put --libvirt after the VM arguments, or give its URI)'
+          : '';
+      throw new UsageError(`--libvirt: ${err.message}${hint}`);
+    }
+    throw err;
   }
 }
 

@@ -8,8 +8,15 @@ import { type CommandContext, UsageError } from './io.js';
 export function registerAgent(program: Command, ctx: CommandContext): void {
   program
     .command('watch')
-    .description('Watch VMs over QMP and durably record every memory failure and lifecycle event')
-    .argument('<vm...>', 'NAME=ADDRESS, address unix:PATH, tcp:HOST:PORT or a socket path')
+    .description(
+      'Watch VMs (over QMP, or every domain of libvirtd) and durably record every memory failure and lifecycle event',
+    )
+    .argument('[vm...]', 'NAME=ADDRESS, address unix:PATH, tcp:HOST:PORT or a socket path')
+    .option(
+      '--libvirt [uri]',
+      `watch every domain of libvirtd, present and future (default URI ${'qemu:///system'})`,
+    )
+    .option('--libvirt-socket <path>', "libvirtd's unix socket (default: from the URI)")
     .option('--db <path>', 'SQLite database (default: platform state dir, see --help)')
     .option('--once', 'exit once every VM has disconnected (or was never reachable)')
     .option(
@@ -42,6 +49,15 @@ Examples:
   memfail watch vm1=unix:/run/vm1.qmp vm2=tcp:127.0.0.1:4444 --db /var/lib/memfail/events.db
   memfail watch vm1=/run/vm1.qmp --once --webhook http://alerts.local/hook
   memfail watch vm1=/run/vm1.qmp --on-event "logger -t memfail" --metrics 127.0.0.1:9464
+  memfail watch --libvirt                       # every libvirt domain on this host (as root)
+  memfail watch --libvirt qemu:///system vm9=/run/vm9.qmp
+
+--libvirt speaks libvirt's RPC protocol over the daemon's local socket
+(/var/run/libvirt/libvirt-sock for qemu:///system): no change to any VM. It
+needs auth type none there, which root gets; for another user, see README.
+Each failure is recorded under the domain's name (its UUID is in the
+domain's CONNECTED record) with QEMU's own timestamp and message; when
+libvirtd restarts the watch reconnects and records the gap.
 
 An event is acknowledged once its transaction committed (a reader of --db sees
 it); nothing acknowledged is lost if the agent is killed, and a replay never
@@ -117,6 +133,9 @@ SHUTDOWN), or *-ignored.`,
 
 export interface WatchFlags {
   db?: string;
+  /** --libvirt alone is true (the default URI). */
+  libvirt?: string | true;
+  libvirtSocket?: string;
   once?: boolean;
   onceWait: string;
   metrics?: string;

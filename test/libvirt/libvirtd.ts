@@ -24,7 +24,13 @@ import { mkdir, mkdtemp, readdir, rm, rmdir, writeFile } from 'node:fs/promises'
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { mceBootSector, plainBootSector } from '../../src/qemu/index.js';
+import {
+  LOAD_ADDRESS,
+  MCE_HANDLER_OFFSET,
+  mceBootSector,
+  PLAIN_CODE_BYTES,
+  plainBootSector,
+} from '../../src/qemu/index.js';
 
 export const LIBVIRT_SOCKET = '/var/run/libvirt/libvirt-sock';
 const REGISTER = '/run/memfail-test-libvirtd';
@@ -88,6 +94,46 @@ export async function useLibvirtd(): Promise<LibvirtdLease> {
       });
     },
   };
+}
+
+/**
+ * Restarts libvirtd under the running users (domains keep running; the new
+ * daemon takes them over). Resolves once the new one serves its socket.
+ */
+export async function restartLibvirtd(): Promise<void> {
+  const pid = readPid(LIBVIRTD_PID);
+  if (alive(pid)) {
+    process.kill(pid as number, 'SIGTERM');
+    const deadline = Date.now() + 60_000;
+    while (alive(pid) && Date.now() < deadline) await sleep(100);
+    if (alive(pid)) process.kill(pid as number, 'SIGKILL');
+  }
+  run('libvirtd', ['-d']);
+  const deadline = Date.now() + 30_000;
+  while (!(await socketAnswers(LIBVIRT_SOCKET))) {
+    if (Date.now() > deadline) throw new Error(`libvirtd did not come back within 30 s`);
+    await sleep(100);
+  }
+}
+
+/** As waitForGuest (src/qemu/guest.ts), through virsh: the boot sector idles, CR4.MCE set for the MCE guest. */
+export async function waitGuestReady(
+  domain: string,
+  mce: boolean,
+  limitMs = 30_000,
+): Promise<void> {
+  const deadline = Date.now() + limitMs;
+  for (;;) {
+    const out = await virsh(['qemu-monitor-command', domain, '--hmp', 'info registers']);
+    const cr4 = Number.parseInt(/\bCR4=([0-9a-f]+)/i.exec(out)?.[1] ?? '0', 16);
+    const eip = Number.parseInt(/\bEIP=([0-9a-f]+)/i.exec(out)?.[1] ?? '0', 16);
+    const idleEnd = LOAD_ADDRESS + (mce ? MCE_HANDLER_OFFSET : PLAIN_CODE_BYTES);
+    const idle = /\bHLT=1\b/.test(out) && eip >= LOAD_ADDRESS && eip < idleEnd;
+    if (idle && ((cr4 & 0x40) !== 0) === mce) return;
+    if (Date.now() > deadline)
+      throw new Error(`${domain} did not reach its idle loop: ${out.slice(0, 300)}`);
+    await sleep(50);
+  }
 }
 
 /** Stops libvirtd (SIGTERM, waiting for it to go) and virtlogd. */
