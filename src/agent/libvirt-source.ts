@@ -25,9 +25,7 @@
  * (reconnected: true). Between the two is the recorded gap: events libvirt
  * had no client to deliver to.
  */
-import { detectDialect, formatDialectError, fromWire } from '../event/dialect.js';
 import { ACTIONS, type MemoryFailure, RECIPIENTS } from '../event/model.js';
-import { validateEvent } from '../generated/qemu/validators.js';
 import {
   DOMAIN_EVENT_ID,
   type DomainRef,
@@ -40,6 +38,7 @@ import {
 } from '../libvirt/index.js';
 import { backoffDelay } from '../qmp/reconnect.js';
 import type { BatchWriter } from './batch.js';
+import { readFailureData } from './failure-read.js';
 import { contentCode } from './rows.js';
 import { isQmpLifecycleEvent, nowMicros } from './records.js';
 
@@ -365,7 +364,7 @@ export class LibvirtWatcher {
       event,
       ...(data === undefined ? {} : { data }),
     };
-    const read = readQemuFailure(data);
+    const read = readFailureData(null, data);
     this.failures++;
     this.writer.push({
       kind: 'failure',
@@ -571,23 +570,6 @@ export function libvirtFailure(recipient: number, action: number, flags: number)
       recursive: (flags & 2) !== 0,
     },
   };
-}
-
-/** A monitor event's data: QEMU 5.2+ dialect (libvirt 6.9+ runs no older QEMU), validated as on the QMP path. */
-function readQemuFailure(data: unknown) {
-  const detected = detectDialect(data);
-  if (!detected.ok) {
-    return { failure: null, error: formatDialectError(detected.error), dialect: null };
-  }
-  const dialect = detected.value;
-  const read = fromWire(dialect, data);
-  const checked = dialect === 'qemu' ? validateEvent('MEMORY_FAILURE', data) : null;
-  const error = !read.ok
-    ? formatDialectError(read.error)
-    : checked === null || checked.ok
-      ? null
-      : `${dialect}: ${checked.message}`;
-  return { failure: read.ok ? read.value : null, error, dialect };
 }
 
 function describe(err: unknown): string {

@@ -6,6 +6,8 @@ import { defaultDbPath } from '../agent/paths.js';
 import { Store, StoreError } from '../agent/store.js';
 import { parseVmArguments, VmArgumentError, Watcher } from '../agent/watcher.js';
 import type { LibvirtTarget, LibvirtWatcher } from '../agent/libvirt-source.js';
+import type { AcceptWatcher } from '../agent/accept-source.js';
+import { parseAddress, type QmpAddress } from '../qmp/address.js';
 import type { WatchFlags } from './agent.js';
 import { type Io, UsageError } from './io.js';
 
@@ -35,8 +37,16 @@ export async function watch(vmArgs: readonly string[], opts: WatchFlags, io: Io)
       ? null
       : await import('../agent/libvirt-source.js');
   const libvirtTarget = libvirtModule === null ? null : parseLibvirt(opts, libvirtModule);
-  if (targets.length === 0 && libvirtTarget === null) {
-    throw new UsageError('nothing to watch: give NAME=ADDRESS arguments, --libvirt, or both');
+  let acceptAddress: QmpAddress | null = null;
+  if (opts.accept !== undefined) {
+    try {
+      acceptAddress = parseAddress(opts.accept);
+    } catch (err) {
+      throw new UsageError(`--accept '${opts.accept}': ${(err as Error).message}`);
+    }
+  }
+  if (targets.length === 0 && libvirtTarget === null && acceptAddress === null) {
+    throw new UsageError('nothing to watch: give NAME=ADDRESS arguments, --libvirt or --accept');
   }
   const log = opts.quiet ? () => {} : (line: string) => io.stderr(`memfail watch: ${line}\n`);
   const path = opts.db ?? defaultDbPath();
@@ -98,10 +108,32 @@ export async function watch(vmArgs: readonly string[], opts: WatchFlags, io: Io)
     libvirtModule === null || libvirtTarget === null
       ? null
       : new libvirtModule.LibvirtWatcher(libvirtTarget, writer, { log });
+  const accept: AcceptWatcher | null =
+    acceptAddress === null
+      ? null
+      : new (await import('../agent/accept-source.js')).AcceptWatcher(acceptAddress, writer, {
+          log,
+        });
+  // Sources with no fixed set of VMs: they run until stopped.
+  const standing: { stop(): Promise<void>; readonly done: Promise<void> }[] = [
+    ...(libvirt ? [libvirt] : []),
+    ...(accept ? [accept] : []),
+  ];
+  if (accept !== null) {
+    try {
+      await accept.start();
+    } catch (err) {
+      io.stderr(`memfail: cannot listen on ${opts.accept}: ${(err as Error).message}\n`);
+      writer.close();
+      await metricsServer?.close();
+      store.close();
+      return 1;
+    }
+  }
   const onSignal = (signal: NodeJS.Signals) => {
     log(`${signal}: committing what is pending and stopping`);
     void watcher.stop();
-    void libvirt?.stop();
+    for (const source of standing) void source.stop();
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
@@ -110,14 +142,11 @@ export async function watch(vmArgs: readonly string[], opts: WatchFlags, io: Io)
     watcher.start();
     libvirt?.start();
     log(
-      `watching ${targets.length} VM${targets.length === 1 ? '' : 's'}${libvirt ? ` and libvirt ${libvirt.target.uri}` : ''}, recording to ${path}`,
+      `watching ${targets.length} VM${targets.length === 1 ? '' : 's'}${libvirt ? ` and libvirt ${libvirt.target.uri}` : ''}${accept ? ` and QEMUs dialling ${opts.accept}` : ''}, recording to ${path}`,
     );
-    // libvirt's domains come and go; the libvirt watch ends only when stopped.
-    await Promise.all([watcher.done, ...(libvirt && targets.length === 0 ? [libvirt.done] : [])]);
-    if (libvirt) {
-      if (targets.length > 0 && !watcher.isStopping) await libvirt.stop();
-      await libvirt.done;
-    }
+    // With NAME=ADDRESS targets their end (--once) ends the watch; without, a signal does.
+    await Promise.all([watcher.done, ...(targets.length === 0 ? standing.map((s) => s.done) : [])]);
+    for (const source of standing) await source.stop();
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

@@ -17,6 +17,10 @@ export function registerAgent(program: Command, ctx: CommandContext): void {
       `watch every domain of libvirtd, present and future (default URI ${'qemu:///system'})`,
     )
     .option('--libvirt-socket <path>', "libvirtd's unix socket (default: from the URI)")
+    .option(
+      '--accept <address>',
+      'listen at ADDRESS (unix:PATH or tcp:HOST:PORT) for QEMUs that dial in; each is watched until it hangs up',
+    )
     .option('--db <path>', 'SQLite database (default: platform state dir, see --help)')
     .option('--once', 'exit once every VM has disconnected (or was never reachable)')
     .option(
@@ -51,6 +55,11 @@ Examples:
   memfail watch vm1=/run/vm1.qmp --on-event "logger -t memfail" --metrics 127.0.0.1:9464
   memfail watch --libvirt                       # every libvirt domain on this host (as root)
   memfail watch --libvirt qemu:///system vm9=/run/vm9.qmp
+
+--accept: start each QEMU with a client-mode monitor that dials the agent,
+  -chardev socket,id=mf,path=/run/memfail/qmp.sock,reconnect=5 -mon chardev=mf,mode=control
+and run memfail watch --accept unix:/run/memfail/qmp.sock. Each VM is named
+from query-name (QEMU's -name), else query-uuid, else the peer.
 
 --libvirt speaks libvirt's RPC protocol over the daemon's local socket
 (/var/run/libvirt/libvirt-sock for qemu:///system): no change to any VM. It
@@ -136,6 +145,7 @@ export interface WatchFlags {
   /** --libvirt alone is true (the default URI). */
   libvirt?: string | true;
   libvirtSocket?: string;
+  accept?: string;
   once?: boolean;
   onceWait: string;
   metrics?: string;

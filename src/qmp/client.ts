@@ -96,6 +96,12 @@ export interface QmpClientOptions {
 
 export interface ConnectOptions {
   readonly signal?: AbortSignal;
+  /**
+   * A connection made elsewhere to speak over instead of dialling `target`
+   * (which then only names the peer): a QEMU that dialled us, as with a
+   * client-mode `-chardev socket`.
+   */
+  readonly socket?: Socket;
 }
 
 interface Pending {
@@ -168,9 +174,10 @@ export class QmpClient<C extends { [K in keyof C]: CommandSpec } = LooseCommands
       throw new QmpConnectionError('aborted', `connect to ${where} aborted`);
     this.setState('connecting');
     const socket =
-      address.kind === 'unix'
+      options.socket ??
+      (address.kind === 'unix'
         ? netConnect({ path: address.path })
-        : netConnect({ host: address.host, port: address.port });
+        : netConnect({ host: address.host, port: address.port }));
     let resolveClosed!: (info: DisconnectInfo) => void;
     this.closedPromise = new Promise((r) => {
       resolveClosed = r;
