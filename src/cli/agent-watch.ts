@@ -8,6 +8,8 @@ import { parseVmArguments, VmArgumentError, Watcher } from '../agent/watcher.js'
 import type { LibvirtTarget, LibvirtWatcher } from '../agent/libvirt-source.js';
 import type { AcceptWatcher } from '../agent/accept-source.js';
 import { parseAddress, type QmpAddress } from '../qmp/address.js';
+import { type FailureObservation, microsToIso } from '../agent/records.js';
+import { timestampToIso } from '../event/model.js';
 import type { WatchFlags } from './agent.js';
 import { type Io, UsageError } from './io.js';
 
@@ -81,6 +83,10 @@ export async function watch(vmArgs: readonly string[], opts: WatchFlags, io: Io)
     newFailures += batch.result.newFailureIds.length;
     metrics?.observeCommitted(batch);
     if (batch.result.newFailureIds.length > 0) dispatcher?.wake();
+    // One plain line per recorded failure (journald keeps each as one entry).
+    batch.observations.forEach((obs, i) => {
+      if (obs.kind === 'failure' && batch.result.fresh[i]) log(failureLine(obs));
+    });
   });
   writer.onError((error, batch) =>
     log(`cannot commit ${batch.length} events to ${path} (${error.message}); retrying`),
@@ -119,28 +125,37 @@ export async function watch(vmArgs: readonly string[], opts: WatchFlags, io: Io)
     ...(libvirt ? [libvirt] : []),
     ...(accept ? [accept] : []),
   ];
-  if (accept !== null) {
-    try {
-      await accept.start();
-    } catch (err) {
-      io.stderr(`memfail: cannot listen on ${opts.accept}: ${(err as Error).message}\n`);
-      writer.close();
-      await metricsServer?.close();
-      store.close();
-      return 1;
-    }
-  }
-  const onSignal = (signal: NodeJS.Signals) => {
-    log(`${signal}: committing what is pending and stopping`);
+  // Handlers first: a SIGTERM during start-up (e.g. while binding --accept) still ends cleanly.
+  let started = false;
+  let signalled = false;
+  const stopAll = () => {
     void watcher.stop();
     for (const source of standing) void source.stop();
+  };
+  const onSignal = (signal: NodeJS.Signals) => {
+    log(`${signal}: committing what is pending and stopping`);
+    signalled = true;
+    if (started) stopAll();
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {
+    if (accept !== null) {
+      try {
+        await accept.start();
+      } catch (err) {
+        io.stderr(`memfail: cannot listen on ${opts.accept}: ${(err as Error).message}\n`);
+        writer.close();
+        await metricsServer?.close();
+        store.close();
+        return 1;
+      }
+    }
     dispatcher?.start();
     watcher.start();
     libvirt?.start();
+    started = true;
+    if (signalled) stopAll();
     log(
       `watching ${targets.length} VM${targets.length === 1 ? '' : 's'}${libvirt ? ` and libvirt ${libvirt.target.uri}` : ''}${accept ? ` and QEMUs dialling ${opts.accept}` : ''}, recording to ${path}`,
     );
@@ -171,6 +186,19 @@ export async function watch(vmArgs: readonly string[], opts: WatchFlags, io: Io)
     return 1;
   }
   return 0;
+}
+
+/** `vm1: MEMORY_FAILURE guest inject action-required at 2026-…Z` (no colour, one line). */
+export function failureLine(obs: FailureObservation): string {
+  const when = obs.timestamp === null ? microsToIso(obs.receivedUs) : timestampToIso(obs.timestamp);
+  const f = obs.failure;
+  if (f === null)
+    return `${obs.vm}: MEMORY_FAILURE (invalid: ${obs.error ?? 'unreadable'}) at ${when}`;
+  const flags = [
+    f.actionRequired ? 'action-required' : 'action-optional',
+    ...(f.recursive ? ['recursive'] : []),
+  ];
+  return `${obs.vm}: MEMORY_FAILURE ${f.recipient} ${f.action} ${flags.join(' ')} at ${when}${obs.error === null ? '' : ` (flagged: ${obs.error})`}`;
 }
 
 /**
