@@ -39,6 +39,8 @@ const flag = (name, fallback) => {
 };
 const count = Number(flag('--events', 20_000));
 const runs = Number(flag('--runs', 1));
+// MEMFAIL_BENCH_AGENT_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=DIR") go to the agent's node alone.
+const nodeArgs = (process.env.MEMFAIL_BENCH_AGENT_NODE_ARGS ?? '').split(' ').filter(Boolean);
 const WINDOW = 64;
 const WARM = 3;
 const TICK = 100; // clock ticks per second in /proc/PID/stat (USER_HZ)
@@ -78,7 +80,7 @@ async function until(check, what, limitMs) {
   }
 }
 
-async function oneRun(domain, injectSock, dir, run) {
+async function oneRun(injectSock, dir, run) {
   const total = count + WARM; // python's: the warm-up events and the burst
   const db = join(dir, `run${run}.db`);
   const done = {};
@@ -86,7 +88,7 @@ async function oneRun(domain, injectSock, dir, run) {
   // memfail
   const agent = spawn(
     process.execPath,
-    [join(root, 'bin/memfail.js'), 'watch', '--libvirt', '-q', '--db', db],
+    [...nodeArgs, join(root, 'bin/memfail.js'), 'watch', '--libvirt', '-q', '--db', db],
     {
       stdio: ['ignore', 'ignore', 'pipe'],
     },
@@ -226,7 +228,7 @@ try {
     `libvirt burst: ${count} MEMORY_FAILURE per run, ${runs} run(s); python ${pythonVersion(python)}; load ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`,
   );
   for (let run = 1; run <= runs; run++) {
-    const r = await oneRun(domain, injectSock, dir, run);
+    const r = await oneRun(injectSock, dir, run);
     const fastest = Math.min(...Object.values(r.ms));
     console.log(`run ${run}: injected in ${r.injectedMs} ms`);
     for (const who of ['memfail', 'virsh', 'python']) {
