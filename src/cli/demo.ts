@@ -17,16 +17,21 @@ export function registerDemo(program: Command, ctx: CommandContext): void {
     )
     .option('--db <path>', 'record into this SQLite file (default: a new file in the temp folder)')
     .option('--simulator', 'use the simulator for every VM, even where QEMU is installed')
+    .option('--no-libvirt', 'skip the libvirt part (run when libvirtd answers on its local socket)')
     .addHelpText(
       'after',
       `
+With real QEMU and a reachable libvirtd (root, /var/run/libvirt/libvirt-sock), a
+last part starts a guest through libvirt, hits it, and records the failure
+through libvirt as \`memfail watch --libvirt\` does; without libvirtd it is skipped.
+
 Exit status: 0 when every step produced the MEMORY_FAILURE QEMU 7.2 would send, 1 otherwise.
 
 Examples:
   memfail demo
   memfail demo --db ./demo.db && memfail report --db ./demo.db`,
     )
-    .action(async (opts: { db?: string; simulator?: boolean }) => {
+    .action(async (opts: { db?: string; simulator?: boolean; libvirt: boolean }) => {
       const { runDemo } = await import('../demo/run.js');
       const { findQemu, QemuNotFoundError } = await import('../qemu/launch.js');
       let qemuAvailable = true;
@@ -40,6 +45,7 @@ Examples:
         ...(opts.db === undefined ? {} : { db: opts.db }),
         simulatorOnly: opts.simulator === true,
         qemuAvailable,
+        libvirt: opts.libvirt,
         out: (text) => ctx.io.stdout(text),
       });
       ctx.exitCode = result.ok ? 0 : 1;

@@ -14,6 +14,7 @@ import { buildReport, formatReport } from '../agent/report.js';
 import { Store } from '../agent/store.js';
 import { Watcher } from '../agent/watcher.js';
 import { inject } from '../hypervisor/inject.js';
+import { runLibvirtPart } from './libvirt.js';
 import { DEMO_STEPS, DEMO_VMS, type VmKind } from './plan.js';
 import { type DemoVm, demoDir, startDemoVm } from './vms.js';
 
@@ -25,6 +26,10 @@ export interface DemoOptions {
   /** Whether qemu-system-x86_64 can be run here. */
   readonly qemuAvailable: boolean;
   readonly out: (text: string) => void;
+  /** Run the libvirt part when libvirtd answers (needs real QEMU; the CLI's default, off here). */
+  readonly libvirt?: boolean;
+  /** libvirtd's socket (default /var/run/libvirt/libvirt-sock). */
+  readonly libvirtSocket?: string;
   /** How long one step may wait for its event to be recorded (default 60 s). */
   readonly stepTimeoutMs?: number;
 }
@@ -123,6 +128,24 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
             i >= seen && o.kind === 'lifecycle' && o.vm === s.vm && o.event === 'DISCONNECTED',
           `${s.vm} to exit`,
           30_000,
+        );
+      }
+    }
+    if (useQemu && options.libvirt === true) {
+      out('\nlibvirt: ');
+      const part = await runLibvirtPart({
+        writer,
+        dir: dir.path,
+        out,
+        ...(options.libvirtSocket ? { socket: options.libvirtSocket } : {}),
+        // The libvirt part's VM names are its own: any committed observation may match.
+        waitFor: (match, what, timeoutMs) =>
+          until(recorded, waiters, (o) => match(o), what, timeoutMs),
+      });
+      if (!part.ran) out(`libvirtd not reachable (${part.why}); the libvirt part is skipped.\n`);
+      else if (!sameFailure(part.got, part.expect)) {
+        mismatches.push(
+          `libvirt (${part.vm}): expected ${show(part.expect)}, got ${show(part.got)}`,
         );
       }
     }

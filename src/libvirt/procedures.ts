@@ -38,6 +38,8 @@ function qemu<A, R>(procedure: number, name: string, args: Codec<A>, ret: Codec<
 export const REMOTE = {
   connectOpen: remote(1, 'CONNECT_OPEN', t.connectOpenArgs, none),
   connectClose: remote(2, 'CONNECT_CLOSE', none, none),
+  domainCreateXml: remote(10, 'DOMAIN_CREATE_XML', t.createXmlArgs, t.domainRet),
+  domainDestroy: remote(12, 'DOMAIN_DESTROY', t.domainArgs, none),
   domainLookupByName: remote(23, 'DOMAIN_LOOKUP_BY_NAME', t.lookupByNameArgs, t.domainRet),
   domainLookupByUuid: remote(24, 'DOMAIN_LOOKUP_BY_UUID', t.lookupByUuidArgs, t.domainRet),
   authList: remote(66, 'AUTH_LIST', none, t.authList),
