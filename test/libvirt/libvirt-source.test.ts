@@ -265,6 +265,44 @@ describe('LibvirtWatcher: one failure, one row', () => {
   });
 });
 
+describe('LibvirtWatcher against a misbehaving daemon: a clear error, then a reconnect', () => {
+  const cases: [string, (socket: import('node:net').Socket) => void, RegExp][] = [
+    [
+      'garbage',
+      (s) => s.write('this is not XDR at all'),
+      /protocol-error: packet length \d+ is over the maximum/,
+    ],
+    [
+      'a length of 2^31',
+      (s) => s.write(Buffer.from('80000000', 'hex')),
+      /protocol-error: packet length 2147483648 is over/,
+    ],
+    [
+      'a reply for an unknown serial',
+      (s) => message(s, { type: 'reply', serial: 987654, procedure: 1 }),
+      /protocol-error: reply with serial 987654/,
+    ],
+    [
+      'closing mid-packet',
+      (s) => s.end(Buffer.from('0000004020008086', 'hex')),
+      /protocol-error: the stream ended inside a packet \(8 of 64 bytes\)/,
+    ],
+  ];
+  for (const [what, misbehave, why] of cases) {
+    test(what, async () => {
+      const { daemon, seen, logs } = await setUp();
+      misbehave(daemon.sockets[0]!);
+      await until(() => logs.some((l) => /reconnected to libvirtd/.test(l)));
+      assert.ok(
+        logs.some((l) => /lost libvirtd/.test(l) && why.test(l)),
+        logs.join('\n'),
+      );
+      const gap = seen.filter((o) => o.kind === 'lifecycle' && o.event === 'DISCONNECTED');
+      assert.equal(gap.length, 1);
+    });
+  }
+});
+
 describe('libvirt URIs and values', () => {
   test('URIs map to local sockets; remote ones are refused with what to do', () => {
     assert.equal(libvirtTarget('qemu:///system').socket, '/var/run/libvirt/libvirt-sock');
