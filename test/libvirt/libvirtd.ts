@@ -97,22 +97,39 @@ export async function useLibvirtd(): Promise<LibvirtdLease> {
 }
 
 /**
- * Restarts libvirtd under the running users (domains keep running; the new
- * daemon takes them over). Resolves once the new one serves its socket.
+ * Restarts libvirtd (domains keep running; the new daemon takes them over)
+ * once this process is its only user. Resolves when the new one serves.
  */
-export async function restartLibvirtd(): Promise<void> {
-  const pid = readPid(LIBVIRTD_PID);
-  if (alive(pid)) {
-    process.kill(pid as number, 'SIGTERM');
-    const deadline = Date.now() + 60_000;
-    while (alive(pid) && Date.now() < deadline) await sleep(100);
-    if (alive(pid)) process.kill(pid as number, 'SIGKILL');
-  }
-  run('libvirtd', ['-d']);
-  const deadline = Date.now() + 30_000;
-  while (!(await socketAnswers(LIBVIRT_SOCKET))) {
-    if (Date.now() > deadline) throw new Error(`libvirtd did not come back within 30 s`);
-    await sleep(100);
+export async function restartLibvirtd(limitMs = 300_000): Promise<void> {
+  const deadline = Date.now() + limitMs;
+  // Other test processes sharing the daemon would lose their connections:
+  // wait until this process is its only user, and keep newcomers out (the
+  // register lock) while it restarts.
+  for (;;) {
+    const done = await withLock(async () => {
+      if ((await liveUsers(process.pid)) > 0) return false;
+      const pid = readPid(LIBVIRTD_PID);
+      if (alive(pid)) {
+        process.kill(pid as number, 'SIGTERM');
+        const stopBy = Date.now() + 60_000;
+        while (alive(pid) && Date.now() < stopBy) await sleep(100);
+        if (alive(pid)) process.kill(pid as number, 'SIGKILL');
+      }
+      run('libvirtd', ['-d']);
+      const serveBy = Date.now() + 30_000;
+      while (!(await socketAnswers(LIBVIRT_SOCKET))) {
+        if (Date.now() > serveBy) throw new Error('libvirtd did not come back within 30 s');
+        await sleep(100);
+      }
+      return true;
+    });
+    if (done) return;
+    if (Date.now() > deadline) {
+      throw new Error(
+        `libvirtd has other users (${USERS}) after ${limitMs} ms; not restarting it under them`,
+      );
+    }
+    await sleep(500);
   }
 }
 
@@ -151,18 +168,19 @@ async function stopDaemons(): Promise<void> {
   }
 }
 
-/** Users whose process still runs; the files of dead ones are removed. */
-async function liveUsers(): Promise<number> {
+/** Users whose process still runs (but `except`); the files of dead ones are removed. */
+async function liveUsers(except?: number): Promise<number> {
   let n = 0;
   for (const name of await readdir(USERS)) {
     const pid = Number(name.split('-')[0]);
-    if (alive(pid)) n++;
-    else await rm(join(USERS, name), { force: true });
+    if (alive(pid)) {
+      if (pid !== except) n++;
+    } else await rm(join(USERS, name), { force: true });
   }
   return n;
 }
 
-/** A mkdir lock; a holder that died (its pid file names a dead process) is broken after 5 s. */
+/** A mkdir lock; one whose holder died (its pid file names a dead process) is broken. */
 async function withLock<T>(fn: () => Promise<T>): Promise<T> {
   await mkdir(REGISTER, { recursive: true });
   const deadline = Date.now() + 120_000;
@@ -313,8 +331,9 @@ function readPid(file: string): number | null {
 function alive(pid: number | null): boolean {
   if (pid === null) return false;
   try {
-    process.kill(pid, 0);
-    return true;
+    // A daemon whose parent is gone may stay a zombie when PID 1 does not reap: that is dead.
+    const state = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0];
+    return state !== undefined && state !== 'Z' && state !== 'X';
   } catch {
     return false;
   }

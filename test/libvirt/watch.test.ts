@@ -156,7 +156,10 @@ test('watch --libvirt records what the QMP path records, follows new domains and
     60_000,
   );
   await injectVirsh(later.name, 'recursive'); // the guest is reset
-  await until(() => rows(db, (s) => s.countFailures()) === 7, 'all seven failures', 20_000);
+  // Other test files may run domains on the same libvirtd: count ours.
+  const ours = ['qmp-guest', ready.name, notReady.name, later.name];
+  const ourFailures = (s: Store) => ours.reduce((n, vm) => n + s.countFailures({ vm }), 0);
+  await until(() => rows(db, ourFailures) === 7, 'all seven failures', 20_000);
 
   watch.process.kill('SIGTERM');
   assert.equal(await watch.exited, 0, watch.stderr());
@@ -199,14 +202,14 @@ test('watch --libvirt records what the QMP path records, follows new domains and
       },
     ]);
     // One failure, one row: libvirt's own event was matched with QEMU's.
-    assert.equal(store.countFailures(), 7);
+    assert.equal(ourFailures(store), 7);
     const raw = store.failures().find((f) => f.vm === ready.name)?.raw ?? '';
     assert.match(
       raw,
       /^\{"timestamp":\{"seconds":\d+,"microseconds":\d+\},"event":"MEMORY_FAILURE","data":\{.*"recipient":"guest"/,
     );
 
-    const life = store.lifecycle();
+    const life = store.lifecycle().filter((l) => ours.includes(l.vm));
     const gap = life.filter(
       (l) => l.event === 'DISCONNECTED' && dataOf(l).reason === 'libvirtd-lost',
     );
