@@ -186,4 +186,14 @@ test('--accept: 50 dialling VMs in random order, real QEMUs, and bad dialers', {
     store.close();
   }
   assert.match(agent.stderr(), /does not speak QMP/);
+  // One plain line per recorded failure, as journald should keep it.
+  assert.match(
+    agent.stderr(),
+    /^memfail watch: real-1: MEMORY_FAILURE guest inject action-required at 20\d\d-\d\d-\d\dT[\d:.]+Z$/m,
+  );
+  const perEvent = agent
+    .stderr()
+    .split('\n')
+    .filter((l) => / MEMORY_FAILURE /.test(l));
+  assert.equal(perEvent.length, simulated + 2);
 });
