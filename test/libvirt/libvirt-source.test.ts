@@ -16,7 +16,13 @@ import {
 } from '../../src/agent/libvirt-source.js';
 import type { Observation } from '../../src/agent/records.js';
 import { EVENTS, QEMU, QEMU_PROGRAM, REMOTE, REMOTE_PROGRAM } from '../../src/libvirt/index.js';
-import { memoryFailureMsg, monitorEventMsg, remoteError } from '../../src/libvirt/types.js';
+import {
+  lifecycleMsg,
+  memoryFailureMsg,
+  monitorEventMsg,
+  rebootMsg,
+  remoteError,
+} from '../../src/libvirt/types.js';
 import { encode } from '../../src/libvirt/xdr.js';
 import { type FakeDaemon, fakeDaemon, message, reply } from './fake-daemon.js';
 
@@ -262,6 +268,86 @@ describe('LibvirtWatcher: one failure, one row', () => {
       logs.some((l) => /lost libvirtd \(eof\); reconnecting/.test(l)),
       logs.join('\n'),
     );
+  });
+});
+
+describe('LibvirtWatcher lifecycle', () => {
+  function sendLifecycle(daemon: FakeDaemon, event: number, detail: number, name = 'vm2'): void {
+    message(
+      daemon.sockets.at(-1)!,
+      { procedure: EVENTS.lifecycle.procedure },
+      encode(lifecycleMsg, { callbackID: 2, msg: { dom: { ...DOM, name }, event, detail } }),
+    );
+  }
+
+  test('started, stopped, crashed and migrated become CONNECTED/DISCONNECTED with their detail', async () => {
+    const { daemon, seen } = await setUp();
+    sendLifecycle(daemon, 2, 0); // started, booted
+    sendLifecycle(daemon, 5, 2); // stopped, crashed
+    sendLifecycle(daemon, 2, 1); // started, migrated (incoming)
+    sendLifecycle(daemon, 5, 3); // stopped, migrated (outgoing)
+    sendLifecycle(daemon, 3, 0); // suspended: QEMU's own STOP comes on the monitor stream
+    await until(() => seen.filter((o) => o.vm === 'vm2').length === 4);
+    await sleep(50);
+    const vm2 = seen.filter((o) => o.kind === 'lifecycle' && o.vm === 'vm2');
+    assert.deepEqual(
+      vm2.map((o) =>
+        o.kind === 'lifecycle'
+          ? [
+              o.event,
+              (o.data as Record<string, unknown>).detail ??
+                (o.data as Record<string, unknown>).reason,
+            ]
+          : null,
+      ),
+      [
+        ['CONNECTED', 'booted'],
+        ['DISCONNECTED', 'crashed'],
+        ['CONNECTED', 'migrated'],
+        ['DISCONNECTED', 'migrated'],
+      ],
+    );
+  });
+
+  test("QEMU's RESET comes from the monitor stream; libvirt's REBOOT stands in only without it", async () => {
+    const withMonitor = await setUp();
+    message(
+      withMonitor.daemon.sockets.at(-1)!,
+      { procedure: EVENTS.reboot.procedure },
+      encode(rebootMsg, { callbackID: 3, msg: { dom: DOM } }),
+    );
+    message(
+      withMonitor.daemon.sockets.at(-1)!,
+      { program: QEMU_PROGRAM, procedure: EVENTS.monitorEvent.procedure },
+      encode(monitorEventMsg, {
+        callbackID: 4,
+        dom: DOM,
+        event: 'RESET',
+        seconds: 1_764_000_001,
+        micros: 5,
+        details: '{"guest":true,"reason":"guest-reset"}',
+      }),
+    );
+    await until(() => withMonitor.seen.some((o) => o.kind === 'lifecycle' && o.event === 'RESET'));
+    await sleep(50);
+    const resets = withMonitor.seen.filter((o) => o.kind === 'lifecycle' && o.event === 'RESET');
+    assert.equal(resets.length, 1);
+    assert.deepEqual(resets[0]?.timestamp, { seconds: 1_764_000_001, microseconds: 5 });
+    assert.deepEqual(resets[0]?.kind === 'lifecycle' && resets[0].data, {
+      guest: true,
+      reason: 'guest-reset',
+    });
+
+    const without = await setUp({ monitorEvents: false });
+    message(
+      without.daemon.sockets.at(-1)!,
+      { procedure: EVENTS.reboot.procedure },
+      encode(rebootMsg, { callbackID: 3, msg: { dom: DOM } }),
+    );
+    await until(() => without.seen.some((o) => o.kind === 'lifecycle' && o.event === 'RESET'));
+    const r = without.seen.find((o) => o.kind === 'lifecycle' && o.event === 'RESET');
+    assert.equal(r?.timestamp, null);
+    assert.deepEqual(r?.kind === 'lifecycle' && r.data, { via: 'libvirt', event: 'reboot' });
   });
 });
 
