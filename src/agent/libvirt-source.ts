@@ -40,7 +40,7 @@ import { backoffDelay } from '../qmp/reconnect.js';
 import type { BatchWriter } from './batch.js';
 import { readFailureData } from './failure-read.js';
 import { contentCode } from './rows.js';
-import { isQmpLifecycleEvent, nowMicros } from './records.js';
+import { isQmpLifecycleEvent, type LifecycleKind, nowMicros } from './records.js';
 
 /** How long a failure from one stream waits for its twin from the other. */
 export const MATCH_WINDOW_MS = 500;
@@ -137,6 +137,13 @@ const LIBVIRT_LIFECYCLE = [
   'pmsuspended',
   'crashed',
 ] as const;
+/** libvirt's lifecycle events that QEMU's monitor stream also reports, when that stream is refused. */
+const QMP_EQUIVALENT: Partial<Record<(typeof LIBVIRT_LIFECYCLE)[number], LifecycleKind>> = {
+  suspended: 'STOP',
+  resumed: 'RESUME',
+  shutdown: 'SHUTDOWN',
+  crashed: 'GUEST_PANICKED',
+};
 const STARTED_DETAIL = ['booted', 'migrated', 'restored', 'from-snapshot', 'wakeup'] as const;
 const STOPPED_DETAIL = [
   'shutdown',
@@ -305,7 +312,7 @@ export class LibvirtWatcher {
         continue;
       }
       this.running.set(formatUuid(dom.uuid), dom.name);
-      this.lifecycle(dom, 'CONNECTED', null, {
+      this.lifecycle(dom, 'CONNECTED', {
         via: 'libvirt',
         uri: this.target.uri,
         uuid: formatUuid(dom.uuid),
@@ -328,7 +335,7 @@ export class LibvirtWatcher {
         return;
       case 'reboot':
         if (!this.monitorEvents) {
-          this.lifecycle(ev.body.msg.dom, 'RESET', null, { via: 'libvirt', event: 'reboot' });
+          this.lifecycle(ev.body.msg.dom, 'RESET', { via: 'libvirt', event: 'reboot' });
         }
         return;
     }
@@ -426,7 +433,7 @@ export class LibvirtWatcher {
     const what = LIBVIRT_LIFECYCLE[event];
     if (what === 'started') {
       this.running.set(uuid, dom.name);
-      this.lifecycle(dom, 'CONNECTED', null, {
+      this.lifecycle(dom, 'CONNECTED', {
         via: 'libvirt',
         uri: this.target.uri,
         uuid,
@@ -437,7 +444,7 @@ export class LibvirtWatcher {
     }
     if (what === 'stopped') {
       this.running.delete(uuid);
-      this.lifecycle(dom, 'DISCONNECTED', null, {
+      this.lifecycle(dom, 'DISCONNECTED', {
         via: 'libvirt',
         uuid,
         event: 'stopped',
@@ -448,38 +455,22 @@ export class LibvirtWatcher {
     // suspended, resumed, shutdown, crashed ...: QEMU's own STOP/RESUME/SHUTDOWN/
     // GUEST_PANICKED come raw on the monitor stream; without it, record libvirt's.
     if (!this.monitorEvents && what !== undefined) {
-      const kind =
-        what === 'suspended'
-          ? 'STOP'
-          : what === 'resumed'
-            ? 'RESUME'
-            : what === 'crashed'
-              ? 'GUEST_PANICKED'
-              : what === 'shutdown'
-                ? 'SHUTDOWN'
-                : null;
-      if (kind !== null) this.lifecycle(dom, kind, null, { via: 'libvirt', event: what, detail });
+      const kind = QMP_EQUIVALENT[what];
+      if (kind !== undefined) this.lifecycle(dom, kind, { via: 'libvirt', event: what, detail });
     }
   }
 
   private lifecycle(
     dom: DomainRef,
-    event:
-      | 'CONNECTED'
-      | 'DISCONNECTED'
-      | 'RESET'
-      | 'STOP'
-      | 'RESUME'
-      | 'GUEST_PANICKED'
-      | 'SHUTDOWN',
-    timestamp: null,
+    event: LifecycleKind,
     data: Readonly<Record<string, unknown>>,
   ): void {
+    // libvirt's own events carry no timestamp: the receipt time orders them.
     this.writer.push({
       kind: 'lifecycle',
       vm: dom.name,
       event,
-      timestamp,
+      timestamp: null,
       receivedUs: nowMicros(),
       data,
     });
