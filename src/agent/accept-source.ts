@@ -23,6 +23,7 @@ import { QmpClient, type QmpEvent } from '../qmp/client.js';
 import type { LooseEvents } from '../qmp/message.js';
 import { removeStaleSocket } from '../qmp/server.js';
 import type { BatchWriter } from './batch.js';
+import type { AgentMetrics } from './metrics.js';
 import { dialectFromSchema } from './dialect-probe.js';
 import { readFailureData } from './failure-read.js';
 import { isQmpLifecycleEvent, nowMicros } from './records.js';
@@ -32,6 +33,8 @@ export interface AcceptOptions {
   readonly connectTimeoutMs?: number;
   readonly maxConnections?: number;
   readonly log?: (line: string) => void;
+  /** memfail_vm_connected per named VM, while it is dialled in. */
+  readonly metrics?: AgentMetrics;
 }
 
 const NULL_UUID = '00000000-0000-0000-0000-000000000000';
@@ -164,10 +167,12 @@ export class AcceptWatcher {
           ...(version ? { qemu: `${version.major}.${version.minor}.${version.micro}` } : {}),
         },
       });
+      this.options.metrics?.setConnected(vm, true);
       this.log(`${vm}: dialled in (${peer})`);
       for (const ev of early.splice(0)) this.onEvent(vm, dialect, ev);
       const info = await client.closed;
       const reason = this.stopping && info.reason === 'closed' ? 'agent-stopped' : info.reason;
+      this.options.metrics?.setConnected(vm, false);
       this.writer.push({
         kind: 'lifecycle',
         vm,

@@ -38,6 +38,7 @@ import {
 } from '../libvirt/index.js';
 import { backoffDelay } from '../qmp/reconnect.js';
 import type { BatchWriter } from './batch.js';
+import type { AgentMetrics } from './metrics.js';
 import { readFailureData } from './failure-read.js';
 import { contentCode } from './rows.js';
 import { isQmpLifecycleEvent, type LifecycleKind, nowMicros } from './records.js';
@@ -105,6 +106,8 @@ export interface LibvirtWatcherOptions {
   readonly keepaliveIntervalMs?: number;
   readonly keepaliveCount?: number;
   readonly log?: (line: string) => void;
+  /** memfail_vm_connected per domain: up while its QEMU runs and libvirtd is reachable. */
+  readonly metrics?: AgentMetrics;
 }
 
 export type LibvirtWatchState = 'connecting' | 'connected' | 'waiting' | 'done';
@@ -465,6 +468,9 @@ export class LibvirtWatcher {
     event: LifecycleKind,
     data: Readonly<Record<string, unknown>>,
   ): void {
+    if (event === 'CONNECTED' || event === 'DISCONNECTED') {
+      this.options.metrics?.setConnected(dom.name, event === 'CONNECTED');
+    }
     // libvirt's own events carry no timestamp: the receipt time orders them.
     this.writer.push({
       kind: 'lifecycle',
@@ -480,6 +486,7 @@ export class LibvirtWatcher {
   private recordGap(reason: 'libvirtd-lost' | 'agent-stopped', error: string | null): void {
     this.sweep(true);
     for (const [uuid, name] of this.running) {
+      this.options.metrics?.setConnected(name, false);
       this.writer.push({
         kind: 'lifecycle',
         vm: name,

@@ -113,12 +113,16 @@ export async function watch(vmArgs: readonly string[], opts: WatchFlags, io: Io)
   const libvirt: LibvirtWatcher | null =
     libvirtModule === null || libvirtTarget === null
       ? null
-      : new libvirtModule.LibvirtWatcher(libvirtTarget, writer, { log });
+      : new libvirtModule.LibvirtWatcher(libvirtTarget, writer, {
+          log,
+          ...(metrics ? { metrics } : {}),
+        });
   const accept: AcceptWatcher | null =
     acceptAddress === null
       ? null
       : new (await import('../agent/accept-source.js')).AcceptWatcher(acceptAddress, writer, {
           log,
+          ...(metrics ? { metrics } : {}),
         });
   // Sources with no fixed set of VMs: they run until stopped.
   const standing: { stop(): Promise<void>; readonly done: Promise<void> }[] = [

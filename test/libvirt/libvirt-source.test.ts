@@ -14,6 +14,7 @@ import {
   libvirtTarget,
   MATCH_WINDOW_MS,
 } from '../../src/agent/libvirt-source.js';
+import { AgentMetrics } from '../../src/agent/metrics.js';
 import type { Observation } from '../../src/agent/records.js';
 import { EVENTS, QEMU, QEMU_PROGRAM, REMOTE, REMOTE_PROGRAM } from '../../src/libvirt/index.js';
 import {
@@ -36,7 +37,7 @@ afterEach(async () => {
   for (const d of daemons.splice(0)) await d.close();
 });
 
-async function setUp(options: { monitorEvents?: boolean } = {}) {
+async function setUp(options: { monitorEvents?: boolean; metrics?: AgentMetrics } = {}) {
   let nextCallback = 1;
   const daemon = await fakeDaemon({
     onCall: (call) => {
@@ -101,6 +102,7 @@ async function setUp(options: { monitorEvents?: boolean } = {}) {
   const watcher = new LibvirtWatcher({ uri: 'qemu:///system', socket: daemon.path }, writer, {
     log: (l) => logs.push(l),
     backoffInitialMs: 20,
+    ...(options.metrics ? { metrics: options.metrics } : {}),
   });
   watchers.push(watcher);
   watcher.start();
@@ -387,6 +389,23 @@ describe('LibvirtWatcher against a misbehaving daemon: a clear error, then a rec
       assert.equal(gap.length, 1);
     });
   }
+});
+
+describe('LibvirtWatcher metrics', () => {
+  test('memfail_vm_connected follows each domain and the daemon', async () => {
+    const calls: boolean[] = [];
+    const metrics = new (class extends AgentMetrics {
+      override setConnected(vm: string, connected: boolean): void {
+        if (vm === 'vm1') calls.push(connected);
+        super.setConnected(vm, connected);
+      }
+    })();
+    const { daemon, logs } = await setUp({ metrics });
+    daemon.sockets[0]!.destroy();
+    await until(() => logs.some((l) => /reconnected to libvirtd/.test(l)));
+    assert.deepEqual(calls, [true, false, true]);
+    assert.match(await metrics.registry.metrics(), /memfail_vm_connected\{vm="vm1"\} 1/);
+  });
 });
 
 describe('libvirt URIs and values', () => {
