@@ -22,7 +22,10 @@ export function registerAgent(program: Command, ctx: CommandContext): void {
       'listen at ADDRESS (unix:PATH or tcp:HOST:PORT) for QEMUs that dial in; each is watched until it hangs up',
     )
     .option('--db <path>', 'SQLite database (default: platform state dir, see --help)')
-    .option('--once', 'exit once every VM has disconnected (or was never reachable)')
+    .option(
+      '--once',
+      'exit once every NAME=ADDRESS VM has disconnected (or was never reachable); --libvirt and --accept run until stopped',
+    )
     .option(
       '--once-wait <seconds>',
       'with --once: how long to keep trying a VM that is not up',
