@@ -33,6 +33,7 @@ import {
   formatUuid,
   LibvirtClient,
   type LibvirtEvent,
+  MONITOR_EVENT_REGEX,
   QEMU,
   REMOTE,
 } from '../libvirt/index.js';
@@ -41,7 +42,15 @@ import type { BatchWriter } from './batch.js';
 import type { AgentMetrics } from './metrics.js';
 import { readFailureData } from './failure-read.js';
 import { contentCode } from './rows.js';
-import { isQmpLifecycleEvent, type LifecycleKind, nowMicros } from './records.js';
+import {
+  isQmpLifecycleEvent,
+  type LifecycleKind,
+  nowMicros,
+  QMP_LIFECYCLE_EVENTS,
+} from './records.js';
+
+/** The QEMU events asked of libvirt's monitor stream, as its regular expression. */
+const MONITORED_EVENTS = `^(MEMORY_FAILURE|${QMP_LIFECYCLE_EVENTS.join('|')})$`;
 
 /** How long a failure from one stream waits for its twin from the other. */
 export const MATCH_WINDOW_MS = 500;
@@ -288,10 +297,11 @@ export class LibvirtWatcher {
       await client.call(REMOTE.connectDomainEventCallbackRegisterAny, { eventID: id, dom: null });
     }
     try {
+      // Only the events recorded: a busy host's other QEMU events never cross the socket.
       await client.call(QEMU.connectDomainMonitorEventRegister, {
         dom: null,
-        event: null,
-        flags: 0,
+        event: MONITORED_EVENTS,
+        flags: MONITOR_EVENT_REGEX,
       });
       this.monitorEvents = true;
     } catch (err) {

@@ -128,6 +128,9 @@ export const EVENT_FOR_ID = { 0: 'lifecycle', 1: 'reboot', 25: 'memoryFailure' }
 /** AUTH_LIST's answer (remote_auth_type). */
 export const AUTH_TYPE = { none: 0, sasl: 1, polkit: 2 } as const;
 
+/** CONNECT_DOMAIN_MONITOR_EVENT_REGISTER's flag: `event` is a regular expression. */
+export const MONITOR_EVENT_REGEX = 1;
+
 /** qemu-monitor-command's flag: the command is HMP text, not QMP JSON. */
 export const MONITOR_COMMAND_HMP = 1;
 

@@ -24,7 +24,7 @@ import {
   rebootMsg,
   remoteError,
 } from '../../src/libvirt/types.js';
-import { encode } from '../../src/libvirt/xdr.js';
+import { decode, encode } from '../../src/libvirt/xdr.js';
 import { type FakeDaemon, fakeDaemon, message, reply } from './fake-daemon.js';
 
 const DOM = { name: 'vm1', uuid: Buffer.from('0123456789abcdef0123456789abcdef', 'hex'), id: 4 };
@@ -36,6 +36,8 @@ afterEach(async () => {
   for (const w of watchers.splice(0)) await w.stop();
   for (const d of daemons.splice(0)) await d.close();
 });
+
+const monitorRegistrations: { event: string | null; flags: number }[] = [];
 
 async function setUp(options: { monitorEvents?: boolean; metrics?: AgentMetrics } = {}) {
   let nextCallback = 1;
@@ -54,6 +56,7 @@ async function setUp(options: { monitorEvents?: boolean; metrics?: AgentMetrics 
         program === QEMU_PROGRAM &&
         procedure === QEMU.connectDomainMonitorEventRegister.procedure
       ) {
+        monitorRegistrations.push(decode(QEMU.connectDomainMonitorEventRegister.args, call.body));
         if (options.monitorEvents === false) {
           reply(
             call,
@@ -143,8 +146,13 @@ const INJECT =
 const failures = (seen: Observation[]) => seen.filter((o) => o.kind === 'failure');
 
 describe('LibvirtWatcher: one failure, one row', () => {
-  test('only running domains are announced, with their UUID', async () => {
+  test('only running domains are announced, with their UUID; only recorded QEMU events are asked for', async () => {
+    monitorRegistrations.length = 0;
     const { seen } = await setUp();
+    assert.deepEqual(
+      monitorRegistrations.map((r) => [r.event, r.flags]),
+      [['^(MEMORY_FAILURE|RESET|SHUTDOWN|STOP|RESUME|GUEST_PANICKED)$', 1]],
+    );
     const connected = seen.filter((o) => o.kind === 'lifecycle' && o.event === 'CONNECTED');
     assert.equal(connected.length, 1);
     assert.equal(connected[0]?.vm, 'vm1');
