@@ -4,9 +4,13 @@ import { BatchWriter } from '../agent/batch.js';
 import type { AgentMetrics, MetricsServer } from '../agent/metrics.js';
 import type { HealthActor } from '../evacuate/act.js';
 import { defaultDbPath } from '../agent/paths.js';
-import { nowMicros } from '../agent/records.js';
 import { Store, StoreError } from '../agent/store.js';
 import { parseVmArguments, VmArgumentError, Watcher } from '../agent/watcher.js';
+import type { LibvirtTarget, LibvirtWatcher } from '../agent/libvirt-source.js';
+import type { AcceptWatcher } from '../agent/accept-source.js';
+import { parseAddress, type QmpAddress } from '../qmp/address.js';
+import { type FailureObservation, microsToIso, nowMicros } from '../agent/records.js';
+import { timestampToIso } from '../event/model.js';
 import type { WatchFlags } from './agent.js';
 import { type Io, UsageError } from './io.js';
 
@@ -33,6 +37,23 @@ export async function watch(vmArgs: readonly string[], opts: WatchFlags, io: Io)
     metricsModule,
     alertsModule,
   );
+  // The libvirt client loads only for --libvirt.
+  const libvirtModule =
+    opts.libvirt === undefined && opts.libvirtSocket === undefined
+      ? null
+      : await import('../agent/libvirt-source.js');
+  const libvirtTarget = libvirtModule === null ? null : parseLibvirt(opts, libvirtModule);
+  let acceptAddress: QmpAddress | null = null;
+  if (opts.accept !== undefined) {
+    try {
+      acceptAddress = parseAddress(opts.accept);
+    } catch (err) {
+      throw new UsageError(`--accept '${opts.accept}': ${(err as Error).message}`);
+    }
+  }
+  if (targets.length === 0 && libvirtTarget === null && acceptAddress === null) {
+    throw new UsageError('nothing to watch: give NAME=ADDRESS arguments, --libvirt or --accept');
+  }
   const log = opts.quiet ? () => {} : (line: string) => io.stderr(`memfail watch: ${line}\n`);
   const path = opts.db ?? defaultDbPath();
 
@@ -81,6 +102,10 @@ export async function watch(vmArgs: readonly string[], opts: WatchFlags, io: Io)
     metrics?.observeCommitted(batch);
     if (batch.result.newFailureIds.length > 0) dispatcher?.wake();
     if (batch.result.newFailureIds.length > 0) actor?.update();
+    // One plain line per recorded failure (journald keeps each as one entry).
+    batch.observations.forEach((obs, i) => {
+      if (obs.kind === 'failure' && batch.result.fresh[i]) log(failureLine(obs));
+    });
   });
   // A database that turned corrupt will not heal by retrying: stop, say so.
   let corrupt: Error | null = null;
@@ -134,18 +159,63 @@ export async function watch(vmArgs: readonly string[], opts: WatchFlags, io: Io)
     ...(metrics ? { metrics } : {}),
     log,
   });
+  const libvirt: LibvirtWatcher | null =
+    libvirtModule === null || libvirtTarget === null
+      ? null
+      : new libvirtModule.LibvirtWatcher(libvirtTarget, writer, {
+          log,
+          ...(metrics ? { metrics } : {}),
+        });
+  const accept: AcceptWatcher | null =
+    acceptAddress === null
+      ? null
+      : new (await import('../agent/accept-source.js')).AcceptWatcher(acceptAddress, writer, {
+          log,
+          ...(metrics ? { metrics } : {}),
+        });
+  // Sources with no fixed set of VMs: they run until stopped.
+  const standing: { stop(): Promise<void>; readonly done: Promise<void> }[] = [
+    ...(libvirt ? [libvirt] : []),
+    ...(accept ? [accept] : []),
+  ];
+  // Handlers first: a SIGTERM during start-up (e.g. while binding --accept) still ends cleanly.
+  let started = false;
+  let signalled = false;
+  const stopAll = () => {
+    void watcher.stop();
+    for (const source of standing) void source.stop();
+  };
   const onSignal = (signal: NodeJS.Signals) => {
     log(`${signal}: committing what is pending and stopping`);
-    void watcher.stop();
+    signalled = true;
+    if (started) stopAll();
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {
+    if (accept !== null) {
+      try {
+        await accept.start();
+      } catch (err) {
+        io.stderr(`memfail: cannot listen on ${opts.accept}: ${(err as Error).message}\n`);
+        writer.close();
+        await metricsServer?.close();
+        store.close();
+        return 1;
+      }
+    }
     dispatcher?.start();
     watcher.start();
     actor?.start();
-    log(`watching ${targets.length} VM${targets.length === 1 ? '' : 's'}, recording to ${path}`);
-    await watcher.done;
+    libvirt?.start();
+    started = true;
+    if (signalled) stopAll();
+    log(
+      `watching ${targets.length} VM${targets.length === 1 ? '' : 's'}${libvirt ? ` and libvirt ${libvirt.target.uri}` : ''}${accept ? ` and QEMUs dialling ${opts.accept}` : ''}, recording to ${path}`,
+    );
+    // With NAME=ADDRESS targets their end (--once) ends the watch; without, a signal does.
+    await Promise.all([watcher.done, ...(targets.length === 0 ? standing.map((s) => s.done) : [])]);
+    for (const source of standing) await source.stop();
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
@@ -192,6 +262,19 @@ function sinkName(sink: AlertSink): string {
   return sink.kind === 'webhook' ? sink.url : (sink.argv[0] ?? '');
 }
 
+/** `vm1: MEMORY_FAILURE guest inject action-required at 2026-…Z` (no colour, one line). */
+export function failureLine(obs: FailureObservation): string {
+  const when = obs.timestamp === null ? microsToIso(obs.receivedUs) : timestampToIso(obs.timestamp);
+  const f = obs.failure;
+  if (f === null)
+    return `${obs.vm}: MEMORY_FAILURE (invalid: ${obs.error ?? 'unreadable'}) at ${when}`;
+  const flags = [
+    f.actionRequired ? 'action-required' : 'action-optional',
+    ...(f.recursive ? ['recursive'] : []),
+  ];
+  return `${obs.vm}: MEMORY_FAILURE ${f.recipient} ${f.action} ${flags.join(' ')} at ${when}${obs.error === null ? '' : ` (flagged: ${obs.error})`}`;
+}
+
 /**
  * Alerts an earlier run owes to sinks this run does not deliver to stay in
  * the outbox, nothing lost; say so, or they would wait unseen.
@@ -212,6 +295,27 @@ function warnOwedElsewhere(store: Store, sinkIds: readonly string[], path: strin
       `memfail watch: ${dead} alert${dead === 1 ? '' : 's'} to ${sink} given up (dead letters); ` +
         `\`memfail alerts list --db ${path}\` shows why, \`memfail alerts retry --db ${path}\` sends them again\n`,
     );
+  }
+}
+
+function parseLibvirt(
+  opts: WatchFlags,
+  module: typeof import('../agent/libvirt-source.js'),
+): LibvirtTarget {
+  const uri =
+    opts.libvirt === true || opts.libvirt === undefined ? module.DEFAULT_LIBVIRT_URI : opts.libvirt;
+  try {
+    return module.libvirtTarget(uri, opts.libvirtSocket);
+  } catch (err) {
+    if (err instanceof module.LibvirtUriError) {
+      // `--libvirt vm1=...` takes the VM argument as the URI: say how to write it.
+      const hint =
+        uri.includes('=') && !uri.includes('://')
+          ? ' (put --libvirt after the VM arguments, or give its URI)'
+          : '';
+      throw new UsageError(`--libvirt: ${err.message}${hint}`);
+    }
+    throw err;
   }
 }
 

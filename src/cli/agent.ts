@@ -9,10 +9,24 @@ import type { CommandContext } from './io.js';
 export function registerAgent(program: Command, ctx: CommandContext): void {
   const watchCommand = program
     .command('watch')
-    .description('Watch VMs over QMP and durably record every memory failure and lifecycle event')
-    .argument('<vm...>', 'NAME=ADDRESS, address unix:PATH, tcp:HOST:PORT or a socket path')
+    .description(
+      'Watch VMs (over QMP, or every domain of libvirtd) and durably record every memory failure and lifecycle event',
+    )
+    .argument('[vm...]', 'NAME=ADDRESS, address unix:PATH, tcp:HOST:PORT or a socket path')
+    .option(
+      '--libvirt [uri]',
+      `watch every domain of libvirtd, present and future (default URI ${'qemu:///system'})`,
+    )
+    .option('--libvirt-socket <path>', "libvirtd's unix socket (default: from the URI)")
+    .option(
+      '--accept <address>',
+      'listen at ADDRESS (unix:PATH or tcp:HOST:PORT) for QEMUs that dial in; each is watched until it hangs up',
+    )
     .option('--db <path>', 'SQLite database (default: platform state dir, see --help)')
-    .option('--once', 'exit once every VM has disconnected (or was never reachable)')
+    .option(
+      '--once',
+      'exit once every NAME=ADDRESS VM has disconnected (or was never reachable); --libvirt and --accept run until stopped',
+    )
     .option(
       '--once-wait <seconds>',
       'with --once: how long to keep trying a VM that is not up',
@@ -43,6 +57,20 @@ Examples:
   memfail watch vm1=unix:/run/vm1.qmp vm2=tcp:127.0.0.1:4444 --db /var/lib/memfail/events.db
   memfail watch vm1=/run/vm1.qmp --once --webhook http://alerts.local/hook
   memfail watch vm1=/run/vm1.qmp --on-event "logger -t memfail" --metrics 127.0.0.1:9464
+  memfail watch --libvirt                       # every libvirt domain on this host (as root)
+  memfail watch --libvirt qemu:///system vm9=/run/vm9.qmp
+
+--accept: start each QEMU with a client-mode monitor that dials the agent,
+  -chardev socket,id=mf,path=/run/memfail/qmp.sock,reconnect=5 -mon chardev=mf,mode=control
+and run memfail watch --accept unix:/run/memfail/qmp.sock. Each VM is named
+from query-name (QEMU's -name), else query-uuid, else the peer.
+
+--libvirt speaks libvirt's RPC protocol over the daemon's local socket
+(/var/run/libvirt/libvirt-sock for qemu:///system): no change to any VM. It
+needs auth type none there, which root gets; for another user, see README.
+Each failure is recorded under the domain's name (its UUID is in the
+domain's CONNECTED record) with QEMU's own timestamp and message; when
+libvirtd restarts the watch reconnects and records the gap.
 
 An event is acknowledged once its transaction committed (a reader of --db sees
 it); nothing acknowledged is lost if the agent is killed, and a replay never
@@ -171,6 +199,10 @@ export interface AlertsFlags {
 
 export interface WatchFlags extends HealthWatchFlags {
   db?: string;
+  /** --libvirt alone is true (the default URI). */
+  libvirt?: string | true;
+  libvirtSocket?: string;
+  accept?: string;
   once?: boolean;
   onceWait: string;
   metrics?: string;

@@ -17,6 +17,7 @@ export function registerDemo(program: Command, ctx: CommandContext): void {
     )
     .option('--db <path>', 'record into this SQLite file (default: a new file in the temp folder)')
     .option('--simulator', 'use the simulator for every VM, even where QEMU is installed')
+    .option('--no-libvirt', 'skip the libvirt part (run when libvirtd answers on its local socket)')
     .option('--serve', 'then serve the live dashboard over the recording until Ctrl-C')
     .option('--listen <host:port>', 'with --serve: address of the dashboard', '127.0.0.1:8080')
     .option(
@@ -26,6 +27,10 @@ export function registerDemo(program: Command, ctx: CommandContext): void {
     .addHelpText(
       'after',
       `
+With real QEMU and a reachable libvirtd (root, /var/run/libvirt/libvirt-sock), a
+last part starts a guest through libvirt, hits it, and records the failure
+through libvirt as \`memfail watch --libvirt\` does; without libvirtd it is skipped.
+
 Exit status: 0 when every step produced the MEMORY_FAILURE QEMU 7.2 would send, 1 otherwise.
 
 Examples:
@@ -38,6 +43,7 @@ Examples:
       async (opts: {
         db?: string;
         simulator?: boolean;
+        libvirt: boolean;
         serve?: boolean;
         listen: string;
         evacuate?: boolean;
@@ -60,6 +66,7 @@ Examples:
           ...(opts.db === undefined ? {} : { db: opts.db }),
           simulatorOnly: opts.simulator === true,
           qemuAvailable,
+          libvirt: opts.libvirt,
           out: (text) => ctx.io.stdout(text),
         });
         ctx.exitCode = result.ok ? 0 : 1;

@@ -1,5 +1,5 @@
 import { type Command, Option } from 'commander';
-import type { CommandContext } from './io.js';
+import { type CommandContext, UsageError } from './io.js';
 
 /** `memfail inject`: put a memory failure into a simulated or real VM and show what came of it. */
 export function registerInject(program: Command, ctx: CommandContext): void {
@@ -10,7 +10,10 @@ export function registerInject(program: Command, ctx: CommandContext): void {
       'Inject a memory failure into a VM over QMP (memfail sim; or real QEMU, guest path only) ' +
         'and print what was sent and every event that followed (MEMORY_FAILURE explained, RESET, SHUTDOWN).',
     )
-    .argument('<address>', 'unix:PATH, tcp:HOST:PORT or a socket path')
+    .argument('[address]', 'unix:PATH, tcp:HOST:PORT or a socket path (not with --libvirt)')
+    .option('--libvirt <domain>', 'inject into this libvirt domain (name or UUID), guest path only')
+    .option('--connect <uri>', 'with --libvirt: the libvirt URI (default qemu:///system)')
+    .option('--libvirt-socket <path>', "with --libvirt: libvirtd's socket (default: from the URI)")
     .addOption(
       new Option('--host <code>', 'host-side SIGBUS (simulator only)').choices([
         'AR',
@@ -48,9 +51,22 @@ Examples:
   memfail inject unix:/tmp/vm.sock --host AO --address 0x1000 --hypervisor-memory
   memfail inject unix:/tmp/vm.sock --preset ar --cpu 1
   memfail inject unix:/tmp/qemu.qmp --cpu 0 --bank 9 --status 0xbd80000000000134 \\
-      --mcg-status 7 --addr 0x1000 --misc 0x8c`,
+      --mcg-status 7 --addr 0x1000 --misc 0x8c
+  memfail inject --libvirt vm1 --preset ar          # a libvirt domain, through libvirtd`,
     )
-    .action(async (address: string, opts: InjectOptions) => {
+    .action(async (address: string | undefined, opts: InjectOptions) => {
+      if (opts.libvirt !== undefined) {
+        if (address !== undefined) {
+          throw new UsageError(
+            `give either an address or --libvirt DOMAIN, not both ('${address}')`,
+          );
+        }
+        const { runInjectLibvirt } = await import('./inject-libvirt.js');
+        ctx.exitCode = await runInjectLibvirt(opts.libvirt, opts, ctx.io);
+        return;
+      }
+      if (address === undefined)
+        throw new UsageError("give the VM's QMP address, or --libvirt DOMAIN");
       const { runInject } = await import('./inject-run.js');
       ctx.exitCode = await runInject(address, opts, ctx.io);
     });
@@ -70,4 +86,7 @@ export interface InjectOptions {
   broadcast?: boolean;
   settleMs: string;
   json?: boolean;
+  libvirt?: string;
+  connect?: string;
+  libvirtSocket?: string;
 }

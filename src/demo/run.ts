@@ -14,6 +14,7 @@ import { reportText } from '../agent/report.js';
 import { Store } from '../agent/store.js';
 import { Watcher } from '../agent/watcher.js';
 import { inject } from '../qemu/inject.js';
+import { runLibvirtPart } from './libvirt.js';
 import { DEMO_STEPS, DEMO_VMS, type DemoStep, type VmKind } from './plan.js';
 import { type DemoVm, demoDir, startDemoVm } from './vms.js';
 
@@ -25,6 +26,10 @@ export interface DemoOptions {
   /** Whether qemu-system-x86_64 can be run here. */
   readonly qemuAvailable: boolean;
   readonly out: (text: string) => void;
+  /** Run the libvirt part when libvirtd answers (needs real QEMU; the CLI's default, off here). */
+  readonly libvirt?: boolean;
+  /** libvirtd's socket (default /var/run/libvirt/libvirt-sock). */
+  readonly libvirtSocket?: string;
   /** How long one step may wait for its event to be recorded (default 60 s). */
   readonly stepTimeoutMs?: number;
 }
@@ -55,6 +60,23 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       const vm = vms.get(step.vm)!;
       const mismatch = await runStep(step, i + 1, vm, recorder, options);
       if (mismatch !== null) mismatches.push(mismatch);
+    }
+    if (useQemu && options.libvirt === true) {
+      out('\nlibvirt: ');
+      const part = await runLibvirtPart({
+        writer: recorder.writer,
+        dir: dir.path,
+        out,
+        ...(options.libvirtSocket ? { socket: options.libvirtSocket } : {}),
+        // The libvirt part's VM names are its own: any committed observation may match.
+        waitFor: (match, what, timeoutMs) => recorder.until((o) => match(o), what, timeoutMs),
+      });
+      if (!part.ran) out(`libvirtd not reachable (${part.why}); the libvirt part is skipped.\n`);
+      else if (!sameFailure(part.got, part.expect)) {
+        mismatches.push(
+          `libvirt (${part.vm}): expected ${show(part.expect)}, got ${show(part.got)}`,
+        );
+      }
     }
   } finally {
     await watcher?.stop();

@@ -104,6 +104,12 @@ export interface QmpClientOptions {
 
 export interface ConnectOptions {
   readonly signal?: AbortSignal;
+  /**
+   * A connection made elsewhere to speak over instead of dialling `target`
+   * (which then only names the peer): a QEMU that dialled us, as with a
+   * client-mode `-chardev socket`.
+   */
+  readonly socket?: Socket;
 }
 
 interface Pending {
@@ -175,7 +181,7 @@ export class QmpClient<C extends { [K in keyof C]: CommandSpec } = LooseCommands
     if (options.signal?.aborted)
       throw new QmpConnectionError('aborted', `connect to ${where} aborted`);
     this.setState('connecting');
-    const conn = this.open(address);
+    const conn = this.open(address, options.socket);
     const onAbort = () =>
       this.hangUp(
         conn,
@@ -216,11 +222,12 @@ export class QmpClient<C extends { [K in keyof C]: CommandSpec } = LooseCommands
   }
 
   /** A new socket to `address` and the connection state around it (the current one from now). */
-  private open(address: QmpAddress): Connection {
+  private open(address: QmpAddress, accepted?: Socket): Connection {
     const socket =
-      address.kind === 'unix'
+      accepted ??
+      (address.kind === 'unix'
         ? netConnect({ path: address.path })
-        : netConnect({ host: address.host, port: address.port });
+        : netConnect({ host: address.host, port: address.port }));
     let resolveClosed!: (info: DisconnectInfo) => void;
     this.closedPromise = new Promise((r) => {
       resolveClosed = r;

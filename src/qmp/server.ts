@@ -303,6 +303,11 @@ export class QmpServer<C extends { [K in keyof C]: CommandSpec } = LooseCommands
     return () => this.sessionListeners.delete(listener);
   }
 
+  /** Serves a connection made elsewhere: a QEMU-like peer that dialled out (client-mode chardev). */
+  serve(socket: Socket): void {
+    this.accept(socket);
+  }
+
   async listen(target: QmpAddress | string): Promise<QmpAddress> {
     if (this.server !== null) throw new Error(`already listening on ${formatAddress(this.bound!)}`);
     const address = typeof target === 'string' ? parseAddress(target) : target;
@@ -437,7 +442,7 @@ export class QmpServer<C extends { [K in keyof C]: CommandSpec } = LooseCommands
  * A unix socket file left by a process that died blocks listen(). Remove it
  * only when it is a socket nobody answers on; anything else is an error.
  */
-async function removeStaleSocket(path: string): Promise<void> {
+export async function removeStaleSocket(path: string): Promise<void> {
   const stat = await lstat(path).catch(() => null);
   if (stat === null) return;
   if (!stat.isSocket()) throw new Error(`cannot listen on ${path}: it exists and is not a socket`);
