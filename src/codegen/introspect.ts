@@ -24,7 +24,17 @@ export interface IntrospectOptions {
 const EMPTY_OBJECT = 'q_empty';
 
 export function introspect(model: WireModel, options: IntrospectOptions = {}): SchemaInfo[] {
-  const infos: SchemaInfo[] = [];
+  return [...introspectEach(model, options)];
+}
+
+/**
+ * The same SchemaInfo list one entry at a time, for writing it out as it is
+ * made: a large schema's list is several times the schema's size.
+ */
+export function* introspectEach(
+  model: WireModel,
+  options: IntrospectOptions = {},
+): Generator<SchemaInfo, void, undefined> {
   const used: WireType[] = [];
   const usedNames = new Set<string>();
   const masks = new Map<string, string>();
@@ -67,14 +77,14 @@ export function introspect(model: WireModel, options: IntrospectOptions = {}): S
         'ret-type': use(d.retType ?? EMPTY_OBJECT),
         ...(d.allowOob ? { 'allow-oob': true } : {}),
       };
-      infos.push(withFeatures(info, d.features));
+      yield withFeatures(info, d.features);
     } else if (d.kind === 'event') {
       const info = {
         name: d.name,
         'meta-type': 'event' as const,
         'arg-type': use(d.argType ?? EMPTY_OBJECT),
       };
-      infos.push(withFeatures(info, d.features));
+      yield withFeatures(info, d.features);
     }
   }
 
@@ -83,7 +93,7 @@ export function introspect(model: WireModel, options: IntrospectOptions = {}): S
     const t = used[i]!;
     switch (t.kind) {
       case 'builtin':
-        infos.push({ name: t.name, 'meta-type': 'builtin', 'json-type': t.jsonType });
+        yield { name: t.name, 'meta-type': 'builtin', 'json-type': t.jsonType };
         break;
       case 'enum': {
         const members: SchemaInfoEnumMember[] = t.values.map((v) =>
@@ -95,12 +105,12 @@ export function introspect(model: WireModel, options: IntrospectOptions = {}): S
           members,
           values: t.values.map((v) => v.name),
         };
-        infos.push(withFeatures(info, t.features));
+        yield withFeatures(info, t.features);
         break;
       }
       case 'array': {
         const element = use(t.element);
-        infos.push({ name: `[${element}]`, 'meta-type': 'array', 'element-type': element });
+        yield { name: `[${element}]`, 'meta-type': 'array', 'element-type': element };
         break;
       }
       case 'object': {
@@ -118,7 +128,7 @@ export function introspect(model: WireModel, options: IntrospectOptions = {}): S
             variants: t.variants.variants.map((v) => ({ case: v.name, type: use(v.type) })),
           };
         }
-        infos.push(withFeatures(info, t.features));
+        yield withFeatures(info, t.features);
         break;
       }
       case 'alternate': {
@@ -127,12 +137,11 @@ export function introspect(model: WireModel, options: IntrospectOptions = {}): S
           'meta-type': 'alternate' as const,
           members: t.variants.map((v) => ({ type: use(v.type) })),
         };
-        infos.push(withFeatures(info, t.features));
+        yield withFeatures(info, t.features);
         break;
       }
     }
   }
-  return infos;
 }
 
 function jsonTypeOf(t: WireType): string {
