@@ -41,6 +41,9 @@ export interface DocFeature {
 const STRIP_PENDING = 1;
 const LAST_BLANK = 2;
 const ALL_BLANK = 4;
+/** Lines were added since `base`; MANY_LINES: more than one. */
+const HAS_LINES = 8;
+const MANY_LINES = 16;
 
 const HASH = 0x23;
 
@@ -62,9 +65,10 @@ export class DocSection {
   private spanEnd = -1;
   /** Earlier spans, as [start, end, ...], when a line in between went elsewhere. */
   private spans: number[] | null = null;
-  /** Lines added since `base`. */
-  private count = 0;
-  /** STRIP_PENDING: the section has ended, so its text is stripped (as QEMU does) when first read. */
+  /**
+   * STRIP_PENDING: the section has ended, so its text is stripped (as QEMU
+   * does) when first read; the others describe the lines added since `base`.
+   */
   private flags = ALL_BLANK;
 
   constructor(
@@ -78,7 +82,7 @@ export class DocSection {
 
   /** The text so far, every added line ending in '\n'. */
   get text(): string {
-    if (this.count > 0) {
+    if (this.flags & HAS_LINES) {
       const parts: string[] = [];
       const spans = this.spans;
       if (spans)
@@ -127,8 +131,7 @@ export class DocSection {
     this.spanStart = -1;
     this.spanEnd = -1;
     this.spans = null;
-    this.count = 0;
-    this.flags |= ALL_BLANK;
+    this.flags = (this.flags & STRIP_PENDING) | ALL_BLANK;
   }
 
   /**
@@ -146,15 +149,15 @@ export class DocSection {
   /** `text !== ''` without building it. */
   hasText(): boolean {
     if (this.flags & STRIP_PENDING) return this.text !== '';
-    return this.base !== '' || this.count > 0;
+    return this.base !== '' || (this.flags & HAS_LINES) !== 0;
   }
 
   /** `text.endsWith('\n\n')` without building it: the last line was blank and something came before it. */
   endsWithBlankLine(): boolean {
     if (this.flags & STRIP_PENDING) return this.text.endsWith('\n\n');
-    if (this.count === 0) return this.base.endsWith('\n\n');
+    if (!(this.flags & HAS_LINES)) return this.base.endsWith('\n\n');
     if (!(this.flags & LAST_BLANK)) return false;
-    return this.count >= 2 || this.base.endsWith('\n');
+    return (this.flags & MANY_LINES) !== 0 || this.base.endsWith('\n');
   }
 
   /**
@@ -186,16 +189,20 @@ export class DocSection {
   private addLine(start: number, eol: number, prevEol: number, blank: boolean): void {
     // Text added after the end goes after the stripped text, as in QEMU.
     if (this.flags & STRIP_PENDING) void this.text;
-    if (this.count === 0) {
+    let flags = this.flags;
+    if (!(flags & HAS_LINES)) {
+      flags |= HAS_LINES;
       this.spanStart = start;
-    } else if (this.spanEnd !== prevEol) {
-      this.spans ??= [];
-      this.spans.push(this.spanStart, this.spanEnd);
-      this.spanStart = start;
+    } else {
+      flags |= MANY_LINES;
+      if (this.spanEnd !== prevEol) {
+        this.spans ??= [];
+        this.spans.push(this.spanStart, this.spanEnd);
+        this.spanStart = start;
+      }
     }
     this.spanEnd = eol;
-    this.count++;
-    this.flags = blank ? this.flags | LAST_BLANK : this.flags & ~(LAST_BLANK | ALL_BLANK);
+    this.flags = blank ? flags | LAST_BLANK : flags & ~(LAST_BLANK | ALL_BLANK);
   }
 }
 
