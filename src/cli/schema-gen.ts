@@ -42,7 +42,9 @@ export function runSchemaGen(
 
 function loadModel(file: string, io: Io, options: FromSchemaOptions = {}): WireModel | null {
   try {
-    return modelFromSchema(loadSchema(file), options);
+    const schema = loadSchema(file);
+    if (options.docs === false) schema.dropDocs();
+    return modelFromSchema(schema, options);
   } catch (err) {
     if (!(err instanceof QapiError)) throw err;
     io.stderr(`${err.info ? formatError(err) : `${file}: ${err.message}`}\n`);

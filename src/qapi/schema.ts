@@ -59,7 +59,7 @@ export interface LoadOptions {
 }
 
 export class QapiSchema implements TypeResolver {
-  readonly docs: readonly QapiDoc[];
+  private docList: readonly QapiDoc[];
   private readonly entityList: Entity[] = [];
   private readonly entityDict = new Map<string, Entity>();
   private readonly moduleDict = new Map<string, Entity[]>();
@@ -74,7 +74,23 @@ export class QapiSchema implements TypeResolver {
   ) {
     this.schemaDir = dirname(fname);
     // One short burst of work, like parsing: see jit.ts.
-    this.docs = withBaselineJit(() => this.build(fname, options));
+    this.docList = withBaselineJit(() => this.build(fname, options));
+  }
+
+  /** The doc comment blocks of every file, in order. */
+  get docs(): readonly QapiDoc[] {
+    return this.docList;
+  }
+
+  /**
+   * Lets go of every doc comment, checked already, for work that shows none
+   * (introspection): on a large schema they are a good part of the model's
+   * memory, and the next stage's model is built while this one is held.
+   */
+  dropDocs(): void {
+    this.docList = [];
+    const entities = this.entityList;
+    for (let i = 0; i < entities.length; i++) (entities[i] as Entity).forgetDoc();
   }
 
   private build(fname: string, options: LoadOptions): readonly QapiDoc[] {

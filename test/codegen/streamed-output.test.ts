@@ -18,7 +18,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { generate, generateInto, staleGenerated } from '../../src/codegen/index.js';
+import { generate, generateInto, introspect, staleGenerated } from '../../src/codegen/index.js';
 import { modelFromSchema } from '../../src/codegen/from-schema.js';
 import { DirectoryOutput, MemoryOutput, writeJsonArray } from '../../src/codegen/output.js';
 import { loadSchema } from '../../src/qapi/load.js';
@@ -76,6 +76,16 @@ describe('files written as they are made', () => {
     );
     assert.equal(existsSync(path('index.ts')), false, '--check wrote nothing');
   });
+});
+
+test("introspection of a schema that dropped its docs is the full model's", () => {
+  const schema = loadSchema(requireQemuSource('qapi/qapi-schema.json'));
+  const full = introspect(modelFromSchema(schema));
+  assert.ok(schema.docs.length > 100);
+  schema.dropDocs();
+  assert.equal(schema.docs.length, 0);
+  assert.ok(schema.entities.every((e) => e.doc === null));
+  assert.deepEqual(introspect(modelFromSchema(schema, { docs: false })), full);
 });
 
 describe('output pieces', () => {
