@@ -8,11 +8,12 @@
 // (memory does not vary run to run the way time does); `node -e 0` and
 // `python -c pass` give each runtime's floor.
 //
-//   npm run build && node bench/schema-memory.mjs [--mb 30] [--before DIR] [--python-gen] [--python PATH]
+//   npm run build && node bench/schema-memory.mjs [--mb 30] [--before DIR] [--python-gen] [--skip-python] [--python PATH]
 //
 // QEMU's qapi-gen.py is left out unless --python-gen: its output grows by
 // string concatenation on attributes (quadratic in CPython): 53 s for a
-// 2 MB schema here, hours for 30 MB.
+// 2 MB schema here, hours for 30 MB. --skip-python runs memfail alone (the
+// Python check and introspection of 30 MB take minutes).
 // --before DIR adds an older memfail build (a checkout of it with `npm run
 // build` done) as a contender on the same file. The schema comes from
 // test/qapi/large-schema.ts (dist/test/qapi/large-schema.js): documented
@@ -38,6 +39,9 @@ const before = option('--before', null);
 const pythonGenAt = args.indexOf('--python-gen');
 const pythonGen = pythonGenAt >= 0;
 if (pythonGen) args.splice(pythonGenAt, 1);
+const skipAt = args.indexOf('--skip-python');
+const skipPython = skipAt >= 0;
+if (skipPython) args.splice(skipAt, 1);
 
 const TIME = '/usr/bin/time';
 if (!existsSync(TIME)) {
@@ -105,7 +109,7 @@ try {
   const results = {};
   for (const command of ['check', 'introspect', 'gen']) {
     for (const [name, argv] of Object.entries(contenders)) {
-      if (name === 'python' && command === 'gen' && !pythonGen) continue;
+      if (name === 'python' && (skipPython || (command === 'gen' && !pythonGen))) continue;
       results[`${name} ${command}`] = measure(argv[command]);
       process.stderr.write(
         `${name} ${command}: ${results[`${name} ${command}`].rss.toFixed(0)} MiB\n`,
