@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 
 const BENCHES = {
   'qapi-check': ['--runs', '21'],
+  'schema-memory': ['--mb', '30'],
   validate: [],
   'qmp-events': ['--events', '300000', '--rounds', '7'],
   'agent-ingest': ['--events', '200000', '--runs', '3'],

@@ -32,15 +32,24 @@ export interface IntrospectOptions {
 const EMPTY_OBJECT = 'q_empty';
 
 export function introspect(model: WireModel, options: IntrospectOptions = {}): SchemaInfo[] {
+  return [...introspectEach(model, options)];
+}
+
+/**
+ * The same SchemaInfo list one entry at a time, for writing it out as it is
+ * made: a large schema's list is several times the schema's size.
+ */
+export function* introspectEach(
+  model: WireModel,
+  options: IntrospectOptions = {},
+): Generator<SchemaInfo, void, undefined> {
   const types = new UsedTypes(model, options.mask ?? false);
-  const infos: SchemaInfo[] = [];
   for (const d of model.definitions) {
-    if (d.kind === 'command') infos.push(commandInfo(d, types));
-    else if (d.kind === 'event') infos.push(eventInfo(d, types));
+    if (d.kind === 'command') yield commandInfo(d, types);
+    else if (d.kind === 'event') yield eventInfo(d, types);
   }
   // `types.used` grows while we walk it: types used by used types.
-  for (let i = 0; i < types.used.length; i++) infos.push(typeInfo(types.used[i]!, types));
-  return infos;
+  for (let i = 0; i < types.used.length; i++) yield typeInfo(types.used[i]!, types);
 }
 
 /** The types the listed entities use, in order of first use, and their (masked) names. */

@@ -7,30 +7,42 @@
  */
 import type { AlternateType, EnumType, ObjectType, WireModel } from './model.js';
 import { type Naming, propertyKey, quote } from './names.js';
+import type { TextSink } from './output.js';
 import { docParts, tsdoc } from './tsdoc.js';
 
 /** What a command without arguments takes and one without a return value answers. */
 export const EMPTY_OBJECT_TYPE = 'Record<string, never>';
 
 export function generateTypes(model: WireModel, naming: Naming): string {
-  const out: string[] = [];
+  const parts: string[] = [];
+  emitTypes(model, naming, { write: (text) => parts.push(text) });
+  return parts.join('');
+}
+
+/** The declarations one by one, separated by blank lines. */
+export function emitTypes(model: WireModel, naming: Naming, out: TextSink): void {
+  let first = true;
+  const decl = (text: string): void => {
+    out.write(first ? text : `\n${text}`);
+    first = false;
+  };
   for (const d of model.definitions) {
     switch (d.kind) {
       case 'enum':
-        out.push(enumDecl(d, naming));
+        decl(enumDecl(d, naming));
         break;
       case 'object':
-        out.push(objectDecl(model, d, naming));
+        decl(objectDecl(model, d, naming));
         break;
       case 'alternate':
-        out.push(alternateDecl(d, naming));
+        decl(alternateDecl(d, naming));
         break;
       default:
         break;
     }
   }
-  out.push(commandsDecl(model, naming), eventsDecl(model, naming));
-  return out.join('\n');
+  decl(commandsDecl(model, naming));
+  decl(eventsDecl(model, naming));
 }
 
 function enumDecl(t: EnumType, naming: Naming): string {

@@ -16,6 +16,7 @@ import {
   type WireModel,
 } from './model.js';
 import { type Naming, quote } from './names.js';
+import type { TextSink } from './output.js';
 
 /** The runtime helpers generated validators call. */
 const RUNTIME_IMPORTS = [
@@ -51,24 +52,56 @@ export function generateValidators(
   naming: Naming,
   runtimeModule: string,
 ): string {
+  const body: string[] = [];
+  const head = emitValidators(model, naming, runtimeModule, {
+    write: (text) => body.push(text),
+  });
+  return head + body.join('');
+}
+
+/** Whole-word patterns of the runtime helpers, to see which ones the checks call. */
+const RUNTIME_USES = RUNTIME_IMPORTS.map(
+  (name) => [name, new RegExp(`\\b${name.replace(/^type /, '')}\\b`)] as const,
+);
+
+/**
+ * Writes the module's body (the checks and entry points) to `body`, and
+ * returns what goes before it: the imports, which name only the runtime
+ * helpers the body uses, known once it is written.
+ */
+export function emitValidators(
+  model: WireModel,
+  naming: Naming,
+  runtimeModule: string,
+  body: TextSink,
+): string {
   // Only types reachable from a command or event get a check: no dead code
   // (generated modules stay clean under noUnusedLocals).
   const reachable = reachableTypes(model);
-  const body: string[] = [];
   const enums: string[] = [];
+  const unseen = new Map(RUNTIME_USES);
+  let first = true;
+  const emit = (text: string): void => {
+    body.write(first ? text : `\n${text}`);
+    first = false;
+    // Pieces are whole functions: a word never spans two of them.
+    unseen.forEach((pattern, name) => {
+      if (pattern.test(text)) unseen.delete(name);
+    });
+  };
   const seenArrays = new Set<string>();
   for (const d of model.definitions) {
     if (!reachable.has(d.name)) continue;
     switch (d.kind) {
       case 'enum':
         enums.push(`${naming.typeId(d.name)}Values`);
-        body.push(enumCheck(d, naming));
+        emit(enumCheck(d, naming));
         break;
       case 'array': {
         const id = naming.checkId(d.name);
         if (seenArrays.has(id)) break;
         seenArrays.add(id);
-        body.push(
+        emit(
           `function ${id}(v: unknown): Check {\n` +
             `  if (!Array.isArray(v)) return expected('array', v);\n` +
             `  for (let i = 0; i < v.length; i++) {\n` +
@@ -78,28 +111,25 @@ export function generateValidators(
         break;
       }
       case 'object':
-        body.push(objectCheck(model, d, naming));
+        emit(objectCheck(model, d, naming));
         break;
       case 'alternate':
-        body.push(alternateCheck(model, d, naming));
+        emit(alternateCheck(model, d, naming));
         break;
       default:
         break;
     }
   }
-  body.push(entryPoints(model, naming));
-  const text = body.join('\n');
-  const used = RUNTIME_IMPORTS.filter((n) =>
-    new RegExp(`\\b${n.replace(/^type /, '')}\\b`).test(text),
-  );
+  emit(entryPoints(model, naming));
+  const used = RUNTIME_IMPORTS.filter((n) => !unseen.has(n));
   const out: string[] = [
     `import {\n${used.map((n) => `  ${n},\n`).join('')}} from ${quote(runtimeModule)};\n`,
     `import type { CommandName, Commands, EventName, Events } from './types.js';\n`,
   ];
   if (enums.length)
     out.push(`import {\n${enums.map((e) => `  ${e},\n`).join('')}} from './types.js';\n`);
-  out.push(text);
-  return out.join('\n');
+  // The body follows after one more line break, as if joined with the rest.
+  return `${out.join('\n')}\n`;
 }
 
 /** The types whose check functions a command's arguments or return, or an event's data, call. */

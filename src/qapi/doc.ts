@@ -37,36 +37,65 @@ export interface DocFeature {
   readonly info: SourceInfo | null;
 }
 
+/** Bits of DocSection's `flags`. */
+const STRIP_PENDING = 1;
+const LAST_BLANK = 2;
+const ALL_BLANK = 4;
+/** Lines were added since `base`; MANY_LINES: more than one. */
+const HAS_LINES = 8;
+const MANY_LINES = 16;
+
+const HASH = 0x23;
+
+/**
+ * One section of a doc block. Its lines are not copied out of the file:
+ * the section keeps where they are in the file's text (spans of
+ * consecutive comment lines, each line's text found again by the rule it
+ * was read with) and builds the text only when it is first read. Checking
+ * a schema never reads doc text, and a copy of every line would cost
+ * several times the file's size (QEMU's own blocks run to thousands of
+ * lines; a generated 30 MB schema holds a million).
+ */
 export class DocSection {
-  /** Text fixed by `text =` (QEMU strips a section when it ends). */
+  /** Text fixed so far: set by `text =`, or built by a read; the spans follow it. */
   private base = '';
-  /** Lines appended since, each already right-stripped; joined lazily (a block can have thousands). */
-  private lines: string[] = [];
+  /** Where the first span's first line starts (its text, after '# ' and the indent); -1: no lines. */
+  private spanStart = -1;
+  /** Where the last span's last line ends (its '\n'). */
+  private spanEnd = -1;
+  /** Earlier spans, as [start, end, ...], when a line in between went elsewhere. */
+  private spans: number[] | null = null;
   /**
-   * The section has ended, so its text is stripped (as QEMU does), but only
-   * when first read: checking a schema never reads doc text.
+   * STRIP_PENDING: the section has ended, so its text is stripped (as QEMU
+   * does) when first read; the others describe the lines added since `base`.
    */
-  private stripPending = false;
+  private flags = ALL_BLANK;
 
   constructor(
-    private readonly fail: DocFail,
+    /** The file's text the lines are read from. */
+    private readonly src: string,
     /** Member/feature name, or section tag without ':'; null for the body and untagged sections. */
     readonly name: string | null = null,
     /** Continuation lines must be indented at least this much. */
     private readonly indent = 0,
   ) {}
 
-  /** The text so far, every appended line ending in '\n'. */
+  /** The text so far, every added line ending in '\n'. */
   get text(): string {
-    if (this.lines.length > 0) {
+    if (this.flags & HAS_LINES) {
+      const parts: string[] = [];
+      const spans = this.spans;
+      if (spans)
+        for (let i = 0; i < spans.length; i += 2) this.render(spans[i]!, spans[i + 1]!, parts);
+      this.render(this.spanStart, this.spanEnd, parts);
       // The trailing '' ends the text in '\n': one flat string, where adding
       // '\n' would make a concatenation that every later scan has to flatten.
-      this.lines.push('');
-      this.base += this.lines.join('\n');
-      this.lines = [];
+      parts.push('');
+      this.base += parts.join('\n');
+      this.clearLines();
     }
-    if (this.stripPending) {
-      this.stripPending = false;
+    if (this.flags & STRIP_PENDING) {
+      this.flags &= ~STRIP_PENDING;
       this.base = pyStrip(this.base);
     }
     return this.base;
@@ -74,58 +103,106 @@ export class DocSection {
 
   set text(value: string) {
     this.base = value;
-    this.lines = [];
-    this.stripPending = false;
+    this.clearLines();
+    this.flags &= ~STRIP_PENDING;
+  }
+
+  /**
+   * The lines of one span, as they were added: the first from `start`, each
+   * later one after its '#', a space and the indent (a line is never shorter
+   * than the indent unless empty: de-indents were refused); right-stripped.
+   */
+  private render(start: number, end: number, into: string[]): void {
+    const src = this.src;
+    let at = start;
+    for (;;) {
+      const eol = src.indexOf('\n', at);
+      into.push(pyRstrip(src.slice(at, eol)));
+      if (eol >= end) return;
+      // Between two comment lines of a block there is only white space.
+      let hash = eol + 1;
+      while (src.charCodeAt(hash) !== HASH) hash++;
+      const next = src.indexOf('\n', hash);
+      at = Math.min(hash + 2 + this.indent, next);
+    }
+  }
+
+  private clearLines(): void {
+    this.spanStart = -1;
+    this.spanEnd = -1;
+    this.spans = null;
+    this.flags = (this.flags & STRIP_PENDING) | ALL_BLANK;
   }
 
   /**
    * Ends the section: its text is stripped from now on. Returns whether that
-   * leaves it empty, found without joining: the lines are right-stripped
-   * already, so the text is blank exactly when every line is '' and the
-   * text before them is blank.
+   * leaves it empty, found without building it: the lines are right-stripped,
+   * so the text is blank exactly when every line is and the text before
+   * them is blank.
    */
   end(): boolean {
-    let blank = leadingSpace(this.base) === this.base.length;
-    for (let i = 0; blank && i < this.lines.length; i++) blank = this.lines[i] === '';
-    this.stripPending = true;
+    const blank = leadingSpace(this.base) === this.base.length && (this.flags & ALL_BLANK) !== 0;
+    this.flags |= STRIP_PENDING;
     return blank;
   }
 
-  /** `text !== ''` without joining. */
+  /** `text !== ''` without building it. */
   hasText(): boolean {
-    if (this.stripPending) return this.text !== '';
-    return this.base !== '' || this.lines.length > 0;
+    if (this.flags & STRIP_PENDING) return this.text !== '';
+    return this.base !== '' || (this.flags & HAS_LINES) !== 0;
   }
 
-  /** `text.endsWith('\n\n')` without joining: the last line was blank and something came before it. */
+  /** `text.endsWith('\n\n')` without building it: the last line was blank and something came before it. */
   endsWithBlankLine(): boolean {
-    if (this.stripPending) return this.text.endsWith('\n\n');
-    const n = this.lines.length;
-    if (n === 0) return this.base.endsWith('\n\n');
-    if (this.lines[n - 1] !== '') return false;
-    return n >= 2 || this.base.endsWith('\n');
+    if (this.flags & STRIP_PENDING) return this.text.endsWith('\n\n');
+    if (!(this.flags & HAS_LINES)) return this.base.endsWith('\n\n');
+    if (!(this.flags & LAST_BLANK)) return false;
+    return (this.flags & MANY_LINES) !== 0 || this.base.endsWith('\n');
   }
 
   /**
-   * The rest of a header line ("@arg: REST", "Since: REST"). QEMU pads it to
-   * the section's indent, then cuts the pad off again: the same as adding it
-   * as it is, without building the padded copy.
+   * The rest of a header line ("@arg: REST", "Since: REST"), found at `at`.
+   * QEMU pads it to the section's indent, then cuts the pad off again: the
+   * same as adding it as it is.
    */
-  appendHeaderRest(rest: string): void {
-    if (this.stripPending) void this.text;
-    this.lines.push(pyRstrip(rest));
+  appendHeaderRest(rest: string, at: number, prevEol: number): void {
+    this.addLine(at, at + rest.length, prevEol, leadingSpace(rest) === rest.length);
   }
 
-  append(line: string): void {
-    // Text added after the end goes after the stripped text, as in QEMU.
-    if (this.stripPending) void this.text;
+  /**
+   * Adds a line: `line` is the comment's text after '# ', found at `at`;
+   * `prevEol` is where the block's previous comment line ended (a line
+   * that follows it continues the last span).
+   */
+  append(line: string, at: number, prevEol: number, fail: DocFail): void {
+    let start = at;
+    const space = leadingSpace(line);
     if (line) {
-      if (this.indent > 0 && leadingSpace(line) < this.indent) {
-        this.fail(`unexpected de-indent (expected at least ${this.indent} spaces)`);
+      if (this.indent > 0 && space < this.indent) {
+        fail(`unexpected de-indent (expected at least ${this.indent} spaces)`);
       }
-      if (this.indent > 0) line = line.slice(this.indent);
+      start += this.indent;
     }
-    this.lines.push(pyRstrip(line));
+    this.addLine(start, at + line.length, prevEol, space === line.length);
+  }
+
+  private addLine(start: number, eol: number, prevEol: number, blank: boolean): void {
+    // Text added after the end goes after the stripped text, as in QEMU.
+    if (this.flags & STRIP_PENDING) void this.text;
+    let flags = this.flags;
+    if (!(flags & HAS_LINES)) {
+      flags |= HAS_LINES;
+      this.spanStart = start;
+    } else {
+      flags |= MANY_LINES;
+      if (this.spanEnd !== prevEol) {
+        this.spans ??= [];
+        this.spans.push(this.spanStart, this.spanEnd);
+        this.spanStart = start;
+      }
+    }
+    this.spanEnd = eol;
+    this.flags = blank ? flags | LAST_BLANK : flags & ~(LAST_BLANK | ALL_BLANK);
   }
 }
 
@@ -193,19 +270,42 @@ export class QapiDoc {
   /** The definition this block documents; null for free-form documentation. */
   symbol: string | null = null;
   readonly body: DocSection;
-  readonly args = new Map<string, ArgSection>();
-  readonly features = new Map<string, ArgSection>();
-  readonly sections: DocSection[] = [];
+  private sectionList: DocSection[] = [];
+  // Made on first use: most blocks document no features, many no members.
+  private argSections: Map<string, ArgSection> | null = null;
+  private featureSections: Map<string, ArgSection> | null = null;
   private section: DocSection;
   private mode: LineMode = 'body';
+  /** Where the line being added starts in the file's text (after '# '). */
+  private lineAt = 0;
+  /** Where the block's previous comment line ended. */
+  private prevEol = -1;
 
   constructor(
     /** Where the block starts (its opening `##`). */
     readonly info: SourceInfo,
-    private readonly fail: DocFail,
+    /** Reports a syntax error at the parser's position; dropped when the block ends. */
+    private fail: DocFail,
+    /** The text of the file the block is in: sections keep their lines' places in it. */
+    private readonly src: string,
   ) {
-    this.body = new DocSection(fail);
+    this.body = new DocSection(src);
     this.section = this.body;
+  }
+
+  /** The tagged and untagged sections after the `@name:` ones, in order. */
+  get sections(): readonly DocSection[] {
+    return this.sectionList;
+  }
+
+  /** `@name:` sections of members, enum values and branches, in order. */
+  get args(): ReadonlyMap<string, ArgSection> {
+    return this.argSections ?? NO_SECTIONS;
+  }
+
+  /** `@name:` sections of the `Features:` part, in order. */
+  get features(): ReadonlyMap<string, ArgSection> {
+    return this.featureSections ?? NO_SECTIONS;
   }
 
   hasSection(name: string): boolean {
@@ -216,16 +316,23 @@ export class QapiDoc {
     return false;
   }
 
-  /** Takes one comment line, including its leading '#'. */
-  append(raw: string): void {
+  /** Takes one comment line, including its leading '#', found at `pos` in the file's text. */
+  append(raw: string, pos: number): void {
     if (raw.length === 1) {
+      this.lineAt = pos + 1;
       this.appendFreeform('');
-      return;
+    } else {
+      if (raw.charCodeAt(1) !== 32) this.fail('missing space after #');
+      const line = raw.slice(2);
+      this.lineAt = pos + 2;
+      if (this.isPlainText(line)) this.addLine(line);
+      else this.appendLine(line);
     }
-    if (raw.charCodeAt(1) !== 32) this.fail('missing space after #');
-    const line = raw.slice(2);
-    if (this.isPlainText(line)) this.section.append(line);
-    else this.appendLine(line);
+    this.prevEol = pos + raw.length;
+  }
+
+  private addLine(line: string): void {
+    this.section.append(line, this.lineAt, this.prevEol, this.fail);
   }
 
   /**
@@ -247,6 +354,10 @@ export class QapiDoc {
   endComment(): void {
     this.switchSection(null);
     this.mode = 'ended';
+    // The parser's callback would keep the parser, and with it every expression, alive.
+    this.fail = ended;
+    // An array grown by push keeps room for 17: a schema has many blocks, most with a section or two.
+    if (this.sectionList.length > 0) this.sectionList = this.sectionList.slice();
   }
 
   private appendLine(line: string): void {
@@ -293,7 +404,7 @@ export class QapiDoc {
   }
 
   /** "@name: first line": a new section indented to the header's width, holding the line's rest. */
-  private startSymbolLine(into: Map<string, ArgSection>, line: string, name: string): void {
+  private startSymbolLine(into: 'args' | 'features', line: string, name: string): void {
     const width = headerWidth(line, 1);
     // QEMU 7.2 stops on an internal assertion here; we reject the line instead.
     if (width < 0) this.fail(`parameter name in '${showSpaces(name)}' contains whitespace`);
@@ -301,7 +412,7 @@ export class QapiDoc {
     // QEMU counts characters, not UTF-16 units (names may hold astral characters).
     const indent = rest ? countCodePoints(line, width) : 0;
     this.startSymbolSection(into, name.slice(1, -1), indent);
-    this.section.appendHeaderRest(rest);
+    this.section.appendHeaderRest(rest, this.lineAt + width, this.prevEol);
   }
 
   private startsNewSection(line: string): boolean {
@@ -311,7 +422,7 @@ export class QapiDoc {
   private appendArgsLine(line: string): void {
     const name = firstWord(line);
     if (isSymbolWord(name)) {
-      this.startSymbolLine(this.args, line, name);
+      this.startSymbolLine('args', line, name);
       return;
     }
     if (SECTION_TAGS.has(name)) {
@@ -335,7 +446,7 @@ export class QapiDoc {
   private appendFeaturesLine(line: string): void {
     const name = firstWord(line);
     if (isSymbolWord(name)) {
-      this.startSymbolLine(this.features, line, name);
+      this.startSymbolLine('features', line, name);
       return;
     }
     if (SECTION_TAGS.has(name)) {
@@ -362,27 +473,37 @@ export class QapiDoc {
       const width = headerWidth(line, 0);
       const rest = line.slice(width);
       this.startSection(name.slice(0, -1), rest ? width : 0);
-      this.section.appendHeaderRest(rest);
+      this.section.appendHeaderRest(rest, this.lineAt + width, this.prevEol);
       return;
     }
     this.appendFreeform(line);
   }
 
-  private startSymbolSection(into: Map<string, ArgSection>, name: string, indent: number): void {
+  private startSymbolSection(into: 'args' | 'features', name: string, indent: number): void {
     if (!name) this.fail('invalid parameter name');
-    if (into.has(name)) this.fail(`'${name}' parameter name duplicated`);
-    const section = new ArgSection(this.fail, name, indent);
+    const sections = this.sectionMap(into);
+    if (sections.has(name)) this.fail(`'${name}' parameter name duplicated`);
+    const section = new ArgSection(this.src, name, indent);
     this.switchSection(section);
-    into.set(name, section);
+    sections.set(name, section);
+  }
+
+  private sectionMap(which: 'args' | 'features'): Map<string, ArgSection> {
+    if (which === 'args') {
+      this.argSections ??= new Map();
+      return this.argSections;
+    }
+    this.featureSections ??= new Map();
+    return this.featureSections;
   }
 
   private startSection(name: string | null, indent: number): void {
     if ((name === 'Returns' || name === 'Since') && this.hasSection(name)) {
       this.fail(`duplicated '${name}' section`);
     }
-    const section = new DocSection(this.fail, name, indent);
+    const section = new DocSection(this.src, name, indent);
     this.switchSection(section);
-    this.sections.push(section);
+    this.sectionList.push(section);
   }
 
   /** Closes the current section (only the body may be empty); `null` ends the block. */
@@ -397,15 +518,16 @@ export class QapiDoc {
   private appendFreeform(line: string): void {
     const m = line.charCodeAt(0) === AT ? FREEFORM_SYMBOL.exec(line) : null;
     if (m) this.fail(`'${m[1]}' not allowed in free-form documentation`);
-    this.section.append(line);
+    this.addLine(line);
   }
 
   /** Ties a member of the documented definition to its `@name:` section (creating an empty one if undocumented). */
   connectMember(member: DocMember): void {
-    let section = this.args.get(member.name);
+    const sections = this.sectionMap('args');
+    let section = sections.get(member.name);
     if (!section) {
-      section = new ArgSection(this.fail, member.name);
-      this.args.set(member.name, section);
+      section = new ArgSection(this.src, member.name);
+      sections.set(member.name, section);
     }
     section.connect(member);
   }
@@ -430,6 +552,12 @@ export class QapiDoc {
     checkConnected(this.info, this.args, 'member');
     checkConnected(this.info, this.features, 'feature');
   }
+}
+
+const NO_SECTIONS: ReadonlyMap<string, ArgSection> = new Map();
+
+function ended(message: string): never {
+  throw new Error(`doc comment already ended: ${message}`);
 }
 
 function isPyLeadingSpace(line: string): boolean {

@@ -58,17 +58,29 @@ export abstract class Entity {
   module: string | null = null;
   protected checked = false;
   private readonly cond: IfCond;
+  private docBlock: QapiDoc | null;
 
   constructor(
     readonly name: string,
     /** Null for built-ins; for implicit types, the definition that made them. */
     readonly info: SourceInfo | null,
-    readonly doc: QapiDoc | null,
+    doc: QapiDoc | null,
     ifcond: IfCond | null,
     readonly features: readonly Feature[] = [],
   ) {
     this.cond = ifcond ?? new IfCond();
+    this.docBlock = doc;
     setFeaturesDefinedIn(features, name);
+  }
+
+  /** The definition's doc comment; null when it has none, or once the schema dropped its docs. */
+  get doc(): QapiDoc | null {
+    return this.docBlock;
+  }
+
+  /** Lets go of the doc comment (see QapiSchema.dropDocs). */
+  forgetDoc(): void {
+    this.docBlock = null;
   }
 
   get ifcond(): IfCond {

@@ -89,6 +89,8 @@ class SchemaFileParser extends Lexer {
   private depth = 0;
   readonly exprs: QapiExpression[] = [];
   readonly docs: QapiDoc[] = [];
+  /** Doc syntax errors are reported at the comment line being read: one closure for all blocks. */
+  private readonly docFail = (message: string): never => this.error(message);
 
   constructor(
     fname: string,
@@ -111,9 +113,7 @@ class SchemaFileParser extends Lexer {
       const info = this.info;
       if (this.tok === HASH) {
         rejectExprDoc(curDoc);
-        const docs = this.getDoc(info);
-        for (const doc of docs) this.docs.push(doc);
-        curDoc = docs[docs.length - 1] ?? null;
+        curDoc = this.getDoc(info);
         continue;
       }
       const expr = this.getExpr();
@@ -244,12 +244,15 @@ class SchemaFileParser extends Lexer {
     return this.error("expected '{', '[', string, or boolean");
   }
 
-  /** Reads one `## ... ##` comment; a '= Heading' line splits it into several free-form blocks. */
-  private getDoc(info: SourceInfo): QapiDoc[] {
+  /**
+   * Reads one `## ... ##` comment into `docs`; a '= Heading' line splits it
+   * into several free-form blocks. Returns the last.
+   */
+  private getDoc(info: SourceInfo): QapiDoc {
     if (this.val !== '##') this.error("junk after '##' at start of documentation comment");
-    const fail = (message: string): never => this.error(message);
-    const docs: QapiDoc[] = [];
-    let cur = new QapiDoc(info, fail);
+    const fail = this.docFail;
+    const docs = this.docs;
+    let cur = new QapiDoc(info, fail, this.src);
     this.acceptDocLine();
     while (this.tok === HASH) {
       const text = this.val as string;
@@ -258,17 +261,17 @@ class SchemaFileParser extends Lexer {
         cur.endComment();
         docs.push(cur);
         this.accept(true);
-        return docs;
+        return cur;
       }
       if (text.startsWith('# =')) {
         if (cur.symbol) this.error("unexpected '=' markup in definition documentation");
         if (cur.body.hasText()) {
           cur.endComment();
           docs.push(cur);
-          cur = new QapiDoc(info, fail);
+          cur = new QapiDoc(info, fail, this.src);
         }
       }
-      cur.append(text);
+      cur.append(text, this.pos);
       this.acceptDocLine();
     }
     return this.error("documentation comment must end with '##'");

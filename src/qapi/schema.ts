@@ -66,7 +66,7 @@ interface Def {
 }
 
 export class QapiSchema implements TypeResolver {
-  readonly docs: readonly QapiDoc[];
+  private docList: readonly QapiDoc[];
   private readonly entityList: Entity[] = [];
   private readonly entityDict = new Map<string, Entity>();
   private readonly moduleDict = new Map<string, Entity[]>();
@@ -80,7 +80,23 @@ export class QapiSchema implements TypeResolver {
     options: LoadOptions = {},
   ) {
     this.schemaDir = dirname(fname);
-    this.docs = this.build(fname, options);
+    this.docList = this.build(fname, options);
+  }
+
+  /** The doc comment blocks of every file, in order. */
+  get docs(): readonly QapiDoc[] {
+    return this.docList;
+  }
+
+  /**
+   * Lets go of every doc comment, checked already, for work that shows none
+   * (introspection): on a large schema they are a good part of the model's
+   * memory, and the next stage's model is built while this one is held.
+   */
+  dropDocs(): void {
+    this.docList = [];
+    const entities = this.entityList;
+    for (let i = 0; i < entities.length; i++) (entities[i] as Entity).forgetDoc();
   }
 
   private build(fname: string, options: LoadOptions): readonly QapiDoc[] {
@@ -187,23 +203,17 @@ export class QapiSchema implements TypeResolver {
 
   private makeFeatures(features: unknown, info: SourceInfo | null): readonly Feature[] {
     if (!Array.isArray(features) || features.length === 0) return NO_FEATURES;
-    const made: Feature[] = [];
-    for (let i = 0; i < features.length; i++) {
-      const f = features[i] as Expr;
-      made.push(new Feature(String(f.name), info, IfCond.of(f.if)));
-    }
-    return made;
+    // map() rather than push(): the array is made to size (push leaves room
+    // for 17), and a large schema keeps hundreds of thousands of these.
+    return features.map((f: Expr) => new Feature(String(f.name), info, IfCond.of(f.if)));
   }
 
   private makeEnumMembers(values: unknown, info: SourceInfo): EnumMember[] {
-    const members: EnumMember[] = [];
-    if (!Array.isArray(values)) return members;
-    for (let i = 0; i < values.length; i++) {
-      const v = values[i] as Expr;
+    if (!Array.isArray(values)) return [];
+    return values.map((v: Expr) => {
       const features = this.makeFeatures(v.features, info);
-      members.push(new EnumMember(String(v.name), info, IfCond.of(v.if), features));
-    }
-    return members;
+      return new EnumMember(String(v.name), info, IfCond.of(v.if), features);
+    });
   }
 
   private makeArrayType(elementType: string, info: SourceInfo | null): string {
@@ -236,31 +246,23 @@ export class QapiSchema implements TypeResolver {
   }
 
   private makeMembers(data: unknown, info: SourceInfo): ObjectTypeMember[] {
-    const members: ObjectTypeMember[] = [];
-    if (!isMembers(data)) return members;
-    const keys = dictKeys(data);
-    for (let i = 0; i < keys.length; i++) {
-      const key = keys[i] as string;
+    if (!isMembers(data)) return [];
+    return dictKeys(data).map((key) => {
       const value = data[key] as Expr;
       const optional = key.startsWith('*');
       const name = optional ? key.slice(1) : key;
       const typ = this.typeRef(value.type, info);
       const features = this.makeFeatures(value.features, info);
-      members.push(new ObjectTypeMember(name, info, typ, optional, IfCond.of(value.if), features));
-    }
-    return members;
+      return new ObjectTypeMember(name, info, typ, optional, IfCond.of(value.if), features);
+    });
   }
 
   private makeVariants(data: unknown, info: SourceInfo): Variant[] {
-    const variants: Variant[] = [];
-    if (!isMembers(data)) return variants;
-    const keys = dictKeys(data);
-    for (let i = 0; i < keys.length; i++) {
-      const key = keys[i] as string;
+    if (!isMembers(data)) return [];
+    return dictKeys(data).map((key) => {
       const value = data[key] as Expr;
-      variants.push(new Variant(key, info, this.typeRef(value.type, info), IfCond.of(value.if)));
-    }
-    return variants;
+      return new Variant(key, info, this.typeRef(value.type, info), IfCond.of(value.if));
+    });
   }
 
   /** One definition into the model, as QEMU's _def_exprs: one _def_* per kind. */
