@@ -156,29 +156,87 @@ export function* reportText(
     for (const a of accountsOf(source, counts.vm, horizonUs, false)) byOutcome[a.outcome]++;
     return withOutcomes(counts, byOutcome);
   });
-  const overall = overallOf(vms);
-  if (!options.json) {
-    yield overallLines(overall).join('\n');
-    for (const vm of vms) {
-      yield `\n${vmLines(vm).join('\n')}`;
-      for (const a of accountsOf(source, vm.vm, horizonUs, true)) yield `\n${accountLine(a)}`;
-    }
-    yield '\n';
+  const json = options.json === true;
+  yield* headPieces(overallOf(vms), json);
+  for (let i = 0; i < vms.length; i++) {
+    yield* vmPieces(vms[i]!, i, accountsOf(source, vms[i]!.vm, horizonUs, true), json);
+  }
+  yield* tailPieces(vms.length, json);
+}
+
+/**
+ * What an asynchronous store (PostgreSQL) gives a report: the counts, and one
+ * VM's readable failures and lifecycle events at a time, each in receipt order.
+ */
+export interface AsyncReportSource {
+  vmCounts(): Promise<readonly VmCounts[]>;
+  load(vm: string): Promise<{
+    readonly failures: readonly ReportFailure[];
+    readonly lifecycle: readonly StoredLifecycle[];
+  }>;
+}
+
+/**
+ * reportText() over an AsyncReportSource, piece for piece the same output.
+ * Holds one VM's rows at a time (each VM is loaded twice, as reportText reads twice).
+ */
+export async function* reportTextAsync(
+  source: AsyncReportSource,
+  options: ReportOptions & { readonly json?: boolean } = {},
+): AsyncGenerator<string> {
+  const horizonUs = horizon(options);
+  const one = async (vm: string): Promise<ReportSource> => {
+    const rows = await source.load(vm);
+    return { vmCounts: () => [], failures: () => rows.failures, lifecycle: () => rows.lifecycle };
+  };
+  const counts = [...(await source.vmCounts())].sort((a, b) =>
+    a.vm < b.vm ? -1 : a.vm > b.vm ? 1 : 0,
+  );
+  const vms: VmReportHead[] = [];
+  for (const c of counts) {
+    const byOutcome = zeros(OBSERVED_OUTCOMES);
+    for (const a of accountsOf(await one(c.vm), c.vm, horizonUs, false)) byOutcome[a.outcome]++;
+    vms.push(withOutcomes(c, byOutcome));
+  }
+  const json = options.json === true;
+  yield* headPieces(overallOf(vms), json);
+  for (let i = 0; i < vms.length; i++) {
+    const vm = vms[i]!;
+    yield* vmPieces(vm, i, accountsOf(await one(vm.vm), vm.vm, horizonUs, true), json);
+  }
+  yield* tailPieces(vms.length, json);
+}
+
+function* headPieces(overall: Report['overall'], json: boolean): Generator<string> {
+  if (!json) yield overallLines(overall).join('\n');
+  else yield `{\n  "overall": ${indent(JSON.stringify(overall, null, 2), 2)},\n  "vms": [`;
+}
+
+function* vmPieces(
+  vm: VmReportHead,
+  i: number,
+  accounts: Iterable<FailureAccount>,
+  json: boolean,
+): Generator<string> {
+  if (!json) {
+    yield `\n${vmLines(vm).join('\n')}`;
+    for (const a of accounts) yield `\n${accountLine(a)}`;
     return;
   }
-  yield `{\n  "overall": ${indent(JSON.stringify(overall, null, 2), 2)},\n  "vms": [`;
-  for (let i = 0; i < vms.length; i++) {
-    // The VM object up to its accounts, which follow one by one.
-    const head = JSON.stringify({ ...vms[i], accounts: [] }, null, 2);
-    yield `${i === 0 ? '\n' : ',\n'}    ${indent(head.slice(0, -'[]\n}'.length), 4)}[`;
-    let none = true;
-    for (const a of accountsOf(source, vms[i]!.vm, horizonUs, true)) {
-      yield `${none ? '\n' : ',\n'}        ${indent(JSON.stringify(a, null, 2), 8)}`;
-      none = false;
-    }
-    yield none ? ']\n    }' : '\n      ]\n    }';
+  // The VM object up to its accounts, which follow one by one.
+  const head = JSON.stringify({ ...vm, accounts: [] }, null, 2);
+  yield `${i === 0 ? '\n' : ',\n'}    ${indent(head.slice(0, -'[]\n}'.length), 4)}[`;
+  let none = true;
+  for (const a of accounts) {
+    yield `${none ? '\n' : ',\n'}        ${indent(JSON.stringify(a, null, 2), 8)}`;
+    none = false;
   }
-  yield vms.length === 0 ? ']\n}\n' : '\n  ]\n}\n';
+  yield none ? ']\n    }' : '\n      ]\n    }';
+}
+
+function* tailPieces(vms: number, json: boolean): Generator<string> {
+  if (!json) yield '\n';
+  else yield vms === 0 ? ']\n}\n' : '\n  ]\n}\n';
 }
 
 function indent(json: string, by: number): string {

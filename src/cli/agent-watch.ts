@@ -55,12 +55,23 @@ export async function watch(vmArgs: readonly string[], opts: WatchFlags, io: Io)
             ),
         });
   const writer = new BatchWriter(store, { sinks: dispatcher?.sinkIds ?? [] });
+  // --publish: the fleet publisher follows the store (src/fleet), woken on every commit.
+  const publisher =
+    opts.publish === undefined
+      ? null
+      : (await import('./fleet-publish.js')).startPublisher(
+          path,
+          { ...opts, publish: opts.publish },
+          log,
+          metrics?.registry,
+        );
   warnOwedElsewhere(store, dispatcher?.sinkIds ?? [], path, io);
   let newFailures = 0;
   writer.onCommitted((batch) => {
     newFailures += batch.result.newFailureIds.length;
     metrics?.observeCommitted(batch);
     if (batch.result.newFailureIds.length > 0) dispatcher?.wake();
+    publisher?.wake();
   });
   writer.onError((error, batch) =>
     log(`cannot commit ${batch.length} events to ${path} (${error.message}); retrying`),
@@ -73,6 +84,7 @@ export async function watch(vmArgs: readonly string[], opts: WatchFlags, io: Io)
       log(`metrics at ${metricsServer.url}`);
     } catch (err) {
       io.stderr(`memfail: cannot serve metrics on ${opts.metrics}: ${(err as Error).message}\n`);
+      await publisher?.stop();
       store.close();
       return 1;
     }
@@ -102,6 +114,13 @@ export async function watch(vmArgs: readonly string[], opts: WatchFlags, io: Io)
 
   const committed = writer.close();
   await dispatcher?.stop(opts.once && !watcher.isStopping ? ONCE_ALERT_DRAIN_MS : 0);
+  if (publisher !== null) {
+    // --once: give the last events a moment to reach JetStream; the rest wait on disk.
+    if (opts.once && !watcher.isStopping && !(await publisher.flush(ONCE_ALERT_DRAIN_MS))) {
+      log(`${publisher.backlog()} events not yet published; the next watch --publish sends them`);
+    }
+    await publisher.stop();
+  }
   const owed = sinks.length > 0 ? store.outboxCounts().pending : 0;
   await metricsServer?.close();
   store.close();

@@ -1,4 +1,5 @@
 import { type Command, Option } from 'commander';
+import { type NatsFlags, natsOptions, pgUrl } from './fleet.js';
 import { type CommandContext, UsageError } from './io.js';
 
 /**
@@ -6,7 +7,7 @@ import { type CommandContext, UsageError } from './io.js';
  * agent's modules (SQLite, prom-client, QMP) load only when one of these runs.
  */
 export function registerAgent(program: Command, ctx: CommandContext): void {
-  program
+  const watch = program
     .command('watch')
     .description('Watch VMs over QMP and durably record every memory failure and lifecycle event')
     .argument('<vm...>', 'NAME=ADDRESS, address unix:PATH, tcp:HOST:PORT or a socket path')
@@ -35,6 +36,12 @@ export function registerAgent(program: Command, ctx: CommandContext): void {
         .default('normal'),
     )
     .option('-q, --quiet', 'no connection news on stderr')
+    .option('--publish <url>', 'also publish every record to NATS JetStream (nats://HOST:PORT)')
+    .option(
+      '--host <name>',
+      'with --publish: the name of this host in the fleet (default: hostname)',
+    );
+  natsOptions(watch)
     .addHelpText(
       'after',
       `
@@ -54,7 +61,12 @@ delivered, across restarts. --on-event: '...' and "..." quote, \\ escapes; no
 shell (use sh -c '...' for pipes).
 Default --db: $XDG_STATE_HOME/memfail/events.db (~/.local/state/memfail/events.db)
 on Linux, ~/Library/Application Support/memfail/events.db on macOS,
-%LOCALAPPDATA%\\memfail\\events.db on Windows.`,
+%LOCALAPPDATA%\\memfail\\events.db on Windows.
+--publish: every recorded failure and lifecycle event also goes to JetStream
+(subjects memfail.<host>.failure and memfail.<host>.lifecycle, stream MEMFAIL
+created when absent), marked published only once acked. NATS down: the events
+wait in --db and go when it is back (metric memfail_fleet_backlog_events).
+URL forms: nats://user:pass@HOST:PORT, tls://HOST:PORT; --nats-creds FILE.`,
     )
     .action(async (vms: string[], opts: WatchFlags) => {
       const { watch } = await import('./agent-watch.js');
@@ -65,6 +77,8 @@ on Linux, ~/Library/Application Support/memfail/events.db on macOS,
     .command('events')
     .description('List recorded memory failures')
     .option('--db <path>', 'SQLite database (default: as for watch)')
+    .option('--pg <url>', 'the fleet database instead (default: $MEMFAIL_PG_URL when no --db)')
+    .option('--host <name>', 'with --pg: only this host')
     .option('--vm <name>', 'only this VM')
     .option('--since <time>', 'only failures at or after TIME (ISO 8601, or 30s, 15m, 2h, 7d ago)')
     .option('--all', 'also list events too malformed to read (recipient etc. null)')
@@ -83,6 +97,12 @@ An event that failed validation is stored flagged (valid: false, error says
 why); it is listed when its canonical fields could still be read.`,
     )
     .action(async (opts: EventsFlags) => {
+      const pg = pgUrl(opts);
+      if (pg !== undefined) {
+        const { fleetEventsCommand } = await import('./fleet-read.js');
+        ctx.exitCode = await fleetEventsCommand(opts, pg, ctx.io);
+        return;
+      }
       const { events } = await import('./agent-read.js');
       ctx.exitCode = await events(opts, ctx.io);
     });
@@ -91,6 +111,8 @@ why); it is listed when its canonical fields could still be read.`,
     .command('report')
     .description('Summarise memory failures per VM and overall, with what became of each VM')
     .option('--db <path>', 'SQLite database (default: as for watch)')
+    .option('--pg <url>', 'the fleet database instead (default: $MEMFAIL_PG_URL when no --db)')
+    .option('--host <name>', 'with --pg: only this host')
     .option('--json', 'print the report as JSON')
     .option(
       '--within <seconds>',
@@ -110,12 +132,18 @@ guest-reset, guest-panicked, vm-shut-down, vm-died (connection closed without
 SHUTDOWN), or *-ignored.`,
     )
     .action(async (opts: ReportFlags) => {
+      const pg = pgUrl(opts);
+      if (pg !== undefined) {
+        const { fleetReportCommand } = await import('./fleet-read.js');
+        ctx.exitCode = await fleetReportCommand(opts, pg, ctx.io);
+        return;
+      }
       const { report } = await import('./agent-read.js');
       ctx.exitCode = await report(opts, ctx.io);
     });
 }
 
-export interface WatchFlags {
+export interface WatchFlags extends NatsFlags {
   db?: string;
   once?: boolean;
   onceWait: string;
@@ -124,10 +152,14 @@ export interface WatchFlags {
   webhook: string[];
   durability: 'normal' | 'full';
   quiet?: boolean;
+  publish?: string;
+  host?: string;
 }
 
 export interface EventsFlags {
   db?: string;
+  pg?: string;
+  host?: string;
   vm?: string;
   since?: string;
   all?: boolean;
@@ -137,6 +169,8 @@ export interface EventsFlags {
 
 export interface ReportFlags {
   db?: string;
+  pg?: string;
+  host?: string;
   json?: boolean;
   within: string;
 }

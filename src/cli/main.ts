@@ -5,6 +5,7 @@ import { registerSchema } from './schema.js';
 import { registerSim } from './sim.js';
 import { registerInject } from './inject.js';
 import { registerDemo } from './demo.js';
+import { registerFleet } from './fleet.js';
 
 /**
  * The `memfail` command line. Each group of commands lives in its own file and
@@ -27,6 +28,7 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
   registerSim(program, ctx);
   registerInject(program, ctx);
   registerDemo(program, ctx);
+  registerFleet(program, ctx);
   for (const cmd of program.commands) inherit(cmd, io);
   try {
     await program.parseAsync(argv as string[], { from: 'user' });

@@ -136,3 +136,20 @@ export async function migratePg(sql: Sql): Promise<number> {
     return PG_SCHEMA_VERSION;
   });
 }
+
+/**
+ * For readers: the schema must be there (a collector made it) and not newer
+ * than this memfail. Changes nothing.
+ */
+export async function checkPgSchema(sql: Sql): Promise<void> {
+  const [t] = await sql`SELECT to_regclass('memfail_migrations') IS NOT NULL AS present`;
+  if (!t?.present) {
+    throw new PgSchemaError('no fleet data in this database (has `memfail collect` run?)');
+  }
+  const [row] = await sql<{ v: number | null }[]>`SELECT max(version) AS v FROM memfail_migrations`;
+  if ((row?.v ?? 0) > PG_SCHEMA_VERSION) {
+    throw new PgSchemaError(
+      `the fleet database has schema version ${row?.v}, newer than this memfail understands (${PG_SCHEMA_VERSION}); upgrade memfail`,
+    );
+  }
+}

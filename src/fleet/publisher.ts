@@ -139,6 +139,17 @@ export class Publisher {
     this.wakeUp?.();
   }
 
+  /** Waits until everything recorded so far is acknowledged, or `limitMs` passed. */
+  async flush(limitMs: number): Promise<boolean> {
+    const deadline = Date.now() + limitMs;
+    for (;;) {
+      if (this.backlog() === 0) return true;
+      if (Date.now() > deadline || this.runPromise === null) return false;
+      this.wake();
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
   /**
    * Stops after the chunks in flight settle (waiting at most `graceMs` for
    * them); what is not acknowledged stays in the backlog for the next run.
