@@ -17,6 +17,11 @@ export function registerDemo(program: Command, ctx: CommandContext): void {
     )
     .option('--db <path>', 'record into this SQLite file (default: a new file in the temp folder)')
     .option('--simulator', 'use the simulator for every VM, even where QEMU is installed')
+    .option(
+      '--fleet',
+      'the fleet instead: private nats-server and PostgreSQL, three simulated hosts with agents ' +
+        'publishing, one collector, then hosts and report from PostgreSQL',
+    )
     .addHelpText(
       'after',
       `
@@ -24,9 +29,15 @@ Exit status: 0 when every step produced the MEMORY_FAILURE QEMU 7.2 would send, 
 
 Examples:
   memfail demo
-  memfail demo --db ./demo.db && memfail report --db ./demo.db`,
+  memfail demo --db ./demo.db && memfail report --db ./demo.db
+  memfail demo --fleet      (needs nats-server and PostgreSQL 15: bash scripts/setup.sh)`,
     )
-    .action(async (opts: { db?: string; simulator?: boolean }) => {
+    .action(async (opts: { db?: string; simulator?: boolean; fleet?: boolean }) => {
+      if (opts.fleet) {
+        const { runFleetDemo } = await import('../fleet/demo.js');
+        ctx.exitCode = (await runFleetDemo((text) => ctx.io.stdout(text))).ok ? 0 : 1;
+        return;
+      }
       const { runDemo } = await import('../demo/run.js');
       const { findQemu, QemuNotFoundError } = await import('../qemu/launch.js');
       let qemuAvailable = true;
