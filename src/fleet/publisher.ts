@@ -105,6 +105,8 @@ export class Publisher {
     this.log = options.log ?? (() => {});
     this.db = new Database(dbPath, { fileMustExist: true });
     this.db.pragma('busy_timeout = 5000');
+    // A cursor lost to a power cut only means rows published again, which are dropped downstream.
+    this.db.pragma('synchronous = NORMAL');
     this.db.exec(`CREATE TABLE IF NOT EXISTS fleet_published (
       stream       TEXT PRIMARY KEY,
       failure_id   INTEGER NOT NULL,
