@@ -44,6 +44,7 @@ const N = arg('events', SCALE ? 1_000_000 : 200_000);
 const NAIVE = arg('naive', 5_000);
 const HOSTS = arg('hosts', SCALE ? 10_000 : 4);
 const BACKLOG = arg('backlog', 1_000_000);
+const SCALE_VMS = arg('vms', 2); // per host in --scale
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // A record as the agent publishes it: QEMU 7.2's text of the event as raw.
@@ -77,8 +78,11 @@ function rate(n, ms) {
   return Math.round(n / (ms / 1000));
 }
 
+// The floor and naive clients connect with the option memfail uses (src/fleet/nats.ts).
+const CLIENT = { noAsyncTraces: true };
+
 async function floorJetStream(natsUrl, n) {
-  const nc = await connect({ servers: natsUrl });
+  const nc = await connect({ servers: natsUrl, ...CLIENT });
   const jsm = await jetstreamManager(nc);
   await jsm.streams.add({ name: 'FLOOR', subjects: ['floor.>'] });
   const js = jetstream(nc);
@@ -127,7 +131,7 @@ async function floorCopy(sql, n) {
 }
 
 async function naive(natsUrl, sql, n) {
-  const nc = await connect({ servers: natsUrl });
+  const nc = await connect({ servers: natsUrl, ...CLIENT });
   const jsm = await jetstreamManager(nc);
   await jsm.streams.add({ name: 'NAIVE', subjects: ['naive.>'] });
   await jsm.consumers.add('NAIVE', { durable_name: 'naive', ack_policy: 'explicit' });
@@ -244,12 +248,13 @@ async function memfailEndToEnd(nats, pg, sql, dir, hosts, n) {
     );
   }
   await Promise.all(workers);
+  const publishedMs = performance.now() - start;
   await untilRows(sql, "host LIKE 'host%'", n);
   const ms = performance.now() - start;
   collector.child.kill('SIGTERM');
   if ((await collector.exited) !== 0) throw new Error(`collector: ${collector.err()}`);
   await nc.close();
-  return { ms };
+  return { ms, publishedMs };
 }
 
 async function backlogRss(nats, pg, sql, n) {
@@ -301,7 +306,7 @@ async function scale(nats, pg, sql, dir) {
   const inFlight = new Set();
   for (let i = 0; i < N; i++) {
     const host = `scale-${String(i % HOSTS).padStart(5, '0')}`;
-    const r = record(host, `vm${Math.floor(i / HOSTS) % 50}`, i);
+    const r = record(host, `vm${Math.floor(i / HOSTS) % SCALE_VMS}`, i);
     expected.set(host, (expected.get(host) ?? 0) + 1);
     const p = js.publish(subjectOf(r), encode(r), { msgID: messageId(r) });
     inFlight.add(p);
@@ -316,35 +321,49 @@ async function scale(nats, pg, sql, dir) {
   await nc.close();
   // The CLI's answers, against the generator's counts.
   const hosts = await cli(['hosts', '--pg', pg.url, '--json']);
-  const listed = JSON.parse(hosts.out).filter((h) => h.host.startsWith('scale-'));
+  const listed = JSON.parse(hosts.head).filter((h) => h.host.startsWith('scale-'));
   let wrong = 0;
   for (const h of listed) if (h.failures !== expected.get(h.host)) wrong++;
-  const report = await cli(['report', '--pg', pg.url, '--json']);
-  const overall = JSON.parse(report.out).overall;
+  // The text report (every failure's line): its first line has the totals.
+  const report = await cli(['report', '--pg', pg.url], 512);
   void dir;
   return {
     ms,
     hostsListed: listed.length,
     hostsWrong: wrong,
     hostsRssMiB: hosts.rssMiB,
-    reportFailures: overall.failures,
+    reportHead: report.head.split('\n')[0],
+    reportBytes: report.bytes,
+    reportMs: report.ms,
     reportRssMiB: report.rssMiB,
   };
 }
 
-function cli(args) {
+/** Runs memfail ARGS: the first KEEP bytes of its output (all by default), its size, time and peak RSS. */
+function cli(args, keep = Number.POSITIVE_INFINITY) {
   return new Promise((resolve, reject) => {
+    const start = performance.now();
     const child = spawn('/usr/bin/time', ['-f', '%M', process.execPath, BIN, ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const out = [];
+    let kept = 0;
+    let bytes = 0;
     let err = '';
-    child.stdout.on('data', (c) => out.push(c));
+    child.stdout.on('data', (c) => {
+      bytes += c.length;
+      if (kept < keep) {
+        out.push(c);
+        kept += c.length;
+      }
+    });
     child.stderr.on('data', (c) => (err += c));
     child.on('close', (code) => {
       if (code !== 0) return reject(new Error(`memfail ${args.join(' ')}: ${err}`));
       resolve({
-        out: Buffer.concat(out).toString(),
+        head: Buffer.concat(out).toString(),
+        bytes,
+        ms: performance.now() - start,
         rssMiB: Number(err.trim().split('\n').at(-1)) / 1024,
       });
     });
@@ -382,7 +401,7 @@ try {
     );
     const m = await memfailEndToEnd(nats, pg, sql, dir, HOSTS, N);
     console.log(
-      `memfail     ${N} records, ${HOSTS} hosts, end to end: ${(m.ms / 1000).toFixed(2)} s, ${rate(N, m.ms)}/s`,
+      `memfail     ${N} records, ${HOSTS} hosts, end to end: ${(m.ms / 1000).toFixed(2)} s, ${rate(N, m.ms)}/s (all acked by JetStream at ${(m.publishedMs / 1000).toFixed(2)} s)`,
     );
     const slower = Math.min(rate(N, js.ms), rate(N, copy.ms));
     console.log(

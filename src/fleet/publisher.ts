@@ -92,6 +92,8 @@ export class Publisher {
   private wakeUp: (() => void) | null = null;
   private runPromise: Promise<void> | null = null;
   private published = 0;
+  /** Draining a backlog left by an outage (said when it is done). */
+  private recovering = false;
   state: PublisherState = 'connecting';
 
   constructor(
@@ -212,14 +214,14 @@ export class Publisher {
         continue;
       }
       if (progressed) {
-        if (this.state !== 'publishing') {
-          if (this.state === 'unreachable') {
-            this.log(`NATS ${this.target.display} is back; draining the backlog`);
-          }
-          this.state = 'publishing';
+        if (this.state === 'unreachable') {
+          this.log(`NATS ${this.target.display} is back; draining the backlog`);
+          this.recovering = true;
         }
+        this.state = 'publishing';
       } else {
-        if (this.state === 'publishing') this.log('fleet backlog drained');
+        if (this.recovering) this.log('fleet backlog drained');
+        this.recovering = false;
         this.state = 'idle';
         this.backlog();
         await this.pause(IDLE_POLL_MS);

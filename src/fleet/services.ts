@@ -82,6 +82,10 @@ export async function startNats(extraArgs: readonly string[] = []): Promise<Nats
       );
     });
     child = proc;
+    // A test runner that kills its file mid-test still ends the server.
+    const onExit = () => proc.kill('SIGKILL');
+    process.once('exit', onExit);
+    proc.once('exit', () => process.off('exit', onExit));
     await Promise.race([
       waitFor(async () => log.includes('Server is ready'), 'nats-server to be ready'),
       failed,
@@ -156,6 +160,12 @@ export async function startPostgres(settings: readonly string[] = []): Promise<P
   const options = [`-p ${port}`, `-k ${root}`, "-c listen_addresses='127.0.0.1'"]
     .concat(settings.map((s) => `-c ${s}`))
     .join(' ');
+  const onExit = () => {
+    try {
+      pgRun(ids, 'pg_ctl', ['-D', data, '-m', 'immediate', 'stop']);
+    } catch {}
+  };
+  process.once('exit', onExit);
   const start = async () => {
     pgRun(ids, 'pg_ctl', ['-D', data, '-o', options, '-l', join(root, 'log'), '-w', 'start']);
     await waitFor(() => portOpen(port), 'PostgreSQL to listen');
@@ -174,6 +184,7 @@ export async function startPostgres(settings: readonly string[] = []): Promise<P
     start,
     dispose: async () => {
       await stop();
+      process.off('exit', onExit);
       rmSync(root, { recursive: true, force: true });
     },
   };
