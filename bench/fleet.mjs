@@ -16,10 +16,10 @@
 //   backlog     BACKLOG records already on the stream, then `memfail collect`
 //               drains them: its peak RSS (VmHWM)
 //
-//   node bench/fleet.mjs [--events N] [--naive N] [--hosts H] [--backlog N]
+//   node bench/fleet.mjs [--events N] [--naive N] [--hosts H] [--backlog N] [--rounds R]
 //   node bench/fleet.mjs --scale [--hosts 10000] [--events 1000000]
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -45,6 +45,7 @@ const NAIVE = arg('naive', 5_000);
 const HOSTS = arg('hosts', SCALE ? 10_000 : 4);
 const BACKLOG = arg('backlog', 1_000_000);
 const SCALE_VMS = arg('vms', 2); // per host in --scale
+const ROUNDS = arg('rounds', 3);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // A record as the agent publishes it: QEMU 7.2's text of the event as raw.
@@ -167,7 +168,7 @@ async function naive(natsUrl, sql, n) {
   return { ms };
 }
 
-function fillStores(dir, hosts, n) {
+function fillStores(dir, hosts, n, prefix) {
   const paths = [];
   const perHost = Math.ceil(n / hosts);
   let left = n;
@@ -179,7 +180,7 @@ function fillStores(dir, hosts, n) {
     for (let from = 0; from < count; from += 5000) {
       const batch = [];
       for (let i = from; i < Math.min(count, from + 5000); i++) {
-        const r = record(`host${h}`, `vm${i % 50}`, i);
+        const r = record(`${prefix}host${h}`, `vm${i % 50}`, i);
         const k = KINDS[i % 4];
         batch.push({
           kind: 'failure',
@@ -219,8 +220,11 @@ async function untilRows(sql, where, n, limitMs = 900_000) {
   }
 }
 
-async function memfailEndToEnd(nats, pg, sql, dir, hosts, n) {
-  const paths = fillStores(dir, hosts, n);
+async function memfailEndToEnd(nats, pg, sql, dir, hosts, n, round) {
+  mkdirSync(dir);
+  // Each round into empty tables, as the COPY floor's fresh table.
+  await sql`TRUNCATE memory_failure, lifecycle, vm_summary`;
+  const paths = fillStores(dir, hosts, n, `r${round}-`);
   const collector = run([BIN, 'collect', '--nats', nats.url, '--pg', pg.url, '-q']);
   // Ready: the stream and consumer exist once the collector has started.
   const nc = await connect({ servers: nats.url });
@@ -235,7 +239,7 @@ async function memfailEndToEnd(nats, pg, sql, dir, hosts, n) {
   }
   const start = performance.now();
   // One process per host (as on a fleet), at most 4 at a time on this machine.
-  const queue = paths.map((p, h) => [p, `host${h}`]);
+  const queue = paths.map((p, h) => [p, `r${round}-host${h}`]);
   const workers = [];
   for (let w = 0; w < Math.min(4, queue.length); w++) {
     workers.push(
@@ -249,7 +253,7 @@ async function memfailEndToEnd(nats, pg, sql, dir, hosts, n) {
   }
   await Promise.all(workers);
   const publishedMs = performance.now() - start;
-  await untilRows(sql, "host LIKE 'host%'", n);
+  await untilRows(sql, `host LIKE 'r${round}-host%'`, n);
   const ms = performance.now() - start;
   collector.child.kill('SIGTERM');
   if ((await collector.exited) !== 0) throw new Error(`collector: ${collector.err()}`);
@@ -387,25 +391,43 @@ try {
       `  report --pg: ${s.reportFailures} failures (expected ${N}), peak RSS ${s.reportRssMiB.toFixed(0)} MiB`,
     );
   } else {
-    const js = await floorJetStream(nats.url, N);
+    // The machine is shared: contenders run in turn, ROUNDS times, and each
+    // is judged by its best round (the one least disturbed by others).
+    const best = {
+      js: Number.POSITIVE_INFINITY,
+      copy: Number.POSITIVE_INFINITY,
+      naive: Number.POSITIVE_INFINITY,
+      memfail: Number.POSITIVE_INFINITY,
+    };
+    for (let round = 1; round <= ROUNDS; round++) {
+      const js = await floorJetStream(nats.url, N);
+      const copy = await floorCopy(sql, N);
+      const nv = await naive(nats.url, sql, NAIVE);
+      const m = await memfailEndToEnd(nats, pg, sql, join(dir, `r${round}`), HOSTS, N, round);
+      best.js = Math.min(best.js, js.ms);
+      best.copy = Math.min(best.copy, copy.ms);
+      best.naive = Math.min(best.naive, nv.ms);
+      best.memfail = Math.min(best.memfail, m.ms);
+      console.log(`round ${round}:`);
+      console.log(
+        `  floor-js    ${N} publishes of ${js.bytes} B with acks: ${(js.ms / 1000).toFixed(2)} s, ${rate(N, js.ms)}/s`,
+      );
+      console.log(
+        `  floor-copy  ${N} rows COPY: ${(copy.ms / 1000).toFixed(2)} s, ${rate(N, copy.ms)}/s`,
+      );
+      console.log(
+        `  naive       ${NAIVE} records end to end: ${(nv.ms / 1000).toFixed(2)} s, ${rate(NAIVE, nv.ms)}/s`,
+      );
+      console.log(
+        `  memfail     ${N} records, ${HOSTS} hosts, end to end: ${(m.ms / 1000).toFixed(2)} s, ${rate(N, m.ms)}/s (all acked by JetStream at ${(m.publishedMs / 1000).toFixed(2)} s)`,
+      );
+    }
+    const slower = Math.min(rate(N, best.js), rate(N, best.copy));
     console.log(
-      `floor-js    ${N} publishes of ${js.bytes} B with acks: ${(js.ms / 1000).toFixed(2)} s, ${rate(N, js.ms)}/s`,
+      `best of ${ROUNDS}: floor-js ${rate(N, best.js)}/s, floor-copy ${rate(N, best.copy)}/s, naive ${rate(NAIVE, best.naive)}/s, memfail ${rate(N, best.memfail)}/s`,
     );
-    const copy = await floorCopy(sql, N);
     console.log(
-      `floor-copy  ${N} rows COPY: ${(copy.ms / 1000).toFixed(2)} s, ${rate(N, copy.ms)}/s`,
-    );
-    const nv = await naive(nats.url, sql, NAIVE);
-    console.log(
-      `naive       ${NAIVE} records end to end: ${(nv.ms / 1000).toFixed(2)} s, ${rate(NAIVE, nv.ms)}/s`,
-    );
-    const m = await memfailEndToEnd(nats, pg, sql, dir, HOSTS, N);
-    console.log(
-      `memfail     ${N} records, ${HOSTS} hosts, end to end: ${(m.ms / 1000).toFixed(2)} s, ${rate(N, m.ms)}/s (all acked by JetStream at ${(m.publishedMs / 1000).toFixed(2)} s)`,
-    );
-    const slower = Math.min(rate(N, js.ms), rate(N, copy.ms));
-    console.log(
-      `  memfail / slower floor: ${(rate(N, m.ms) / slower).toFixed(2)}   memfail / naive: ${(rate(N, m.ms) / rate(NAIVE, nv.ms)).toFixed(1)}x`,
+      `  memfail / slower floor: ${(rate(N, best.memfail) / slower).toFixed(2)}   memfail / naive: ${(rate(N, best.memfail) / rate(NAIVE, best.naive)).toFixed(1)}x`,
     );
     if (BACKLOG > 0) {
       const b = await backlogRss(nats, pg, sql, BACKLOG);

@@ -28,7 +28,7 @@ import {
   type RejectReason,
 } from './message.js';
 import {
-  connectNats,
+  connectPatiently,
   DEFAULT_DURABLE,
   ensureConsumer,
   ensureStream,
@@ -81,7 +81,13 @@ export class Collector {
   /** Connects, migrates PostgreSQL, creates stream and consumer when absent. */
   async start(): Promise<void> {
     await migratePg(this.sql);
-    this.nc = await connectNats(this.target, 'memfail-collector');
+    this.nc = await connectPatiently(
+      this.target,
+      'memfail-collector',
+      () => this.stopping,
+      this.log,
+    );
+    if (this.nc === null) return;
     await ensureStream(await jetstreamManager(this.nc), this.options.stream);
     await ensureConsumer(
       this.nc,

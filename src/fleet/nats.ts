@@ -107,7 +107,6 @@ export function connectionOptions(target: NatsTarget, name: string): ConnectionO
     // An agent or collector outlives any NATS outage: reconnect for ever.
     maxReconnectAttempts: -1,
     reconnectTimeWait: 500,
-    waitOnFirstConnect: true,
     pingInterval: 10_000,
     // No stack captured per request: a publish ack each is the hot path, and
     // the trace cost a fifth of the publisher's CPU (bench/fleet.mjs).
@@ -126,6 +125,38 @@ export function connectionOptions(target: NatsTarget, name: string): ConnectionO
 
 export function connectNats(target: NatsTarget, name: string): Promise<NatsConnection> {
   return connect(connectionOptions(target, name));
+}
+
+/**
+ * Connects, trying again every `retryMs` while the server is away (saying so
+ * once); null when `stopped()` turned true first. Once connected, the client
+ * itself reconnects for ever.
+ */
+export async function connectPatiently(
+  target: NatsTarget,
+  name: string,
+  stopped: () => boolean,
+  log: (line: string) => void,
+  retryMs = 1000,
+): Promise<NatsConnection | null> {
+  let said = false;
+  while (!stopped()) {
+    try {
+      return await connectNats(target, name);
+    } catch (err) {
+      // Wrong credentials or options will not mend by waiting.
+      if (isPermanent(err)) throw err;
+      if (!said) log(`NATS ${target.display} unreachable (${(err as Error).message}); retrying`);
+      said = true;
+      await new Promise((r) => setTimeout(r, retryMs));
+    }
+  }
+  return null;
+}
+
+function isPermanent(err: unknown): boolean {
+  const name = (err as { name?: unknown }).name;
+  return name === 'AuthorizationError' || name === 'InvalidArgumentError';
 }
 
 /** Creates the stream when absent; returns its info. */

@@ -28,7 +28,7 @@ import {
   messageId,
   subjectOf,
 } from './message.js';
-import { connectNats, ensureStream, type NatsTarget, type StreamSettings } from './nats.js';
+import { connectPatiently, ensureStream, type NatsTarget, type StreamSettings } from './nats.js';
 
 export interface PublisherOptions {
   readonly host?: string;
@@ -187,28 +187,29 @@ export class Publisher {
 
   private async run(): Promise<void> {
     try {
-      this.nc = await connectNats(this.target, `memfail-agent ${this.host}`);
+      this.nc = await connectPatiently(
+        this.target,
+        `memfail-agent ${this.host}`,
+        () => this.stopping,
+        (line) => this.log(`${line}; ${this.backlog()} events kept on disk meanwhile`),
+      );
     } catch (err) {
-      if (!this.stopping)
-        this.log(`cannot connect to NATS ${this.target.display}: ${message(err)}`);
+      this.log(`cannot connect to NATS ${this.target.display}: ${message(err)}; not publishing`);
       return;
     }
+    if (this.nc === null) return;
     void this.watchStatus(this.nc);
     this.js = jetstream(this.nc, { timeout: 10_000 });
-    while (!this.stopping) {
-      try {
-        await ensureStream(await jetstreamManager(this.nc), this.options.stream);
-        break;
-      } catch (err) {
-        this.becomeUnreachable(err);
-        await this.pause(RETRY_MS);
-      }
-    }
+    let streamReady = false;
     while (!this.stopping) {
       let progressed = false;
       try {
+        // Again after any failure: someone may have deleted the stream.
+        if (!streamReady) await ensureStream(await jetstreamManager(this.nc), this.options.stream);
+        streamReady = true;
         progressed = await this.drainOnce();
       } catch (err) {
+        streamReady = false;
         this.becomeUnreachable(err);
         await this.pause(RETRY_MS);
         continue;

@@ -267,6 +267,33 @@ test('NATS down: the backlog stays on disk, is reported, and drains when NATS is
   store.close();
 });
 
+test('NATS down when the agent starts: it says so, keeps the events, publishes once NATS is up', async () => {
+  const stream = await freshStream();
+  const path = join(tmp.dir, 'late.db');
+  const store = Store.open(path);
+  store.insert([failure('vm1', 1), failure('vm1', 2)]);
+  const target = parseNatsUrl(nats.url);
+  await nats.stop();
+  const lines: string[] = [];
+  const publisher = new Publisher(path, target, {
+    host: 'host-late',
+    stream,
+    log: (l) => lines.push(l),
+  });
+  publisher.start();
+  await until(
+    async () => lines.some((l) => /unreachable .*2 events kept on disk meanwhile/.test(l)),
+    'the log line',
+  );
+  await nats.start();
+  const collector = new Collector(target, sql, { stream, durable: 'late' });
+  await collector.start();
+  await until(async () => (await count('memory_failure', 'host-late')) === 2, 'both rows');
+  await publisher.stop();
+  await collector.stop();
+  store.close();
+});
+
 test('migrations run once under concurrency; a newer schema is refused', async () => {
   const [a, b] = await Promise.all([migratePg(sql), migratePg(sql)]);
   assert.equal(a, b);
