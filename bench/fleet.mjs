@@ -388,7 +388,10 @@ try {
       `  hosts --pg: ${s.hostsListed} hosts, ${s.hostsWrong} with a wrong count, peak RSS ${s.hostsRssMiB.toFixed(0)} MiB`,
     );
     console.log(
-      `  report --pg: ${s.reportFailures} failures (expected ${N}), peak RSS ${s.reportRssMiB.toFixed(0)} MiB`,
+      `  report --pg: "${s.reportHead}" (expected ${N} failures on ${HOSTS * SCALE_VMS} VMs)`,
+    );
+    console.log(
+      `    ${(s.reportBytes / 1e6).toFixed(0)} MB of text in ${(s.reportMs / 1000).toFixed(1)} s, peak RSS ${s.reportRssMiB.toFixed(0)} MiB`,
     );
   } else {
     // The machine is shared: contenders run in turn, ROUNDS times, and each

@@ -136,10 +136,9 @@ export class Collector {
         max_messages: this.batch,
         expires: Math.max(1000, this.options.fetchWaitMs ?? 1000),
       });
-      for await (const m of messages) {
-        batch.push(m);
-        if (this.stopping) break;
-      }
+      // Read to the end even when stopping (it ends within `expires`): what
+      // the server sent is then given back at once, not after the ack wait.
+      for await (const m of messages) batch.push(m);
     } catch (err) {
       if (!this.stopping) {
         this.log(`cannot fetch from NATS ${this.target.display}: ${message(err)}; retrying`);
@@ -166,6 +165,13 @@ export class Collector {
         break;
       } catch (err) {
         this.options.metrics?.commitErrors.inc();
+        if (this.stopping) {
+          // Stopping while PostgreSQL is away: the batch goes back to the stream.
+          this.log(
+            `cannot commit a batch of ${batch.length} (${message(err)}); left on the stream`,
+          );
+          return giveBack(batch);
+        }
         this.log(
           `cannot commit a batch of ${batch.length} to PostgreSQL (${message(err)}); retrying`,
         );

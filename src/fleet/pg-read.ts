@@ -62,7 +62,11 @@ function where(filter: FleetFilter): { text: string; params: (string | number)[]
   return { text: parts.length === 0 ? '' : `WHERE ${parts.join(' AND ')}`, params };
 }
 
-/** The events query: in time order (QMP's time, else receipt), as `events --db` lists them. */
+/**
+ * The events query, in event time order (QMP's time, else receipt) so that
+ * an index gives the order; `events --db` lists in receipt order, the same
+ * order unless a VM's clock and the agents' disagree.
+ */
 export function eventsQuery(filter: FleetFilter): { text: string; params: (string | number)[] } {
   const w = where(filter);
   return {

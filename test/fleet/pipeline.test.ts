@@ -294,6 +294,35 @@ test('NATS down when the agent starts: it says so, keeps the events, publishes o
   store.close();
 });
 
+test('stop() commits and acks the batch in hand: the next collector stores the rest, no duplicate', async () => {
+  const stream = await freshStream();
+  const path = join(tmp.dir, 'stop.db');
+  const store = Store.open(path);
+  const obs = [];
+  for (let i = 0; i < 6000; i++) obs.push(failure(`vm${i % 5}`, i));
+  store.insert(obs);
+  const target = parseNatsUrl(nats.url);
+  const publisher = new Publisher(path, target, { host: 'host-stop', stream });
+  publisher.start();
+  assert.ok(await publisher.flush(30_000));
+  await publisher.stop();
+  const first = new Collector(target, sql, { stream, durable: 'stop', batch: 100 });
+  await first.start();
+  await until(async () => first.totals.batches >= 1, 'a first batch');
+  await first.stop();
+  const stored = await count('memory_failure', 'host-stop');
+  assert.equal(stored, first.totals.inserted);
+  assert.ok(stored > 0 && stored < 6000, `stopped part-way (${stored})`);
+  const second = new Collector(target, sql, { stream, durable: 'stop', batch: 500 });
+  await second.start();
+  await until(async () => (await count('memory_failure', 'host-stop')) === 6000, 'the rest');
+  await second.stop();
+  // Everything the first committed was acked: nothing came to the second twice.
+  assert.equal(second.totals.duplicates, 0);
+  assert.equal(second.totals.inserted, 6000 - stored);
+  store.close();
+});
+
 test('migrations run once under concurrency; a newer schema is refused', async () => {
   const [a, b] = await Promise.all([migratePg(sql), migratePg(sql)]);
   assert.equal(a, b);
