@@ -121,7 +121,7 @@ export interface HostSummary {
   readonly invalid: number;
   /** When its last failure happened (QMP's time, else receipt), ISO 8601. */
   readonly lastFailure: string | null;
-  // A `health` member (src/health) joins here at merge; formatHosts has its column slot.
+  // A `health` member (src/health) joins here at merge, with its entry in HOST_COLUMNS.
 }
 
 export async function fleetHosts(sql: Sql, host?: string): Promise<HostSummary[]> {
@@ -248,25 +248,33 @@ function toCounts(r: SummaryRow): VmCounts {
   };
 }
 
+/**
+ * The columns of `memfail hosts`, in order. A health column (src/health,
+ * joining at merge) is one more entry here and one more member of HostSummary.
+ */
+const HOST_COLUMNS: readonly {
+  readonly title: string;
+  readonly cell: (h: HostSummary) => string;
+  readonly right: boolean;
+}[] = [
+  { title: 'HOST', cell: (h) => h.host, right: false },
+  { title: 'VMS', cell: (h) => String(h.vms), right: true },
+  { title: 'FAILURES', cell: (h) => String(h.failures), right: true },
+  { title: 'INVALID', cell: (h) => String(h.invalid), right: true },
+  { title: 'LAST FAILURE', cell: (h) => h.lastFailure ?? '-', right: false },
+];
+
 /** `memfail hosts` as text: one line per host. */
 export function formatHosts(hosts: readonly HostSummary[]): string {
-  const header = ['HOST', 'VMS', 'FAILURES', 'INVALID', 'LAST FAILURE'];
-  const rows = hosts.map((h) => [
-    h.host,
-    String(h.vms),
-    String(h.failures),
-    String(h.invalid),
-    h.lastFailure ?? '-',
-  ]);
-  const widths = header.map((_, i) =>
-    Math.max(header[i]!.length, ...rows.map((r) => r[i]!.length)),
-  );
+  const rows = [
+    HOST_COLUMNS.map((c) => c.title),
+    ...hosts.map((h) => HOST_COLUMNS.map((c) => c.cell(h))),
+  ];
+  const widths = HOST_COLUMNS.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   const line = (cells: readonly string[]) =>
     cells
-      .map((c, i) =>
-        i === 0 || i === cells.length - 1 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!),
-      )
+      .map((c, i) => (HOST_COLUMNS[i]!.right ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
       .join('  ')
       .trimEnd();
-  return `${[header, ...rows].map(line).join('\n')}\n`;
+  return `${rows.map(line).join('\n')}\n`;
 }
