@@ -16,21 +16,19 @@ export function startPublisher(
   if (!/^[A-Za-z0-9_.:-]+$/.test(host)) {
     throw new UsageError(`--host '${host}': letters, digits, '.', '-', '_' and ':' only`);
   }
-  const backlog =
-    registry === undefined
-      ? undefined
-      : new Gauge({
-          name: 'memfail_fleet_backlog_events',
-          help: 'Recorded events not yet acknowledged by JetStream (kept on disk until they are)',
-          registers: [registry],
-        });
   const target = natsTarget(opts.publish, opts);
-  const publisher = new Publisher(path, target, {
-    host,
-    stream: streamSettings(opts),
-    log,
-    ...(backlog === undefined ? {} : { onBacklog: (n: number) => backlog.set(n) }),
-  });
+  const publisher = new Publisher(path, target, { host, stream: streamSettings(opts), log });
+  if (registry !== undefined) {
+    new Gauge({
+      name: 'memfail_fleet_backlog_events',
+      help: 'Recorded events not yet acknowledged by JetStream (kept on disk until they are)',
+      registers: [registry],
+      // Counted when scraped: right even while NATS has never been reached.
+      collect() {
+        if (publisher.state !== 'stopped') this.set(publisher.backlog());
+      },
+    });
+  }
   log(`publishing as host ${host} to ${target.display}`);
   publisher.start();
   return publisher;

@@ -61,9 +61,13 @@ export interface NatsServer {
   dispose(): Promise<void>;
 }
 
-export async function startNats(extraArgs: readonly string[] = []): Promise<NatsServer> {
+/** `port`: a port chosen beforehand (freePort()), e.g. to start NATS after its clients. */
+export async function startNats(
+  extraArgs: readonly string[] = [],
+  port?: number,
+): Promise<NatsServer> {
   const dir = mkdtempSync(join(tmpdir(), 'memfail-nats-'));
-  const port = await freePort();
+  port ??= await freePort();
   let child: ChildProcess | null = null;
   const start = async () => {
     const proc = spawn(
