@@ -17,7 +17,12 @@ import {
   MAX_MESSAGE_BYTES,
   messageId,
 } from '../../src/fleet/message.js';
-import { DEFAULT_STREAM, parseNatsUrl, type StreamSettings } from '../../src/fleet/nats.js';
+import {
+  DEFAULT_STREAM,
+  ensureStream,
+  parseNatsUrl,
+  type StreamSettings,
+} from '../../src/fleet/nats.js';
 import { openPg, type Sql } from '../../src/fleet/pg.js';
 import { migratePg } from '../../src/fleet/pg-schema.js';
 import { Publisher } from '../../src/fleet/publisher.js';
@@ -321,6 +326,28 @@ test('stop() commits and acks the batch in hand: the next collector stores the r
   assert.equal(second.totals.duplicates, 0);
   assert.equal(second.totals.inserted, 6000 - stored);
   store.close();
+});
+
+test('the stream is created with the retention, storage and replicas asked for; an existing one is kept', async () => {
+  await freshStream();
+  const nc = await connect({ servers: nats.url });
+  const jsm = await jetstreamManager(nc);
+  const asked = {
+    ...DEFAULT_STREAM,
+    name: 'TUNED',
+    retention: 'workqueue',
+    storage: 'memory',
+  } as const;
+  const info = await ensureStream(jsm, asked);
+  assert.equal(info.config.retention, 'workqueue');
+  assert.equal(info.config.storage, 'memory');
+  assert.equal(info.config.num_replicas, 1);
+  assert.equal(info.config.duplicate_window, 10 * 60 * 1e9);
+  const again = await ensureStream(jsm, { ...asked, retention: 'limits', storage: 'file' });
+  assert.equal(again.config.retention, 'workqueue');
+  assert.equal(again.config.storage, 'memory');
+  await jsm.streams.delete('TUNED');
+  await nc.close();
 });
 
 test('migrations run once under concurrency; a newer schema is refused', async () => {
