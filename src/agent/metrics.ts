@@ -166,7 +166,7 @@ export interface MetricsServer {
 
 /** Serves GET /metrics; anything else is 404. */
 export async function serveMetrics(
-  metrics: AgentMetrics,
+  metrics: { readonly registry: Registry },
   listen: MetricsListen,
 ): Promise<MetricsServer> {
   const server: Server = createServer((req, res) => {

@@ -172,45 +172,123 @@ export function* reportText(
     for (const a of accountsOf(source, counts.vm, horizonUs, false)) byOutcome[a.outcome]++;
     return withOutcomes(counts, byOutcome);
   });
-  const overall = overallOf(vms);
-  const gaps = source.gaps?.();
-  const quarantined = source.quarantined?.();
-  if (!options.json) {
-    yield overallLines(overall).join('\n');
-    if (quarantined !== undefined && quarantined > 0) {
-      yield `\n  quarantined:  ${quarantined} observation${quarantined === 1 ? '' : 's'} the database refused, kept with the reason in its quarantine table`;
-    }
-    if (gaps !== undefined && gaps.length > 0) {
-      yield `\n\n${gaps.length} gap${gaps.length === 1 ? '' : 's'} in the record (events in them may be missing):`;
-      for (const g of gaps.slice(-GAP_LINES)) yield `\n${gapLine(g)}`;
-      if (gaps.length > GAP_LINES) yield `\n  (the ${GAP_LINES} latest shown; --json lists all)`;
-      yield '\n';
-    }
-    for (const vm of vms) {
-      yield `\n${vmLines(vm).join('\n')}`;
-      for (const a of accountsOf(source, vm.vm, horizonUs, true)) yield `\n${accountLine(a)}`;
-    }
+  const json = options.json === true;
+  const record: RecordState = { gaps: source.gaps?.(), quarantined: source.quarantined?.() };
+  yield* headPieces(overallOf(vms), json, record);
+  for (let i = 0; i < vms.length; i++) {
+    yield* vmPieces(vms[i]!, i, accountsOf(source, vms[i]!.vm, horizonUs, true), json);
+  }
+  yield* tailPieces(vms.length, json, record);
+}
+
+/** What a store knows of its own completeness (a SQLite store; the fleet's has neither yet). */
+interface RecordState {
+  readonly gaps: readonly StoredGap[] | undefined;
+  readonly quarantined: number | undefined;
+}
+
+const NO_RECORD_STATE: RecordState = { gaps: undefined, quarantined: undefined };
+
+/**
+ * What an asynchronous store (PostgreSQL) gives a report: the counts, and one
+ * VM's readable failures and lifecycle events at a time, each in receipt order.
+ */
+export interface AsyncReportSource {
+  vmCounts(): Promise<readonly VmCounts[]>;
+  load(vm: string): Promise<{
+    readonly failures: readonly ReportFailure[];
+    readonly lifecycle: readonly StoredLifecycle[];
+  }>;
+}
+
+/**
+ * reportText() over an AsyncReportSource, piece for piece the same output.
+ * Holds one VM's rows at a time (each VM is loaded twice, as reportText reads twice).
+ */
+export async function* reportTextAsync(
+  source: AsyncReportSource,
+  options: ReportOptions & { readonly json?: boolean } = {},
+): AsyncGenerator<string> {
+  const horizonUs = horizon(options);
+  const one = async (vm: string): Promise<ReportSource> => {
+    const rows = await source.load(vm);
+    return { vmCounts: () => [], failures: () => rows.failures, lifecycle: () => rows.lifecycle };
+  };
+  const counts = [...(await source.vmCounts())].sort((a, b) =>
+    a.vm < b.vm ? -1 : a.vm > b.vm ? 1 : 0,
+  );
+  const vms: VmReportHead[] = [];
+  for (const c of counts) {
+    const byOutcome = zeros(OBSERVED_OUTCOMES);
+    for (const a of accountsOf(await one(c.vm), c.vm, horizonUs, false)) byOutcome[a.outcome]++;
+    vms.push(withOutcomes(c, byOutcome));
+  }
+  const json = options.json === true;
+  yield* headPieces(overallOf(vms), json, NO_RECORD_STATE);
+  for (let i = 0; i < vms.length; i++) {
+    const vm = vms[i]!;
+    yield* vmPieces(vm, i, accountsOf(await one(vm.vm), vm.vm, horizonUs, true), json);
+  }
+  yield* tailPieces(vms.length, json, NO_RECORD_STATE);
+}
+
+function* headPieces(
+  overall: Report['overall'],
+  json: boolean,
+  { gaps, quarantined }: RecordState,
+): Generator<string> {
+  if (json) {
+    yield `{\n  "overall": ${indent(JSON.stringify(overall, null, 2), 2)},\n  "vms": [`;
+    return;
+  }
+  yield overallLines(overall).join('\n');
+  if (quarantined !== undefined && quarantined > 0) {
+    yield `\n  quarantined:  ${quarantined} observation${quarantined === 1 ? '' : 's'} the database refused, kept with the reason in its quarantine table`;
+  }
+  if (gaps !== undefined && gaps.length > 0) {
+    yield `\n\n${gaps.length} gap${gaps.length === 1 ? '' : 's'} in the record (events in them may be missing):`;
+    for (const g of gaps.slice(-GAP_LINES)) yield `\n${gapLine(g)}`;
+    if (gaps.length > GAP_LINES) yield `\n  (the ${GAP_LINES} latest shown; --json lists all)`;
+    yield '\n';
+  }
+}
+
+function* vmPieces(
+  vm: VmReportHead,
+  i: number,
+  accounts: Iterable<FailureAccount>,
+  json: boolean,
+): Generator<string> {
+  if (!json) {
+    yield `\n${vmLines(vm).join('\n')}`;
+    for (const a of accounts) yield `\n${accountLine(a)}`;
+    return;
+  }
+  // The VM object up to its accounts, which follow one by one.
+  const head = JSON.stringify({ ...vm, accounts: [] }, null, 2);
+  yield `${i === 0 ? '\n' : ',\n'}    ${indent(head.slice(0, -'[]\n}'.length), 4)}[`;
+  let none = true;
+  for (const a of accounts) {
+    yield `${none ? '\n' : ',\n'}        ${indent(JSON.stringify(a, null, 2), 8)}`;
+    none = false;
+  }
+  yield none ? ']\n    }' : '\n      ]\n    }';
+}
+
+function* tailPieces(
+  vms: number,
+  json: boolean,
+  { gaps, quarantined }: RecordState,
+): Generator<string> {
+  if (!json) {
     yield '\n';
     return;
   }
-  yield `{\n  "overall": ${indent(JSON.stringify(overall, null, 2), 2)},\n  "vms": [`;
-  for (let i = 0; i < vms.length; i++) {
-    // The VM object up to its accounts, which follow one by one.
-    const head = JSON.stringify({ ...vms[i], accounts: [] }, null, 2);
-    yield `${i === 0 ? '\n' : ',\n'}    ${indent(head.slice(0, -'[]\n}'.length), 4)}[`;
-    let none = true;
-    for (const a of accountsOf(source, vms[i]!.vm, horizonUs, true)) {
-      yield `${none ? '\n' : ',\n'}        ${indent(JSON.stringify(a, null, 2), 8)}`;
-      none = false;
-    }
-    yield none ? ']\n    }' : '\n      ]\n    }';
-  }
-  const end = vms.length === 0 ? ']' : '\n  ]';
   const more = [
     ...(gaps === undefined ? [] : [`"gaps": ${indent(JSON.stringify(gaps, null, 2), 2)}`]),
     ...(quarantined === undefined ? [] : [`"quarantined": ${quarantined}`]),
   ];
-  yield `${end}${more.map((m) => `,\n  ${m}`).join('')}\n}\n`;
+  yield `${vms === 0 ? ']' : '\n  ]'}${more.map((m) => `,\n  ${m}`).join('')}\n}\n`;
 }
 
 function indent(json: string, by: number): string {

@@ -95,6 +95,16 @@ export async function watch(vmArgs: readonly string[], opts: WatchFlags, io: Io)
     throw err;
   }
   const writer = new BatchWriter(store, { sinks: dispatcher?.sinkIds ?? [] });
+  // --publish: the fleet publisher follows the store (src/fleet), woken on every commit.
+  const publisher =
+    opts.publish === undefined
+      ? null
+      : (await import('./fleet-publish.js')).startPublisher(
+          path,
+          { ...opts, publish: opts.publish },
+          log,
+          metrics?.registry,
+        );
   warnOwedElsewhere(store, dispatcher?.sinkIds ?? [], path, io);
   let newFailures = 0;
   writer.onCommitted((batch) => {
@@ -106,6 +116,7 @@ export async function watch(vmArgs: readonly string[], opts: WatchFlags, io: Io)
     batch.observations.forEach((obs, i) => {
       if (obs.kind === 'failure' && batch.result.fresh[i]) log(failureLine(obs));
     });
+    publisher?.wake();
   });
   // A database that turned corrupt will not heal by retrying: stop, say so.
   let corrupt: Error | null = null;
@@ -148,6 +159,7 @@ export async function watch(vmArgs: readonly string[], opts: WatchFlags, io: Io)
       log(`metrics at ${metricsServer.url}`);
     } catch (err) {
       io.stderr(`memfail: cannot serve metrics on ${opts.metrics}: ${(err as Error).message}\n`);
+      await publisher?.stop();
       store.close();
       return 1;
     }
@@ -225,6 +237,13 @@ export async function watch(vmArgs: readonly string[], opts: WatchFlags, io: Io)
   const committed = writer.close();
   await actor?.stop();
   await dispatcher?.stop(opts.once && !watcher.isStopping ? ONCE_ALERT_DRAIN_MS : 0);
+  if (publisher !== null) {
+    // --once: give the last events a moment to reach JetStream; the rest wait on disk.
+    if (opts.once && !watcher.isStopping && !(await publisher.flush(ONCE_ALERT_DRAIN_MS))) {
+      log(`${publisher.backlog()} events not yet published; the next watch --publish sends them`);
+    }
+    await publisher.stop();
+  }
   const owed = sinks.length > 0 ? store.outboxCounts().pending : 0;
   await metricsServer?.close();
   if (corrupt === null) {

@@ -1,4 +1,5 @@
 import { type Command, Option } from 'commander';
+import { type NatsFlags, natsOptions, pgUrl } from './fleet.js';
 import { addHealthWatchOptions, type HealthWatchFlags } from './health.js';
 import type { CommandContext } from './io.js';
 
@@ -50,6 +51,8 @@ export function registerAgent(program: Command, ctx: CommandContext): void {
         .default('normal'),
     )
     .option('-q, --quiet', 'no connection news on stderr')
+    .option('--publish <url>', 'also publish every record to NATS JetStream (nats://HOST:PORT)');
+  natsOptions(watchCommand)
     .addHelpText(
       'after',
       `
@@ -89,7 +92,12 @@ this database was killed, the window in which events may have been missed is
 recorded (shown by events and report; QMP does not replay events).
 Default --db: $XDG_STATE_HOME/memfail/events.db (~/.local/state/memfail/events.db)
 on Linux, ~/Library/Application Support/memfail/events.db on macOS,
-%LOCALAPPDATA%\\memfail\\events.db on Windows.`,
+%LOCALAPPDATA%\\memfail\\events.db on Windows.
+--publish: every recorded failure and lifecycle event also goes to JetStream
+(subjects memfail.<host>.failure and memfail.<host>.lifecycle, stream MEMFAIL
+created when absent), marked published only once acked. NATS down: the events
+wait in --db and go when it is back (metric memfail_fleet_backlog_events).
+URL forms: nats://user:pass@HOST:PORT, tls://HOST:PORT; --nats-creds FILE.`,
     )
     .action(async (vms: string[], opts: WatchFlags) => {
       const { watch } = await import('./agent-watch.js');
@@ -101,6 +109,8 @@ on Linux, ~/Library/Application Support/memfail/events.db on macOS,
     .command('events')
     .description('List recorded memory failures')
     .option('--db <path>', 'SQLite database (default: as for watch)')
+    .option('--pg <url>', 'the fleet database instead (default: $MEMFAIL_PG_URL when no --db)')
+    .option('--host <name>', 'with --pg: only this host')
     .option('--vm <name>', 'only this VM')
     .option('--since <time>', 'only failures at or after TIME (ISO 8601, or 30s, 15m, 2h, 7d ago)')
     .option('--all', 'also list events too malformed to read (recipient etc. null)')
@@ -119,6 +129,12 @@ An event that failed validation is stored flagged (valid: false, error says
 why); it is listed when its canonical fields could still be read.`,
     )
     .action(async (opts: EventsFlags) => {
+      const pg = pgUrl(opts);
+      if (pg !== undefined) {
+        const { fleetEventsCommand } = await import('./fleet-read.js');
+        ctx.exitCode = await fleetEventsCommand(opts, pg, ctx.io);
+        return;
+      }
       const { events } = await import('./agent-read.js');
       ctx.exitCode = await events(opts, ctx.io);
     });
@@ -127,6 +143,11 @@ why); it is listed when its canonical fields could still be read.`,
     .command('report')
     .description('Summarise memory failures per VM and overall, with what became of each VM')
     .option('--db <path>', 'SQLite database (default: as for watch)')
+    .option('--pg <url>', 'the fleet database instead (default: $MEMFAIL_PG_URL when no --db)')
+    .option(
+      '--host <name>',
+      'with --pg: only this host; with --health: the host judged (default: hostname)',
+    )
     .option('--json', 'print the report as JSON')
     .option(
       '--within <seconds>',
@@ -147,8 +168,13 @@ SHUTDOWN), or *-ignored.`,
     )
     .option('--health', "add this host's health verdict (see memfail health)")
     .option('--policy <file>', 'with --health: the health policy (implies --health)')
-    .option('--host <name>', 'with --health: the host name (default: hostname)')
     .action(async (opts: ReportFlags) => {
+      const pg = pgUrl(opts);
+      if (pg !== undefined) {
+        const { fleetReportCommand } = await import('./fleet-read.js');
+        ctx.exitCode = await fleetReportCommand(opts, pg, ctx.io);
+        return;
+      }
       const { report } = await import('./agent-read.js');
       ctx.exitCode = await report(opts, ctx.io);
     });
@@ -197,7 +223,7 @@ export interface AlertsFlags {
   json?: boolean;
 }
 
-export interface WatchFlags extends HealthWatchFlags {
+export interface WatchFlags extends HealthWatchFlags, NatsFlags {
   db?: string;
   /** --libvirt alone is true (the default URI). */
   libvirt?: string | true;
@@ -210,10 +236,14 @@ export interface WatchFlags extends HealthWatchFlags {
   webhook: string[];
   durability: 'normal' | 'full';
   quiet?: boolean;
+  publish?: string;
+  host?: string;
 }
 
 export interface EventsFlags {
   db?: string;
+  pg?: string;
+  host?: string;
   vm?: string;
   since?: string;
   all?: boolean;
@@ -223,11 +253,12 @@ export interface EventsFlags {
 
 export interface ReportFlags {
   db?: string;
+  pg?: string;
+  host?: string;
   json?: boolean;
   within: string;
   health?: boolean;
   policy?: string;
-  host?: string;
 }
 
 function collect(value: string, previous: string[]): string[] {

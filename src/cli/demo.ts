@@ -1,5 +1,16 @@
 import type { Command } from 'commander';
-import { type CommandContext, UsageError } from './io.js';
+import type { CommandContext } from './io.js';
+
+export interface DemoFlags {
+  db?: string;
+  simulator?: boolean;
+  /** False with --no-libvirt. */
+  libvirt: boolean;
+  serve?: boolean;
+  listen: string;
+  evacuate?: boolean;
+  fleet?: boolean;
+}
 
 /** `memfail demo`: the main job, end to end, in one command. */
 export function registerDemo(program: Command, ctx: CommandContext): void {
@@ -24,73 +35,25 @@ export function registerDemo(program: Command, ctx: CommandContext): void {
       '--evacuate',
       'instead: the host-health part (a failing host judged and its guests live-migrated; needs QEMU)',
     )
+    .option(
+      '--fleet',
+      'instead: the fleet, with private nats-server and PostgreSQL, three simulated hosts with ' +
+        'agents publishing, one collector, then hosts and report from PostgreSQL',
+    )
     .addHelpText(
       'after',
       `
-With real QEMU and a reachable libvirtd (root, /var/run/libvirt/libvirt-sock), a
-last part starts a guest through libvirt, hits it, and records the failure
-through libvirt as \`memfail watch --libvirt\` does; without libvirtd it is skipped.
-
 Exit status: 0 when every step produced the MEMORY_FAILURE QEMU 7.2 would send, 1 otherwise.
 
 Examples:
   memfail demo
   memfail demo --db ./demo.db && memfail report --db ./demo.db
   memfail demo --serve                # then browse http://127.0.0.1:8080/
-  memfail demo --evacuate             # health verdicts and a live evacuation (README "Evacuation")`,
+  memfail demo --evacuate             # health verdicts and a live evacuation (README "Evacuation")
+  memfail demo --fleet                # needs nats-server and PostgreSQL 15: bash scripts/setup.sh`,
     )
-    .action(
-      async (opts: {
-        db?: string;
-        simulator?: boolean;
-        libvirt: boolean;
-        serve?: boolean;
-        listen: string;
-        evacuate?: boolean;
-      }) => {
-        if (opts.evacuate) {
-          const { evacuationDemo } = await import('./health-demo.js');
-          ctx.exitCode = await evacuationDemo(ctx.io);
-          return;
-        }
-        const { runDemo } = await import('../demo/run.js');
-        const { findQemu, QemuNotFoundError } = await import('../qemu/launch.js');
-        let qemuAvailable = true;
-        try {
-          findQemu();
-        } catch (err) {
-          if (!(err instanceof QemuNotFoundError)) throw err;
-          qemuAvailable = false;
-        }
-        const result = await runDemo({
-          ...(opts.db === undefined ? {} : { db: opts.db }),
-          simulatorOnly: opts.simulator === true,
-          qemuAvailable,
-          libvirt: opts.libvirt,
-          out: (text) => ctx.io.stdout(text),
-        });
-        ctx.exitCode = result.ok ? 0 : 1;
-        if (opts.serve !== true) {
-          ctx.io.stdout(`See it in a browser: memfail serve --db ${result.db}\n`);
-          return;
-        }
-        const { parseListen } = await import('../web/listen.js');
-        const { openDashboard, untilSignal } = await import('./serve-run.js');
-        const { hostname } = await import('node:os');
-        let listen: ReturnType<typeof parseListen>;
-        try {
-          listen = parseListen(opts.listen);
-        } catch (err) {
-          throw new UsageError((err as Error).message);
-        }
-        const dashboard = await openDashboard(result.db, hostname(), listen, ctx.io);
-        if (dashboard === null) {
-          ctx.exitCode = 1;
-          return;
-        }
-        ctx.io.stdout(`\nDashboard: ${dashboard.url}  (live; Ctrl-C to stop)\n`);
-        await untilSignal();
-        await dashboard.close();
-      },
-    );
+    .action(async (opts: DemoFlags) => {
+      const { demo } = await import('./demo-run.js');
+      ctx.exitCode = await demo(opts, ctx.io);
+    });
 }

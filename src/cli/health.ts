@@ -113,7 +113,10 @@ export function addHealthWatchOptions(watch: Command): Command {
       '--policy <file>',
       "judge this host's health after each new failure (see memfail health)",
     )
-    .option('--host <name>', "this host's name for health and evacuation (default: hostname)")
+    .option(
+      '--host <name>',
+      "this host's name: in the fleet (--publish), for health and evacuation (default: hostname)",
+    )
     .option('--act', 'evacuate this host when the policy judges it failing (needs --inventory)')
     .option('--inventory <file>', 'with --act: hosts and their VMs (see memfail evacuate)')
     .option('--journal <path>', 'with --act: evacuation journal, shared by hosts (default: --db)')

@@ -7,6 +7,7 @@ import { registerInject } from './inject.js';
 import { registerDemo } from './demo.js';
 import { registerServe } from './serve.js';
 import { registerHealth } from './health.js';
+import { registerFleet } from './fleet.js';
 
 /**
  * The `memfail` command line. Each group of commands lives in its own file and
@@ -31,6 +32,7 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
   registerDemo(program, ctx);
   registerServe(program, ctx);
   registerHealth(program, ctx);
+  registerFleet(program, ctx);
   for (const cmd of program.commands) inherit(cmd, io);
   try {
     await program.parseAsync(argv as string[], { from: 'user' });

@@ -1,0 +1,152 @@
+/** `memfail events|report|hosts --pg`: read the fleet database; `hosts --db`: the local one. */
+import { once } from 'node:events';
+import { hostname } from 'node:os';
+import { formatEventLine } from '../agent/event-record.js';
+import { defaultDbPath } from '../agent/paths.js';
+import { reportTextAsync } from '../agent/report.js';
+import { Store, StoreError } from '../agent/store.js';
+import { openPg, redactPgUrl, type Sql } from '../fleet/pg.js';
+import { checkPgSchema, PgSchemaError } from '../fleet/pg-schema.js';
+import {
+  countFleetEvents,
+  fleetEvents,
+  fleetHosts,
+  fleetReportSource,
+  formatHosts,
+  type HostSummary,
+} from '../fleet/pg-read.js';
+import type { EventsFlags, ReportFlags } from './agent.js';
+import { parseSince, parseWithin } from './agent-read.js';
+import { type Io, processIo } from './io.js';
+
+export async function fleetEventsCommand(opts: EventsFlags, url: string, io: Io): Promise<number> {
+  const since = opts.since === undefined ? undefined : parseSince(opts.since);
+  const filter = {
+    ...(opts.host === undefined ? {} : { host: opts.host }),
+    ...(opts.vm === undefined ? {} : { vm: opts.vm }),
+    ...(since === undefined ? {} : { since }),
+    includeUnreadable: opts.all === true,
+  };
+  return withPg(url, io, async (sql) => {
+    if (opts.count) {
+      io.stdout(`${await countFleetEvents(sql, filter)}\n`);
+      return 0;
+    }
+    const json = opts.json === true;
+    async function* pieces() {
+      let first = true;
+      if (json) yield '[';
+      for await (const r of fleetEvents(sql, filter)) {
+        if (!json) yield `${formatEventLine({ ...r, vm: `${r.host}/${r.vm}` })}\n`;
+        else {
+          const { id, host, ...rest } = r;
+          // The local record's members, with host right after id.
+          const text = JSON.stringify({ id, host, ...rest }, null, 2);
+          yield `${first ? '\n' : ',\n'}  ${text.replaceAll('\n', '\n  ')}`;
+          first = false;
+        }
+      }
+      if (json) yield first ? ']\n' : '\n]\n';
+    }
+    await writeOut(io, pieces());
+    return 0;
+  });
+}
+
+export async function fleetReportCommand(opts: ReportFlags, url: string, io: Io): Promise<number> {
+  const horizonMs = parseWithin(opts.within);
+  return withPg(url, io, async (sql) => {
+    const source = fleetReportSource(sql, opts.host);
+    await writeOut(io, reportTextAsync(source, { json: opts.json === true, horizonMs }));
+    return 0;
+  });
+}
+
+export interface HostsFlags {
+  db?: string;
+  pg?: string;
+  host?: string;
+  json?: boolean;
+}
+
+export async function hostsCommand(opts: HostsFlags, url: string | undefined, io: Io) {
+  const print = (hosts: readonly HostSummary[]) =>
+    io.stdout(opts.json ? `${JSON.stringify(hosts, null, 2)}\n` : formatHosts(hosts));
+  if (url !== undefined) {
+    return withPg(url, io, async (sql) => {
+      print(await fleetHosts(sql, opts.host));
+      return 0;
+    });
+  }
+  const path = opts.db ?? defaultDbPath();
+  let store: Store;
+  try {
+    store = Store.open(path, { mustExist: true });
+  } catch (err) {
+    if (!(err instanceof StoreError)) throw err;
+    io.stderr(`memfail: ${err.message}\n`);
+    return 1;
+  }
+  try {
+    print([localHost(store, opts.host ?? hostname())]);
+    return 0;
+  } finally {
+    store.close();
+  }
+}
+
+/** The local database as one host of the fleet. */
+function localHost(store: Store, host: string): HostSummary {
+  const vms = store.failureCounts();
+  let last: string | null = null;
+  for (const v of vms)
+    if (v.lastSeen !== null && (last === null || v.lastSeen > last)) last = v.lastSeen;
+  return {
+    host,
+    vms: vms.length,
+    failures: vms.reduce((n, v) => n + v.failures, 0),
+    invalid: vms.reduce((n, v) => n + v.invalid, 0),
+    lastFailure: last,
+  };
+}
+
+async function withPg(url: string, io: Io, use: (sql: Sql) => Promise<number>): Promise<number> {
+  const sql = openPg(url, 1);
+  try {
+    await checkPgSchema(sql);
+    return await use(sql);
+  } catch (err) {
+    if (err instanceof PgSchemaError) {
+      io.stderr(`memfail: ${err.message}\n`);
+      return 1;
+    }
+    const code = (err as { code?: unknown }).code;
+    if (typeof code === 'string' && /^(ECONNREFUSED|ENOTFOUND|28|3D)/.test(code)) {
+      io.stderr(
+        `memfail: cannot read the fleet database ${redactPgUrl(url)}: ${(err as Error).message}\n`,
+      );
+      return 1;
+    }
+    throw err;
+  } finally {
+    await sql.end({ timeout: 5 });
+  }
+}
+
+async function writeOut(io: Io, pieces: AsyncIterable<string>): Promise<void> {
+  const stdout = io === processIo ? process.stdout : null;
+  let pending: string[] = [];
+  let size = 0;
+  const flush = async () => {
+    io.stdout(pending.join(''));
+    pending = [];
+    size = 0;
+    if (stdout?.writableNeedDrain) await once(stdout, 'drain');
+  };
+  for await (const piece of pieces) {
+    pending.push(piece);
+    size += piece.length;
+    if (size >= 65536) await flush();
+  }
+  if (pending.length > 0) await flush();
+}
