@@ -1,5 +1,6 @@
 import { type Command, Option } from 'commander';
-import { type NatsFlags, natsOptions, pgUrl } from './fleet.js';
+import { type NatsFlags, natsOptions } from './fleet.js';
+import { pgUrl } from './fleet-flags.js';
 import { addHealthWatchOptions, type HealthWatchFlags } from './health.js';
 import type { CommandContext } from './io.js';
 

@@ -111,7 +111,15 @@ test('report --pg: the local report of each host, VMs named host/vm, in text and
   assert.equal(fleet.code, 0, fleet.stderr);
   const ids = (text: string) => text.replace(/"id": \d+/g, '"id": 0');
   // The same report, with every VM name (in "vm" and in the explanations) qualified by its host.
-  assert.equal(ids(fleet.stdout), ids(local.stdout.replace(/(?<![\w/])vm(\d)/g, 'alpha/vm$1')));
+  // A local store also knows its own gaps and quarantined rows; the fleet
+  // database does not carry them (yet), so it leaves those members out
+  // rather than claim none.
+  const { gaps, quarantined, ...localReport } = JSON.parse(
+    ids(local.stdout.replace(/(?<![\w/])vm(\d)/g, 'alpha/vm$1')),
+  );
+  assert.deepEqual(gaps, []);
+  assert.equal(quarantined, 0);
+  assert.equal(ids(fleet.stdout), `${JSON.stringify(localReport, null, 2)}\n`);
   const text = await run('report', '--pg', pg.url);
   assert.match(text.stdout, /alpha\/vm1/);
   assert.match(text.stdout, /beta\/vm2/);
