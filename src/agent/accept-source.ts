@@ -145,7 +145,9 @@ export class AcceptWatcher {
         vmName(client),
         client.execute('query-qmp-schema').catch(() => null),
       ]);
-      if (client.state !== 'running') {
+      // Hung up already: nothing to record unless it sent events meanwhile
+      // (a QEMU that failed and exited at once); those are kept under its name.
+      if (client.state !== 'running' && early.length === 0) {
         this.log(`dialer ${peer} hung up during negotiation`);
         return;
       }

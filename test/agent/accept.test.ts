@@ -197,3 +197,51 @@ test('--accept: 50 dialling VMs in random order, real QEMUs, and bad dialers', {
     .filter((l) => / MEMORY_FAILURE /.test(l));
   assert.equal(perEvent.length, simulated + 2);
 });
+
+test('--accept: a dialer that sends its MEMORY_FAILURE and hangs up before it is named loses nothing', {
+  timeout: 60_000,
+}, async () => {
+  const db = join(tmp.dir, 'early.db');
+  const sock = join(tmp.dir, 'early.sock');
+  const watcher = memfail(['watch', '--accept', `unix:${sock}`, '--db', db]);
+  try {
+    await until(() => /listening on unix:/.test(watcher.stderr()), 'the agent listening', 20_000);
+    // Greeting, the negotiation's answer, one event, then EOF: query-name and
+    // query-qmp-schema are never answered (a QEMU that failed and exited).
+    const dialer = connect({ path: sock });
+    dialer.on('error', () => {});
+    dialer.setEncoding('utf8');
+    let asked = '';
+    dialer.on('data', (text: string) => {
+      asked += text;
+      if (!asked.includes('qmp_capabilities')) return;
+      asked = '';
+      const id = /"id":\s*("[^"]*"|\d+)/.exec(text)?.[1];
+      dialer.end(
+        `{"return": {}${id === undefined ? '' : `, "id": ${id}`}}\r\n` +
+          '{"timestamp": {"seconds": 1764000999, "microseconds": 7}, "event": "MEMORY_FAILURE", ' +
+          '"data": {"recipient": "guest", "action": "inject", "flags": {"action-required": true, "recursive": false}}}\r\n',
+      );
+    });
+    dialer.write(
+      '{"QMP": {"version": {"qemu": {"micro": 0, "minor": 2, "major": 7}, "package": ""}, "capabilities": []}}\r\n',
+    );
+    await until(() => count(db) === 1, 'the early failure recorded', 20_000);
+  } finally {
+    watcher.process.kill('SIGTERM');
+  }
+  assert.equal(await watcher.exited, 0, watcher.stderr());
+  const store = Store.open(db, { mustExist: true });
+  try {
+    const [row] = store.failures({});
+    assert.match(row?.vm ?? '', /^unix-peer-\d+$/);
+    assert.deepEqual(row?.failure, {
+      recipient: 'guest',
+      action: 'inject',
+      actionRequired: true,
+      recursive: false,
+    });
+  } finally {
+    store.close();
+  }
+});
