@@ -13,14 +13,21 @@ export async function demo(opts: DemoFlags, io: Io): Promise<number> {
     return (await runFleetDemo((text) => io.stdout(text))).ok ? 0 : 1;
   }
   const { runDemo } = await import('../demo/run.js');
+  const realQemu = opts.simulator !== true && (await qemuAvailable());
   const result = await runDemo({
     ...(opts.db === undefined ? {} : { db: opts.db }),
     simulatorOnly: opts.simulator === true,
-    qemuAvailable: await qemuAvailable(),
+    qemuAvailable: realQemu,
     libvirt: opts.libvirt,
     out: (text) => io.stdout(text),
   });
-  const code = result.ok ? 0 : 1;
+  let code = result.ok ? 0 : 1;
+  if (realQemu && opts.evacuation) {
+    // Acting on it: live migration needs real guests, so only with QEMU.
+    io.stdout('\nHost health and evacuation (memfail demo --evacuate runs only this part):\n');
+    const { evacuationDemo } = await import('./health-demo.js');
+    if ((await evacuationDemo(io)) !== 0) code = 1;
+  }
   if (opts.serve !== true) {
     io.stdout(`See it in a browser: memfail serve --db ${result.db}\n`);
     return code;

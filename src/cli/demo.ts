@@ -9,6 +9,8 @@ export interface DemoFlags {
   serve?: boolean;
   listen: string;
   evacuate?: boolean;
+  /** False with --no-evacuation. */
+  evacuation: boolean;
   fleet?: boolean;
 }
 
@@ -24,7 +26,8 @@ export function registerDemo(program: Command, ctx: CommandContext): void {
         'watch them with the agent, inject a scripted sequence of hardware memory failures that ' +
         'covers every outcome QEMU can report, show each MEMORY_FAILURE live with its explanation, ' +
         'and end with the report. Host-side failures need KVM and a poisoned page: those VMs are ' +
-        'always simulated.',
+        'always simulated. With real QEMU it then shows acting on failures: a host whose guests ' +
+        'keep failing is judged failing and its running guests are live-migrated to a healthy host.',
     )
     .option('--db <path>', 'record into this SQLite file (default: a new file in the temp folder)')
     .option('--simulator', 'use the simulator for every VM, even where QEMU is installed')
@@ -32,8 +35,12 @@ export function registerDemo(program: Command, ctx: CommandContext): void {
     .option('--serve', 'then serve the live dashboard over the recording until Ctrl-C')
     .option('--listen <host:port>', 'with --serve: address of the dashboard', '127.0.0.1:8080')
     .option(
+      '--no-evacuation',
+      'skip the closing host-health part (a failing host judged, its guests live-migrated)',
+    )
+    .option(
       '--evacuate',
-      'instead: the host-health part (a failing host judged and its guests live-migrated; needs QEMU)',
+      'only the host-health part (a failing host judged and its guests live-migrated; needs QEMU)',
     )
     .option(
       '--fleet',

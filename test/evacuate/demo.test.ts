@@ -32,3 +32,25 @@ test('memfail demo --evacuate: host-a judged failing, both guests moved live to 
   );
   assert.match(stdout, /host-a evacuated live\.\n$/);
 });
+
+test('memfail demo on real QEMU ends with the host-health part: judged failing, guests moved live', async () => {
+  let stdout = '';
+  let stderr = '';
+  const io: Io = {
+    stdout: (t) => {
+      stdout += t;
+    },
+    stderr: (t) => {
+      stderr += t;
+    },
+  };
+  const code = await main(['demo', '--no-libvirt'], io);
+  assert.equal(code, 0, stdout + stderr);
+  // The recording part first, then acting on failures.
+  const report = stdout.indexOf('memory failures recorded in');
+  const health = stdout.indexOf('Host health and evacuation');
+  assert.ok(report > 0 && health > report, 'the evacuation part follows the report');
+  assert.match(stdout, /health {4}host-a: evacuated \(2 migrated, 0 skipped, 0 failed\)/);
+  assert.match(stdout, /host-a evacuated live\.\n/);
+  assert.match(stdout, /See it in a browser: memfail serve --db \S+\n$/);
+});
