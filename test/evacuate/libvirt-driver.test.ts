@@ -1,0 +1,210 @@
+/**
+ * The libvirt driver against real daemons: the system libvirtd (host-a,
+ * shared with other tests through libvirtd.ts) and a second libvirtd of our
+ * own in its own mount namespace with another host UUID (host-b). A counter
+ * guest migrates peer-to-peer from A to B through `memfail evacuate --driver
+ * libvirt`: it runs on B and not on A, and its count carries on. Before,
+ * a migration to A itself is refused by libvirt and recorded as a failure
+ * with the VM still on its source.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { Io } from '../../src/cli/io.js';
+import { main } from '../../src/cli/main.js';
+import type { MigrationJob } from '../../src/evacuate/driver.js';
+import { loadInventory } from '../../src/evacuate/inventory.js';
+import { Journal } from '../../src/evacuate/journal.js';
+import { LibvirtDriver } from '../../src/evacuate/libvirt-driver.js';
+import { COUNTER_ADDRESS, counterBootSector } from '../../src/qemu/counter.js';
+import { type LibvirtdLease, useLibvirtd, virsh } from '../libvirt/libvirtd.js';
+import { type SecondLibvirtd, startSecondLibvirtd } from '../libvirt/second-libvirtd.js';
+
+async function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  const io: Io = {
+    stdout: (t) => {
+      stdout += t;
+    },
+    stderr: (t) => {
+      stderr += t;
+    },
+  };
+  const code = await main(args, io);
+  return { code, stdout, stderr };
+}
+
+/** A counter guest; its floppy is read-only (libvirt migrates only disks it may call safe). */
+function counterXml(name: string, uuid: string, image: string): string {
+  return `<domain type='qemu'>
+  <name>${name}</name>
+  <uuid>${uuid}</uuid>
+  <memory unit='MiB'>64</memory>
+  <vcpu>1</vcpu>
+  <os><type arch='x86_64' machine='pc'>hvm</type><boot dev='fd'/></os>
+  <devices>
+    <disk type='file' device='floppy'>
+      <driver name='qemu' type='raw'/>
+      <source file='${image}'/>
+      <target dev='fda' bus='fdc'/>
+      <readonly/>
+    </disk>
+    <memballoon model='none'/>
+  </devices>
+</domain>
+`;
+}
+
+async function counterAt(uri: string | null, name: string): Promise<number> {
+  const args = ['qemu-monitor-command', name, '--hmp', `xp /1wx ${COUNTER_ADDRESS}`];
+  const out = uri === null ? await virsh(args) : await virshUri(uri, args);
+  const m = /:\s*0x([0-9a-fA-F]+)/.exec(out);
+  if (!m) throw new Error(`unexpected xp output: ${out.trim()}`);
+  return Number.parseInt(m[1]!, 16);
+}
+
+async function virshUri(uri: string, args: string[]): Promise<string> {
+  const { virshAt } = await import('../libvirt/second-libvirtd.js');
+  return virshAt(uri, args);
+}
+
+async function waitCounting(uri: string | null, name: string): Promise<number> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const n = await counterAt(uri, name).catch(() => 0);
+    if (n > 5) return n;
+    if (Date.now() > deadline) throw new Error(`${name} does not count (${n})`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe('libvirt driver: peer-to-peer live migration between two real libvirtds', () => {
+  let lease: LibvirtdLease;
+  let b: SecondLibvirtd;
+  let dir: string;
+  const name = `memfail-mig${process.pid}`;
+  const uuid = '5e1f0c2a-6b7d-4c3e-9a1b-00000000' + String(process.pid % 10000).padStart(4, '0');
+
+  before(async () => {
+    lease = await useLibvirtd();
+    b = await startSecondLibvirtd();
+    dir = await mkdtemp(join(tmpdir(), 'memfail-mig-'));
+    const image = join(dir, 'boot.img');
+    const floppy = Buffer.alloc(1_474_560);
+    counterBootSector().copy(floppy);
+    await writeFile(image, floppy);
+    await writeFile(join(dir, 'dom.xml'), counterXml(name, uuid, image));
+    await virsh(['create', join(dir, 'dom.xml')]);
+  });
+
+  after(async () => {
+    await virsh(['destroy', name]).catch(() => {});
+    await b?.virsh(['destroy', name]).catch(() => {});
+    await b?.virsh(['undefine', name]).catch(() => {});
+    await b?.stop();
+    await lease?.release();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  function inventory(dest: { libvirt: string; migrateUri?: string }): string {
+    const path = join(dir, 'hosts.json');
+    writeFileSync(
+      path,
+      JSON.stringify({
+        hosts: {
+          'host-a': { libvirt: 'qemu:///system', vms: { [name]: { uuid } } },
+          'host-b': dest,
+        },
+      }),
+    );
+    return path;
+  }
+
+  test('a migration to the same host: libvirt refuses, the failure is recorded, the VM stays', async () => {
+    await waitCounting(null, name);
+    // A peer URI through the remote driver (libvirtd opens qemu:///system, or one
+    // without ?socket=, in-process: that fails before the same-host check).
+    const inv = inventory({ libvirt: 'qemu+unix:///system?socket=/var/run/libvirt/libvirt-sock' });
+    const db = join(dir, 'same.db');
+    const r = await run(['evacuate', 'host-a', '--inventory', inv, '--db', db]
+      .concat(['--driver', 'libvirt', '--to', 'host-b'])); // biome-ignore format: argv
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(r.stdout, /FAILED: libvirt refused or failed the migration: .*same host/i);
+    const journal = Journal.open(db);
+    try {
+      const ev = journal.evacuations('host-a');
+      const step = journal.steps(ev[0]!.id)[0]!;
+      assert.equal(step.state, 'failed');
+      assert.match(step.detail, /same host/i);
+      assert.match(
+        step.detail,
+        /running on host-a, host-b is the same libvirtd \[runs on: source\]$/,
+      );
+    } finally {
+      journal.close();
+    }
+    assert.match(await virsh(['domstate', name]), /running/);
+    assert.ok(name in loadInventory(inv).hosts['host-a']!.vms);
+  });
+
+  test('memfail evacuate --driver libvirt: the guest runs on B, not on A, still counting', async () => {
+    const before = await waitCounting(null, name);
+    const inv = inventory({ libvirt: b.uri, migrateUri: `unix://${dir}/{vm}.mig` });
+    const db = join(dir, 'journal.db');
+    const args = ['evacuate', 'host-a', '--inventory', inv, '--db', db, '--driver', 'libvirt'];
+    const r = await run([...args, '--to', 'host-b']);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, new RegExp(`${name}: peer-to-peer to qemu\\+unix:///system\\?socket=`));
+    assert.match(
+      r.stdout,
+      /→ host-b: completed, migrated to host-b by libvirt peer-to-peer in \d+ ms, downtime \d+ ms/,
+    );
+    assert.match(r.stdout, /host-a: evacuated \(1 migrated, 0 skipped, 0 failed\)/);
+
+    // On B, running; on A, gone (transient there, and UNDEFINE_SOURCE); B keeps it defined.
+    assert.match(await b.virsh(['domstate', name]), /running/);
+    await assert.rejects(virsh(['domstate', name]), /failed to get domain|not found/i);
+    assert.match(await b.virsh(['dominfo', name]), /Persistent:\s+yes/);
+    const afterCount = await counterAt(b.uri, name);
+    assert.ok(afterCount >= before, `count went from ${before} to ${afterCount}: restarted?`);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.ok((await counterAt(b.uri, name)) > afterCount, 'the guest keeps counting on B');
+
+    const moved = loadInventory(inv);
+    assert.deepEqual(Object.keys(moved.hosts['host-a']!.vms), []);
+    assert.equal(moved.hosts['host-b']!.vms[name]?.uuid, uuid);
+    const again = await run([...args, '--to', 'host-b']);
+    assert.equal(again.code, 0);
+    assert.match(again.stdout, /host-a: no VMs to evacuate/);
+  });
+
+  test('recover() after the fact: running on B only, so the step is settled as completed', async () => {
+    const inv = loadInventory(join(dir, 'hosts.json'));
+    const job: MigrationJob = {
+      vm: name,
+      from: 'host-a',
+      to: 'host-b',
+      spec: { uuid },
+      source: inv.hosts['host-a']!,
+      dest: inv.hosts['host-b']!,
+    };
+    const notes: string[] = [];
+    const res = await new LibvirtDriver().recover(job, (n) => notes.push(n));
+    assert.equal(res.ok, true, res.detail);
+    assert.equal(res.runsOn, 'destination');
+    assert.match(res.detail, /absent from host-a, running on host-b/);
+    // And the other way round, seen from B as source: running on its source.
+    const back = await new LibvirtDriver().recover(
+      { ...job, from: 'host-b', to: 'host-a', source: job.dest, dest: job.source },
+      () => {},
+    );
+    assert.equal(back.ok, false);
+    assert.equal(back.runsOn, 'source');
+    assert.match(back.detail, /running on host-b, absent from host-a/);
+    assert.ok(readFileSync(join(dir, 'hosts.json'), 'utf8').includes(name));
+  });
+});
