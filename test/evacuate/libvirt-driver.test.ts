@@ -8,6 +8,7 @@
  * with the VM still on its source.
  */
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -87,7 +88,7 @@ describe('libvirt driver: peer-to-peer live migration between two real libvirtds
   let b: SecondLibvirtd;
   let dir: string;
   const name = `memfail-mig${process.pid}`;
-  const uuid = '5e1f0c2a-6b7d-4c3e-9a1b-00000000' + String(process.pid % 10000).padStart(4, '0');
+  const uuid = randomUUID();
 
   before(async () => {
     lease = await useLibvirtd();
