@@ -409,22 +409,26 @@ export class LibvirtDriver implements MigrationDriver {
 async function side(client: LibvirtClient, job: MigrationJob, uuid?: Buffer): Promise<Looked> {
   const dom = uuid === undefined ? await lookup(client, job) : await byUuid(client, uuid);
   if (dom === null) return { kind: 'absent' };
-  const { state } = await client.call(REMOTE.domainGetState, { dom, flags: 0 });
-  return { kind: 'state', state: domainState(state), dom };
+  // A domain a migration just finished with may vanish between the two calls.
+  const got = await absentAsNull(client.call(REMOTE.domainGetState, { dom, flags: 0 }));
+  if (got === null) return { kind: 'absent' };
+  return { kind: 'state', state: domainState(got.state), dom };
 }
 
 async function lookup(client: LibvirtClient, job: MigrationJob): Promise<DomainRef | null> {
   if (job.spec.uuid !== undefined) return byUuid(client, parseUuid(job.spec.uuid));
-  return absentAsNull(client.call(REMOTE.domainLookupByName, { name: job.vm }));
+  const got = await absentAsNull(client.call(REMOTE.domainLookupByName, { name: job.vm }));
+  return got?.dom ?? null;
 }
 
-function byUuid(client: LibvirtClient, uuid: Buffer): Promise<DomainRef | null> {
-  return absentAsNull(client.call(REMOTE.domainLookupByUuid, { uuid }));
+async function byUuid(client: LibvirtClient, uuid: Buffer): Promise<DomainRef | null> {
+  const got = await absentAsNull(client.call(REMOTE.domainLookupByUuid, { uuid }));
+  return got?.dom ?? null;
 }
 
-async function absentAsNull(call: Promise<{ dom: DomainRef }>): Promise<DomainRef | null> {
+async function absentAsNull<T>(call: Promise<T>): Promise<T | null> {
   try {
-    return (await call).dom;
+    return await call;
   } catch (err) {
     if (err instanceof LibvirtRemoteError && err.code === VIR_ERR_NO_DOMAIN) return null;
     throw err;

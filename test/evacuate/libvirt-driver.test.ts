@@ -9,7 +9,8 @@
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,6 +23,7 @@ import { Journal } from '../../src/evacuate/journal.js';
 import { LibvirtDriver } from '../../src/evacuate/libvirt-driver.js';
 import { COUNTER_ADDRESS, counterBootSector } from '../../src/qemu/counter.js';
 import { type LibvirtdLease, useLibvirtd, virsh } from '../libvirt/libvirtd.js';
+import { REPO_ROOT } from '../qapi/qemu-source.js';
 import { type SecondLibvirtd, startSecondLibvirtd } from '../libvirt/second-libvirtd.js';
 
 async function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -87,37 +89,50 @@ describe('libvirt driver: peer-to-peer live migration between two real libvirtds
   let lease: LibvirtdLease;
   let b: SecondLibvirtd;
   let dir: string;
-  const name = `memfail-mig${process.pid}`;
-  const uuid = randomUUID();
+  const made: string[] = [];
 
   before(async () => {
     lease = await useLibvirtd();
     b = await startSecondLibvirtd();
     dir = await mkdtemp(join(tmpdir(), 'memfail-mig-'));
-    const image = join(dir, 'boot.img');
     const floppy = Buffer.alloc(1_474_560);
     counterBootSector().copy(floppy);
-    await writeFile(image, floppy);
-    await writeFile(join(dir, 'dom.xml'), counterXml(name, uuid, image));
-    await virsh(['create', join(dir, 'dom.xml')]);
+    await writeFile(join(dir, 'boot.img'), floppy);
   });
 
   after(async () => {
-    await virsh(['destroy', name]).catch(() => {});
-    await b?.virsh(['destroy', name]).catch(() => {});
-    await b?.virsh(['undefine', name]).catch(() => {});
+    for (const name of made) {
+      await virsh(['destroy', name]).catch(() => {});
+      await b?.virsh(['destroy', name]).catch(() => {});
+      await b?.virsh(['undefine', name]).catch(() => {});
+    }
     await b?.stop();
     await lease?.release();
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  function inventory(dest: { libvirt: string; migrateUri?: string }): string {
-    const path = join(dir, 'hosts.json');
+  /** A counter guest on A (transient), counting. */
+  async function counterGuest(tag: string): Promise<{ name: string; uuid: string }> {
+    const name = `memfail-${tag}${process.pid}`;
+    const uuid = randomUUID();
+    made.push(name);
+    await writeFile(join(dir, `${tag}.xml`), counterXml(name, uuid, join(dir, 'boot.img')));
+    await virsh(['create', join(dir, `${tag}.xml`)]);
+    await waitCounting(null, name);
+    return { name, uuid };
+  }
+
+  function inventory(
+    file: string,
+    vm: { name: string; uuid: string },
+    dest: { libvirt: string; migrateUri?: string },
+  ): string {
+    const path = join(dir, file);
     writeFileSync(
       path,
       JSON.stringify({
         hosts: {
-          'host-a': { libvirt: 'qemu:///system', vms: { [name]: { uuid } } },
+          'host-a': { libvirt: 'qemu:///system', vms: { [vm.name]: { uuid: vm.uuid } } },
           'host-b': dest,
         },
       }),
@@ -125,41 +140,79 @@ describe('libvirt driver: peer-to-peer live migration between two real libvirtds
     return path;
   }
 
-  test('a migration to the same host: libvirt refuses, the failure is recorded, the VM stays', async () => {
-    await waitCounting(null, name);
-    // A peer URI through the remote driver (libvirtd opens qemu:///system, or one
-    // without ?socket=, in-process: that fails before the same-host check).
-    const inv = inventory({ libvirt: 'qemu+unix:///system?socket=/var/run/libvirt/libvirt-sock' });
-    const db = join(dir, 'same.db');
-    const r = await run(['evacuate', 'host-a', '--inventory', inv, '--db', db]
-      .concat(['--driver', 'libvirt', '--to', 'host-b'])); // biome-ignore format: argv
-    assert.equal(r.code, 1, r.stdout + r.stderr);
-    assert.match(r.stdout, /FAILED: libvirt refused or failed the migration: .*same host/i);
+  const evacuateArgs = (inv: string, db: string) => [
+    'evacuate',
+    'host-a',
+    '--inventory',
+    inv,
+    '--db',
+    db,
+    '--driver',
+    'libvirt',
+    '--to',
+    'host-b',
+  ];
+
+  function onlyStep(db: string) {
     const journal = Journal.open(db);
     try {
-      const ev = journal.evacuations('host-a');
-      const step = journal.steps(ev[0]!.id)[0]!;
-      assert.equal(step.state, 'failed');
-      assert.match(step.detail, /same host/i);
-      assert.match(
-        step.detail,
-        /running on host-a, host-b is the same libvirtd \[runs on: source\]$/,
-      );
+      const ev = journal.evacuations('host-a')[0]!;
+      return { step: journal.steps(ev.id)[0]!, log: journal.entries(ev.id) };
     } finally {
       journal.close();
     }
-    assert.match(await virsh(['domstate', name]), /running/);
-    assert.ok(name in loadInventory(inv).hosts['host-a']!.vms);
+  }
+
+  test('a migration to the same host: libvirt refuses, the failure is recorded, the VM stays', async () => {
+    const vm = await counterGuest('same');
+    // A peer URI through the remote driver (libvirtd opens qemu:///system, or one
+    // without ?socket=, in-process: that fails before the same-host check).
+    const inv = inventory('same.json', vm, {
+      libvirt: 'qemu+unix:///system?socket=/var/run/libvirt/libvirt-sock',
+    });
+    const db = join(dir, 'same.db');
+    const r = await run(evacuateArgs(inv, db));
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(r.stdout, /FAILED: libvirt refused or failed the migration: .*same host/i);
+    const { step } = onlyStep(db);
+    assert.equal(step.state, 'failed');
+    assert.match(
+      step.detail,
+      /same host.*running on host-a, host-b is the same libvirtd \[runs on: source\]$/i,
+    );
+    assert.match(await virsh(['domstate', vm.name]), /running/);
+    assert.ok(vm.name in loadInventory(inv).hosts['host-a']!.vms);
+  });
+
+  test('a destination whose daemon is down: recorded, the VM keeps running on A', async () => {
+    const vm = await counterGuest('down');
+    const inv = inventory('down.json', vm, {
+      libvirt: `qemu+unix:///system?socket=${dir}/no-daemon/libvirt-sock`,
+    });
+    const db = join(dir, 'down.db');
+    const r = await run(evacuateArgs(inv, db));
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    const { step } = onlyStep(db);
+    assert.equal(step.state, 'failed');
+    assert.match(step.detail, /libvirt refused or failed the migration: .*no-daemon/);
+    assert.match(step.detail, /running on host-a, host-b unreachable .*\[runs on: source\]$/);
+    assert.match(await virsh(['domstate', vm.name]), /running/);
   });
 
   test('memfail evacuate --driver libvirt: the guest runs on B, not on A, still counting', async () => {
-    const before = await waitCounting(null, name);
-    const inv = inventory({ libvirt: b.uri, migrateUri: `unix://${dir}/{vm}.mig` });
+    const vm = await counterGuest('mig');
+    const before = await counterAt(null, vm.name);
+    const inv = inventory('hosts.json', vm, {
+      libvirt: b.uri,
+      migrateUri: `unix://${dir}/{vm}.mig`,
+    });
     const db = join(dir, 'journal.db');
-    const args = ['evacuate', 'host-a', '--inventory', inv, '--db', db, '--driver', 'libvirt'];
-    const r = await run([...args, '--to', 'host-b']);
+    const r = await run(evacuateArgs(inv, db));
     assert.equal(r.code, 0, r.stdout + r.stderr);
-    assert.match(r.stdout, new RegExp(`${name}: peer-to-peer to qemu\\+unix:///system\\?socket=`));
+    assert.match(
+      r.stdout,
+      new RegExp(`${vm.name}: peer-to-peer to qemu\\+unix:///system\\?socket=`),
+    );
     assert.match(
       r.stdout,
       /→ host-b: completed, migrated to host-b by libvirt peer-to-peer in \d+ ms, downtime \d+ ms/,
@@ -167,38 +220,35 @@ describe('libvirt driver: peer-to-peer live migration between two real libvirtds
     assert.match(r.stdout, /host-a: evacuated \(1 migrated, 0 skipped, 0 failed\)/);
 
     // On B, running; on A, gone (transient there, and UNDEFINE_SOURCE); B keeps it defined.
-    assert.match(await b.virsh(['domstate', name]), /running/);
-    await assert.rejects(virsh(['domstate', name]), /failed to get domain|not found/i);
-    assert.match(await b.virsh(['dominfo', name]), /Persistent:\s+yes/);
-    const afterCount = await counterAt(b.uri, name);
+    assert.match(await b.virsh(['domstate', vm.name]), /running/);
+    await assert.rejects(virsh(['domstate', vm.name]), /failed to get domain|not found/i);
+    assert.match(await b.virsh(['dominfo', vm.name]), /Persistent:\s+yes/);
+    const afterCount = await counterAt(b.uri, vm.name);
     assert.ok(afterCount >= before, `count went from ${before} to ${afterCount}: restarted?`);
     await new Promise((r) => setTimeout(r, 300));
-    assert.ok((await counterAt(b.uri, name)) > afterCount, 'the guest keeps counting on B');
+    assert.ok((await counterAt(b.uri, vm.name)) > afterCount, 'the guest keeps counting on B');
 
     const moved = loadInventory(inv);
     assert.deepEqual(Object.keys(moved.hosts['host-a']!.vms), []);
-    assert.equal(moved.hosts['host-b']!.vms[name]?.uuid, uuid);
-    const again = await run([...args, '--to', 'host-b']);
+    assert.equal(moved.hosts['host-b']!.vms[vm.name]?.uuid, vm.uuid);
+    const again = await run(evacuateArgs(inv, db));
     assert.equal(again.code, 0);
     assert.match(again.stdout, /host-a: no VMs to evacuate/);
-  });
 
-  test('recover() after the fact: running on B only, so the step is settled as completed', async () => {
-    const inv = loadInventory(join(dir, 'hosts.json'));
+    // recover() after the fact: running on B only, so a step would settle as completed.
+    const hosts = loadInventory(inv).hosts;
     const job: MigrationJob = {
-      vm: name,
+      vm: vm.name,
       from: 'host-a',
       to: 'host-b',
-      spec: { uuid },
-      source: inv.hosts['host-a']!,
-      dest: inv.hosts['host-b']!,
+      spec: { uuid: vm.uuid },
+      source: hosts['host-a']!,
+      dest: hosts['host-b']!,
     };
-    const notes: string[] = [];
-    const res = await new LibvirtDriver().recover(job, (n) => notes.push(n));
+    const res = await new LibvirtDriver().recover(job, () => {});
     assert.equal(res.ok, true, res.detail);
     assert.equal(res.runsOn, 'destination');
     assert.match(res.detail, /absent from host-a, running on host-b/);
-    // And the other way round, seen from B as source: running on its source.
     const back = await new LibvirtDriver().recover(
       { ...job, from: 'host-b', to: 'host-a', source: job.dest, dest: job.source },
       () => {},
@@ -206,6 +256,63 @@ describe('libvirt driver: peer-to-peer live migration between two real libvirtds
     assert.equal(back.ok, false);
     assert.equal(back.runsOn, 'source');
     assert.match(back.detail, /running on host-b, absent from host-a/);
-    assert.ok(readFileSync(join(dir, 'hosts.json'), 'utf8').includes(name));
   });
+
+  test('memfail SIGKILLed mid-migration: the next run settles the step, the VM on one host', async () => {
+    const vm = await counterGuest('kill');
+    const inv = inventory('kill.json', vm, {
+      libvirt: b.uri,
+      migrateUri: `unix://${dir}/{vm}.mig`,
+    });
+    const db = join(dir, 'kill.db');
+    // Hold the migration mid-way: B's daemon stopped, A's PERFORM waits on it.
+    const bPid = b.pid();
+    assert.ok(bPid !== null);
+    process.kill(bPid, 'SIGSTOP');
+    let child: ReturnType<typeof spawn> | undefined;
+    try {
+      child = spawn(
+        process.execPath,
+        [join(REPO_ROOT, 'bin/memfail.js'), ...evacuateArgs(inv, db)],
+        {
+          stdio: 'ignore',
+        },
+      );
+      const deadline = Date.now() + 30_000;
+      for (;;) {
+        const seen = existsSync(db) ? onlyStepOrNull(db) : null;
+        if (seen?.log.some((e) => /peer-to-peer to/.test(e.detail))) break;
+        if (Date.now() > deadline) throw new Error('the evacuation did not start');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      await new Promise((r) => setTimeout(r, 300));
+      const exited = new Promise((r) => child!.once('exit', r));
+      child.kill('SIGKILL');
+      await exited;
+    } finally {
+      process.kill(bPid, 'SIGCONT');
+    }
+    assert.equal(onlyStep(db).step.state, 'started');
+
+    const r = await run(evacuateArgs(inv, db));
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /host-a: resuming evacuation/);
+    assert.match(r.stdout, /host-a: evacuated \(1 migrated, 0 skipped, 0 failed\)/);
+    const { step, log } = onlyStep(db);
+    assert.equal(step.state, 'completed');
+    assert.ok(
+      log.some((e) => /^found: /.test(e.detail)),
+      log.map((e) => e.detail).join(' | '),
+    );
+    assert.match(await b.virsh(['domstate', vm.name]), /running/);
+    await assert.rejects(virsh(['domstate', vm.name]), /failed to get domain|not found/i);
+  });
+
+  function onlyStepOrNull(db: string) {
+    try {
+      return onlyStep(db);
+    } catch {
+      return null;
+    }
+  }
 });

@@ -32,6 +32,8 @@ export interface SecondLibvirtd {
   /** The URI another daemon uses to reach it. */
   readonly uri: string;
   readonly hostUuid: string;
+  /** The daemon's pid (a test may stop it with SIGSTOP to hold a migration mid-way). */
+  pid(): number | null;
   /** virsh against it; rejects with virsh's stderr. */
   virsh(args: readonly string[]): Promise<string>;
   /** Stops the daemon (and any QEMU it still runs) and removes its tree. */
@@ -111,6 +113,7 @@ export async function startSecondLibvirtd(): Promise<SecondLibvirtd> {
     socket,
     uri,
     hostUuid,
+    pid: () => readPid(pidFile),
     virsh: (args) => virshAt(uri, args),
     stop,
   };
