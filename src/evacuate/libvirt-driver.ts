@@ -181,7 +181,11 @@ export class LibvirtDriver implements MigrationDriver {
       clearTimeout(timer);
       const where = await this.where(job, dom.uuid, client);
       const uuid = formatUuid(dom.uuid);
-      if (where.runsOn !== 'destination' && where.destReachable) {
+      const contradicted =
+        where.runsOn === 'source' ||
+        where.runsOn === 'nowhere' ||
+        (where.runsOn !== 'destination' && where.destReachable);
+      if (contradicted) {
         return fail(`libvirt reported the migration done, but ${where.detail}`, where.runsOn);
       }
       const stats = await this.completedStats(job, dom.uuid);
@@ -260,13 +264,17 @@ export class LibvirtDriver implements MigrationDriver {
     return new LibvirtClient({ connectTimeoutMs: this.options.connectTimeoutMs ?? 10_000 });
   }
 
-  /** Notes the job's progress every poll, when it moved. */
+  /**
+   * Notes the job's progress: each poll asks, but a note (a journal write) is
+   * made only when another tenth of the data is done, or every 30 s.
+   */
   private followProgress(
     client: LibvirtClient,
     dom: DomainRef,
     progress: (note: string) => void,
   ): NodeJS.Timeout {
-    let last = '';
+    let lastTenth = -1;
+    let lastAt = 0;
     return setInterval(() => {
       client
         .call(REMOTE.domainGetJobInfo, { dom })
@@ -274,9 +282,11 @@ export class LibvirtDriver implements MigrationDriver {
           const type = jobType(info.type);
           if ((type !== 'bounded' && type !== 'unbounded') || info.dataTotal === 0n) return;
           const pct = Number((info.dataProcessed * 100n) / info.dataTotal);
-          const note = `migration ${pct}% of ${mib(info.dataTotal)} MiB after ${info.timeElapsed} ms`;
-          if (note !== last) progress(note);
-          last = note;
+          const tenth = Math.floor(pct / 10);
+          if (tenth === lastTenth && Date.now() - lastAt < 30_000) return;
+          lastTenth = tenth;
+          lastAt = Date.now();
+          progress(`migration ${pct}% of ${mib(info.dataTotal)} MiB after ${info.timeElapsed} ms`);
         })
         .catch(() => {});
     }, this.options.pollMs ?? 1000);

@@ -167,7 +167,12 @@ describe('libvirt driver, procedure by procedure', () => {
       'domainGetJobStats',
     ]);
     assert.equal(notes[0], 'peer-to-peer to qemu+tls://host-b.example/system');
-    assert.ok(notes.includes('migration 25% of 64.0 MiB after 40 ms'), notes.join(' | '));
+    // Polled every 20 ms, the same tenth of the data is noted (journaled) once.
+    assert.ok(aLog.filter((n) => n === 'domainGetJobInfo').length >= 2, aLog.join());
+    assert.deepEqual(
+      notes.filter((n) => n.startsWith('migration')),
+      ['migration 25% of 64.0 MiB after 40 ms'],
+    );
   });
 
   test("libvirt's refusal is the step's failure, and the VM still runs on its source", async () => {
@@ -194,6 +199,26 @@ describe('libvirt driver, procedure by procedure', () => {
       'libvirt refused or failed the migration: Requested operation is not valid: Attempt to migrate guest to the same host; ' +
         'the domain is running on host-a, absent from host-b',
     );
+  });
+
+  test('libvirt says done but the source still runs the domain: not taken as a success', async () => {
+    const a = await peer(
+      {
+        domainLookupByUuid: found,
+        domainMigratePerform3Params: (c) =>
+          reply(c, encode(REMOTE.domainMigratePerform3Params.ret, { cookieOut: Buffer.alloc(0) })),
+        domainGetState: state(1),
+      },
+      [],
+    );
+    const b = await peer({ domainLookupByUuid: absent }, []);
+    const res = await new LibvirtDriver().migrate(job(a, b), () => {});
+    assert.deepEqual(res, {
+      ok: false,
+      detail:
+        'libvirt reported the migration done, but the domain is running on host-a, absent from host-b',
+      runsOn: 'source',
+    });
   });
 
   test('a destination without a "libvirt" URI, or a source without a socket, fails before any call', async () => {
