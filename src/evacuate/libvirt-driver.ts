@@ -24,6 +24,7 @@
 import { libvirtTarget } from '../agent/libvirt-source.js';
 import {
   type DomainRef,
+  type DomainState,
   domainState,
   formatUuid,
   JOB_STATS_COMPLETED,
@@ -63,7 +64,7 @@ export interface LibvirtDriverOptions {
   readonly connectTimeoutMs?: number;
 }
 
-/** Where a host's daemon is, for memfail: its socket, or why there is none. */
+/** Where memfail reaches a host's daemon: its socket, or null (a remote URI only peers reach). */
 export function libvirtSocketOf(host: HostSpec): string | null {
   if (host.libvirtSocket !== undefined) return host.libvirtSocket;
   if (host.libvirt === undefined) return null;
@@ -92,7 +93,7 @@ export function daemonUri(host: HostSpec): string {
   }
 }
 
-/** The migration's typed parameters for a job (exported for the unit tests). */
+/** The migration's typed parameters: the data path to the destination, the bandwidth. */
 export function migrateParams(job: MigrationJob, maxBandwidth?: number): TypedParam[] {
   const params: TypedParam[] = [];
   if (job.dest.migrateUri !== undefined) {
@@ -108,7 +109,7 @@ export function migrateParams(job: MigrationJob, maxBandwidth?: number): TypedPa
 
 /** A domain's condition on one host, as looked up. */
 type Looked =
-  | { readonly kind: 'state'; readonly state: string; readonly dom: DomainRef }
+  | { readonly kind: 'state'; readonly state: DomainState | 'unknown'; readonly dom: DomainRef }
   | { readonly kind: 'absent' }
   | { readonly kind: 'unreachable'; readonly why: string };
 /** ...or, for a destination whose daemon is the source's own, nothing more to see. */
