@@ -85,6 +85,7 @@ export async function startSecondLibvirtd(): Promise<SecondLibvirtd> {
     if (pid !== null) {
       // Its QEMUs are in its namespace: they share the daemon's mount namespace id.
       for (const q of qemusOf(pid)) kill(q, 'SIGKILL');
+      kill(pid, 'SIGCONT'); // a test may have left it stopped
       kill(pid, 'SIGTERM');
       const deadline = Date.now() + 30_000;
       while (alive(pid) && Date.now() < deadline) await sleep(100);
