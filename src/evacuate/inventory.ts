@@ -94,7 +94,15 @@ export function parseInventory(text: string, path: string): Inventory {
     const h = ObjectReader.of(value, path, `host "${host}"`);
     const db = optionalString(h.get('db'), path, `host "${host}" "db"`);
     const runDir = optionalString(h.get('runDir'), path, `host "${host}" "runDir"`);
-    const libvirt = optionalString(h.get('libvirt'), path, `host "${host}" "libvirt"`);
+    const libvirtNode = h.get('libvirt');
+    const libvirt = optionalString(libvirtNode, path, `host "${host}" "libvirt"`);
+    if (libvirtNode !== undefined && libvirt !== undefined && !isLibvirtUri(libvirt)) {
+      throw new SourceError(
+        path,
+        libvirtNode.pos,
+        `host "${host}" "libvirt": '${libvirt}' is not a libvirt URI (e.g. qemu:///system, qemu+tls://host-b/system)`,
+      );
+    }
     const libvirtSocket = optionalString(
       h.get('libvirtSocket'),
       path,
@@ -129,6 +137,11 @@ export function parseInventory(text: string, path: string): Inventory {
     };
   }
   return { path: resolve(path), hosts };
+}
+
+/** DRIVER[+TRANSPORT]://[HOST]/PATH[?…], as libvirt's URIs are. */
+function isLibvirtUri(text: string): boolean {
+  return /^[a-z][a-z0-9]*(\+[a-z0-9]+)?:\/\/[^/]*\/\S*$/i.test(text);
 }
 
 function readVm(node: JsonNode, file: string, what: string): VmSpec {

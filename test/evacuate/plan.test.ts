@@ -173,6 +173,20 @@ describe('inventory', () => {
       () => parseInventory('{"hosts": {"a": {"libvirt": 5}}}', 'inv.json'),
       /host "a" "libvirt"/,
     );
+    assert.throws(() => parseInventory('{"hosts": {"a": {"libvirt": "host-a"}}}', 'inv.json'), {
+      message:
+        'inv.json:1:29: host "a" "libvirt": \'host-a\' is not a libvirt URI (e.g. qemu:///system, qemu+tls://host-b/system)',
+    });
+    for (const uri of [
+      'qemu:///system',
+      'qemu+unix:///system?socket=/s',
+      'qemu+tls://b.example/system',
+    ]) {
+      assert.equal(
+        parseInventory(`{"hosts": {"a": {"libvirt": "${uri}"}}}`, 'i').hosts.a?.libvirt,
+        uri,
+      );
+    }
   });
 
   const bad: [string, string][] = [
