@@ -4,6 +4,7 @@ import { CommandLineError, splitCommand } from '../agent/alerts.js';
 import type { MigrationDriver } from '../evacuate/driver.js';
 import { ExecDriver } from '../evacuate/exec-driver.js';
 import { InventoryError } from '../evacuate/inventory.js';
+import { LibvirtDriver } from '../evacuate/libvirt-driver.js';
 import { QmpDriver } from '../evacuate/qmp-driver.js';
 import { EvacuateError, evacuate } from '../evacuate/run.js';
 import { readPolicy } from './health-run.js';
@@ -44,11 +45,6 @@ export async function evacuateCommand(host: string, opts: EvacuateFlags, io: Io)
 export function makeDriver(
   opts: Pick<EvacuateFlags, 'driver' | 'exec'> & { maxBandwidth?: string },
 ): MigrationDriver {
-  if (opts.driver === 'libvirt') {
-    throw new UsageError(
-      "--driver libvirt is not available yet: it needs memfail's libvirt client (use qmp or exec)",
-    );
-  }
   if (opts.driver === 'exec') {
     if (opts.exec === undefined) throw new UsageError('--driver exec needs --exec CMD');
     try {
@@ -63,7 +59,8 @@ export function makeDriver(
     opts.maxBandwidth === undefined
       ? undefined
       : positiveInteger(opts.maxBandwidth, '--max-bandwidth');
-  return new QmpDriver(bw === undefined ? {} : { maxBandwidth: bw });
+  const options = bw === undefined ? {} : { maxBandwidth: bw };
+  return opts.driver === 'libvirt' ? new LibvirtDriver(options) : new QmpDriver(options);
 }
 
 function positiveInteger(text: string, flag: string): number {

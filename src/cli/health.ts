@@ -54,7 +54,10 @@ A policy file with a mistake is refused whole, with FILE:LINE:COL.`,
     )
     .option('--to <host>', 'destination host (repeatable; default: any healthy host)', collect, [])
     .option('--parallel <n>', 'migrations at once', '2')
-    .option('--max-bandwidth <bytes>', 'qmp driver: bytes per second a migration may use')
+    .option(
+      '--max-bandwidth <bytes>',
+      'qmp and libvirt drivers: bytes per second a migration may use',
+    )
     .option('--policy <file>', 'health policy judging destinations (default: built-in)')
     .option('--drain-limit <n>', 'refuse if this many other hosts are draining already')
     .option('--dry-run', 'print the plan; move and record nothing')
@@ -66,6 +69,13 @@ Examples:
   memfail evacuate host-a --inventory hosts.json --to host-b --db /var/lib/memfail/events.db
   memfail evacuate host-a --inventory hosts.json --driver exec \\
       --exec "openstack server migrate --live-migration --host {dest} {uuid}"
+  memfail evacuate host-a --inventory hosts.json --driver libvirt --to host-b
+
+Drivers: qmp (QEMUs memfail launched: destination QEMU with -incoming, then
+migrate), exec (your command per VM), libvirt (peer-to-peer live migration:
+memfail asks host-a's libvirtd, at the inventory's "libvirtSocket", to migrate
+each domain to the destination's "libvirt" URI with LIVE, PEER2PEER,
+PERSIST_DEST and UNDEFINE_SOURCE; "migrateUri" picks the data path).
 
 Destinations: hosts the policy judges healthy (their health is read from the
 "db" each host has in the inventory); --to names them, but a host known to be
@@ -129,7 +139,7 @@ export function addHealthWatchOptions(watch: Command): Command {
     .option('--drain-limit <n>', 'with --act: hosts that may drain at once (journal-wide)', '1')
     .option(
       '--max-bandwidth <bytes>',
-      'with --act, qmp driver: bytes per second a migration may use',
+      'with --act, qmp and libvirt drivers: bytes per second a migration may use',
     );
 }
 

@@ -1,6 +1,6 @@
 /**
  * How a VM is moved. A driver knows one way to live-migrate (QMP between
- * QEMUs memfail launched; an operator's command; libvirt, later) and how to
+ * QEMUs memfail launched; an operator's command; libvirt peer-to-peer) and how to
  * find out, after memfail was killed mid-step, where the VM ended up.
  */
 import type { HostSpec, VmSpec } from './inventory.js';
@@ -50,13 +50,4 @@ export interface MigrationDriver {
    * have completed without us) or put the VM back on one host.
    */
   recover(job: MigrationJob, progress: (note: string) => void): Promise<MigrationResult>;
-}
-
-/**
- * Placeholder for peer-to-peer migration through memfail's own libvirt
- * client (src/libvirt, another change): it plugs in here by implementing
- * MigrationDriver. Until then choosing it is a clear error, never a no-op.
- */
-export class DriverUnavailableError extends Error {
-  override name = 'DriverUnavailableError';
 }

@@ -45,6 +45,15 @@ export interface HostSpec {
   readonly db?: string;
   /** Where the qmp driver puts incoming VMs' sockets and logs (absolute). */
   readonly runDir?: string;
+  /**
+   * libvirt driver: the host's libvirt URI as other hosts' daemons reach it
+   * (the peer-to-peer destination URI, e.g. qemu+tls://host-b/system).
+   */
+  readonly libvirt?: string;
+  /** libvirt driver: where memfail reaches this host's libvirtd (default: from a local `libvirt` URI). */
+  readonly libvirtSocket?: string;
+  /** libvirt driver, as destination: the hypervisor's migration URI (tcp://ADDR, unix:///PATH; {vm} filled in). */
+  readonly migrateUri?: string;
   readonly vms: Readonly<Record<string, VmSpec>>;
 }
 
@@ -85,8 +94,23 @@ export function parseInventory(text: string, path: string): Inventory {
     const h = ObjectReader.of(value, path, `host "${host}"`);
     const db = optionalString(h.get('db'), path, `host "${host}" "db"`);
     const runDir = optionalString(h.get('runDir'), path, `host "${host}" "runDir"`);
+    const libvirtNode = h.get('libvirt');
+    const libvirt = optionalString(libvirtNode, path, `host "${host}" "libvirt"`);
+    if (libvirtNode !== undefined && libvirt !== undefined && !isLibvirtUri(libvirt)) {
+      throw new SourceError(
+        path,
+        libvirtNode.pos,
+        `host "${host}" "libvirt": '${libvirt}' is not a libvirt URI (e.g. qemu:///system, qemu+tls://host-b/system)`,
+      );
+    }
+    const libvirtSocket = optionalString(
+      h.get('libvirtSocket'),
+      path,
+      `host "${host}" "libvirtSocket"`,
+    );
+    const migrateUri = optionalString(h.get('migrateUri'), path, `host "${host}" "migrateUri"`);
     const vmsNode = h.get('vms');
-    h.done(['db', 'runDir', 'vms']);
+    h.done(['db', 'runDir', 'libvirt', 'libvirtSocket', 'migrateUri', 'vms']);
     const vms: Record<string, VmSpec> = {};
     if (vmsNode !== undefined) {
       const vr = ObjectReader.of(vmsNode, path, `host "${host}" "vms"`);
@@ -106,10 +130,18 @@ export function parseInventory(text: string, path: string): Inventory {
     hosts[host] = {
       ...(db === undefined ? {} : { db: abs(db) }),
       ...(runDir === undefined ? {} : { runDir: abs(runDir) }),
+      ...(libvirt === undefined ? {} : { libvirt }),
+      ...(libvirtSocket === undefined ? {} : { libvirtSocket: abs(libvirtSocket) }),
+      ...(migrateUri === undefined ? {} : { migrateUri }),
       vms,
     };
   }
   return { path: resolve(path), hosts };
+}
+
+/** DRIVER[+TRANSPORT]://[HOST]/PATH[?…], as libvirt's URIs are. */
+function isLibvirtUri(text: string): boolean {
+  return /^[a-z][a-z0-9]*(\+[a-z0-9]+)?:\/\/[^/]*\/\S*$/i.test(text);
 }
 
 function readVm(node: JsonNode, file: string, what: string): VmSpec {

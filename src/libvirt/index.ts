@@ -20,8 +20,15 @@ export {
   LibvirtRemoteError,
   type RemoteErrorBody,
   VIR_ERR_NO_DOMAIN,
+  VIR_ERR_OPERATION_INVALID,
 } from './errors.js';
 export { LibvirtFramer, type LibvirtFramerLimits, type LibvirtFramerSink } from './framing.js';
 export * from './packet.js';
 export * from './procedures.js';
-export { type DomainRef, formatUuid, parseUuid } from './types.js';
+export {
+  type DomainRef,
+  formatUuid,
+  parseUuid,
+  type TypedParam,
+  type TypedParamValue,
+} from './types.js';

@@ -42,14 +42,24 @@ export const REMOTE = {
   domainDestroy: remote(12, 'DOMAIN_DESTROY', t.domainArgs, none),
   domainLookupByName: remote(23, 'DOMAIN_LOOKUP_BY_NAME', t.lookupByNameArgs, t.domainRet),
   domainLookupByUuid: remote(24, 'DOMAIN_LOOKUP_BY_UUID', t.lookupByUuidArgs, t.domainRet),
+  domainResume: remote(28, 'DOMAIN_RESUME', t.domainArgs, none),
   authList: remote(66, 'AUTH_LIST', none, t.authList),
   connectGetLibVersion: remote(157, 'CONNECT_GET_LIB_VERSION', none, t.libVersionRet),
+  domainGetJobInfo: remote(163, 'DOMAIN_GET_JOB_INFO', t.domainArgs, t.jobInfoRet),
+  domainAbortJob: remote(164, 'DOMAIN_ABORT_JOB', t.domainArgs, none),
   domainGetState: remote(212, 'DOMAIN_GET_STATE', t.getStateArgs, t.getStateRet),
   connectListAllDomains: remote(
     273,
     'CONNECT_LIST_ALL_DOMAINS',
     t.listAllDomainsArgs,
     t.listAllDomainsRet,
+  ),
+  domainGetJobStats: remote(298, 'DOMAIN_GET_JOB_STATS', t.getJobStatsArgs, t.getJobStatsRet),
+  domainMigratePerform3Params: remote(
+    305,
+    'DOMAIN_MIGRATE_PERFORM3_PARAMS',
+    t.migratePerform3ParamsArgs,
+    t.migratePerform3ParamsRet,
   ),
   connectDomainEventCallbackRegisterAny: remote(
     316,
@@ -133,6 +143,42 @@ export const MONITOR_EVENT_REGEX = 1;
 
 /** qemu-monitor-command's flag: the command is HMP text, not QMP JSON. */
 export const MONITOR_COMMAND_HMP = 1;
+
+/** virDomainMigrateFlags (libvirt-domain.h) memfail uses. */
+export const MIGRATE = {
+  live: 1 << 0,
+  peer2peer: 1 << 1,
+  tunnelled: 1 << 2,
+  persistDest: 1 << 3,
+  undefineSource: 1 << 4,
+  abortOnError: 1 << 12,
+} as const;
+
+/** VIR_MIGRATE_PARAM_* typed-parameter names. */
+export const MIGRATE_PARAM = {
+  /** The hypervisor's own migration URI on the destination (tcp://…, unix:///…). */
+  uri: 'migrate_uri',
+  /** MiB/s (ullong). */
+  bandwidth: 'bandwidth',
+} as const;
+
+/** virDomainJobType (DOMAIN_GET_JOB_INFO / _STATS). */
+export const JOB_TYPES = [
+  'none',
+  'bounded',
+  'unbounded',
+  'completed',
+  'failed',
+  'cancelled',
+] as const;
+export type JobType = (typeof JOB_TYPES)[number];
+
+export function jobType(n: number): JobType | 'unknown' {
+  return JOB_TYPES[n] ?? 'unknown';
+}
+
+/** DOMAIN_GET_JOB_STATS's flag: the stats of the job that just completed. */
+export const JOB_STATS_COMPLETED = 1;
 
 /** virDomainState (DOMAIN_GET_STATE). */
 export const DOMAIN_STATES = [

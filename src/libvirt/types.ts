@@ -9,6 +9,7 @@ import {
   hyper,
   int,
   opaqueFixed,
+  opaqueVar,
   optional,
   string,
   struct,
@@ -20,6 +21,9 @@ import {
 export const REMOTE_STRING_MAX = 4_194_304;
 export const REMOTE_DOMAIN_LIST_MAX = 16_384;
 export const REMOTE_AUTH_TYPE_LIST_MAX = 20;
+export const REMOTE_MIGRATE_COOKIE_MAX = 4_194_304;
+export const REMOTE_DOMAIN_MIGRATE_PARAM_LIST_MAX = 64;
+export const REMOTE_DOMAIN_JOB_STATS_MAX = 64;
 export const VIR_UUID_BUFLEN = 16;
 
 export const nonnullString = string(REMOTE_STRING_MAX);
@@ -111,6 +115,117 @@ export const monitorEventMsg = struct({
   seconds: hyperAsNumber(),
   micros: uint,
   details: remoteString,
+});
+
+/**
+ * `remote_typed_param_value`: a union on virTypedParameterType (1 int, 2
+ * uint, 3 llong, 4 ullong, 5 double, 6 boolean, 7 string). 64-bit values
+ * stay bigints: byte counts can pass 2^53.
+ */
+export type TypedParamValue =
+  | { readonly type: 'int'; readonly value: number }
+  | { readonly type: 'uint'; readonly value: number }
+  | { readonly type: 'llong'; readonly value: bigint }
+  | { readonly type: 'ullong'; readonly value: bigint }
+  | { readonly type: 'double'; readonly value: number }
+  | { readonly type: 'boolean'; readonly value: boolean }
+  | { readonly type: 'string'; readonly value: string };
+
+export interface TypedParam {
+  readonly field: string;
+  readonly value: TypedParamValue;
+}
+
+const TYPED_PARAM_TYPES = [
+  'int',
+  'uint',
+  'llong',
+  'ullong',
+  'double',
+  'boolean',
+  'string',
+] as const;
+
+export const typedParamValue: Codec<TypedParamValue> = {
+  xdr: 'remote_typed_param_value',
+  read: (r) => {
+    const tag = r.int();
+    const type = TYPED_PARAM_TYPES[tag - 1];
+    switch (type) {
+      case 'int':
+        return { type, value: int.read(r) };
+      case 'uint':
+        return { type, value: uint.read(r) };
+      case 'llong':
+        return { type, value: hyper.read(r) };
+      case 'ullong':
+        return { type, value: uhyper.read(r) };
+      case 'double':
+        return { type, value: r.double() };
+      case 'boolean':
+        return { type, value: int.read(r) !== 0 };
+      case 'string':
+        return { type, value: nonnullString.read(r) };
+      default:
+        throw new LibvirtProtocolError('xdr-invalid', `typed parameter of unknown type ${tag}`);
+    }
+  },
+  write: (w, v) => {
+    w.int(TYPED_PARAM_TYPES.indexOf(v.type) + 1);
+    switch (v.type) {
+      case 'int':
+        return int.write(w, v.value);
+      case 'uint':
+        return uint.write(w, v.value);
+      case 'llong':
+        return hyper.write(w, v.value);
+      case 'ullong':
+        return uhyper.write(w, v.value);
+      case 'double':
+        return w.double(v.value);
+      case 'boolean':
+        return w.int(v.value ? 1 : 0);
+      case 'string':
+        return nonnullString.write(w, v.value);
+    }
+  },
+};
+
+export const typedParam: Codec<TypedParam> = struct({
+  field: nonnullString,
+  value: typedParamValue,
+});
+const migrateParams = array(typedParam, REMOTE_DOMAIN_MIGRATE_PARAM_LIST_MAX);
+const migrateCookie = opaqueVar(REMOTE_MIGRATE_COOKIE_MAX);
+
+export const migratePerform3ParamsArgs = struct({
+  dom: nonnullDomain,
+  dconnuri: remoteString,
+  params: migrateParams,
+  cookieIn: migrateCookie,
+  flags: uint,
+});
+export const migratePerform3ParamsRet = struct({ cookieOut: migrateCookie });
+
+const u64 = uhyper;
+export const jobInfoRet = struct({
+  type: int,
+  timeElapsed: u64,
+  timeRemaining: u64,
+  dataTotal: u64,
+  dataProcessed: u64,
+  dataRemaining: u64,
+  memTotal: u64,
+  memProcessed: u64,
+  memRemaining: u64,
+  fileTotal: u64,
+  fileProcessed: u64,
+  fileRemaining: u64,
+});
+export const getJobStatsArgs = struct({ dom: nonnullDomain, flags: uint });
+export const getJobStatsRet = struct({
+  type: int,
+  params: array(typedParam, REMOTE_DOMAIN_JOB_STATS_MAX),
 });
 
 /** A hyper read as a number: libvirt's values here (seconds, versions) are far below 2^53. */

@@ -64,6 +64,13 @@ export class XdrReader {
     return v;
   }
 
+  double(): number {
+    this.need(8, 'double');
+    const v = this.buf.readDoubleBE(this.pos);
+    this.pos += 8;
+    return v;
+  }
+
   /** `n` bytes, then the padding to a multiple of 4 (which must be zero). */
   bytes(n: number, what: string): Buffer {
     const padded = (n + 3) & ~3;
@@ -126,6 +133,12 @@ export class XdrWriter {
   uhyper(v: bigint): void {
     this.reserve(8);
     this.buf.writeBigUInt64BE(v, this.pos);
+    this.pos += 8;
+  }
+
+  double(v: number): void {
+    this.reserve(8);
+    this.buf.writeDoubleBE(v, this.pos);
     this.pos += 8;
   }
 

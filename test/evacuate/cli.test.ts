@@ -75,10 +75,45 @@ describe('memfail evacuate', () => {
     assert.equal(existsSync(journal), false);
   });
 
-  test('--driver libvirt is not available yet: a usage error, not a no-op', async () => {
-    const r = await run(['evacuate', 'a', '--inventory', inventory, '--driver', 'libvirt']);
-    assert.equal(r.code, 2);
-    assert.match(r.stderr, /--driver libvirt is not available yet/);
+  test('--driver libvirt: planned like the others; a host without a libvirt socket is skipped, saying why', async () => {
+    const dry = await run([
+      'evacuate',
+      'a',
+      '--inventory',
+      inventory,
+      '--driver',
+      'libvirt',
+      '--dry-run',
+    ]);
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.match(dry.stdout, /driver libvirt, 2 at a time/);
+    const db = join(dir, 'libvirt-journal.db');
+    const r = await run([
+      'evacuate',
+      'a',
+      '--inventory',
+      inventory,
+      '--db',
+      db,
+      '--driver',
+      'libvirt',
+    ]);
+    assert.match(
+      r.stdout,
+      /v1: skipped, not running \(memfail cannot reach its libvirtd: no "libvirtSocket" or local "libvirt" URI in the inventory\)/,
+    );
+    const bad = await run([
+      'evacuate',
+      'a',
+      '--inventory',
+      inventory,
+      '--driver',
+      'libvirt',
+      '--exec',
+      'x',
+    ]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--exec goes with --driver exec/);
   });
 
   test('flag mistakes', async () => {

@@ -149,6 +149,46 @@ describe('inventory', () => {
     assert.throws(() => moveVm(path, 'v', 'zz', {}), /no host "zz"/);
   });
 
+  test("the libvirt driver's members: URIs kept as written, the socket made absolute", () => {
+    const inv = parseInventory(
+      JSON.stringify({
+        hosts: {
+          a: { libvirt: 'qemu:///system', libvirtSocket: 'a.sock', vms: {} },
+          b: { libvirt: 'qemu+tls://b/system', migrateUri: 'unix:///m/{vm}.sock' },
+        },
+      }),
+      join(dir, 'inv.json'),
+    );
+    assert.deepEqual(inv.hosts.a, {
+      libvirt: 'qemu:///system',
+      libvirtSocket: join(dir, 'a.sock'),
+      vms: {},
+    });
+    assert.deepEqual(inv.hosts.b, {
+      libvirt: 'qemu+tls://b/system',
+      migrateUri: 'unix:///m/{vm}.sock',
+      vms: {},
+    });
+    assert.throws(
+      () => parseInventory('{"hosts": {"a": {"libvirt": 5}}}', 'inv.json'),
+      /host "a" "libvirt"/,
+    );
+    assert.throws(() => parseInventory('{"hosts": {"a": {"libvirt": "host-a"}}}', 'inv.json'), {
+      message:
+        'inv.json:1:29: host "a" "libvirt": \'host-a\' is not a libvirt URI (e.g. qemu:///system, qemu+tls://host-b/system)',
+    });
+    for (const uri of [
+      'qemu:///system',
+      'qemu+unix:///system?socket=/s',
+      'qemu+tls://b.example/system',
+    ]) {
+      assert.equal(
+        parseInventory(`{"hosts": {"a": {"libvirt": "${uri}"}}}`, 'i').hosts.a?.libvirt,
+        uri,
+      );
+    }
+  });
+
   const bad: [string, string][] = [
     [
       '{"hosts": {"a": {"vms": {"v": {}}}, "b": {"vms": {"v": {}}}}}',
@@ -156,7 +196,7 @@ describe('inventory', () => {
     ],
     [
       '{"hosts": {"a": {"vm": {}}}}',
-      'inv.json:1:18: unknown member "vm" in host "a" (expected one of: db, runDir, vms)',
+      'inv.json:1:18: unknown member "vm" in host "a" (expected one of: db, runDir, libvirt, libvirtSocket, migrateUri, vms)',
     ],
     [
       '{"hosts": {"a": {"vms": {"v": {"qemu": ["-m", "64", "-qmp", "x"]}}}}}',
@@ -179,7 +219,14 @@ describe('inventory', () => {
     const schema = JSON.parse(
       readFileSync(join(REPO_ROOT, 'schema/json-schema/inventory.json'), 'utf8'),
     );
-    assert.deepEqual(Object.keys(schema.$defs.host.properties), ['db', 'runDir', 'vms']);
+    assert.deepEqual(Object.keys(schema.$defs.host.properties), [
+      'db',
+      'runDir',
+      'libvirt',
+      'libvirtSocket',
+      'migrateUri',
+      'vms',
+    ]);
     assert.deepEqual(Object.keys(schema.$defs.vm.properties), ['uuid', 'qmp', 'qemu']);
     assert.deepEqual(schema.$defs.vm.properties.qemu.items.not.enum, [
       '-qmp',
