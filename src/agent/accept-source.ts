@@ -17,6 +17,7 @@
  * else. At most `maxConnections` dialers at once (default 4096).
  */
 import { createServer, type Server, type Socket } from 'node:net';
+import { readMemoryFailure } from '../event/dialect.js';
 import type { Dialect } from '../event/model.js';
 import { formatAddress, parseAddress, type QmpAddress, tcpAddress } from '../qmp/address.js';
 import { QmpClient, type QmpEvent } from '../qmp/client.js';
@@ -25,7 +26,6 @@ import { removeStaleSocket } from '../qmp/server.js';
 import type { BatchWriter } from './batch.js';
 import type { AgentMetrics } from './metrics.js';
 import { dialectFromSchema } from './dialect-probe.js';
-import { readFailureData } from './failure-read.js';
 import { isQmpLifecycleEvent, nowMicros } from './records.js';
 
 export interface AcceptOptions {
@@ -198,7 +198,7 @@ export class AcceptWatcher {
       this.writer.push({
         kind: 'failure',
         vm,
-        ...readFailureData(dialect, ev.data),
+        ...readMemoryFailure(ev.data, dialect),
         timestamp,
         receivedUs,
         message: ev as unknown as Readonly<Record<string, unknown>>,

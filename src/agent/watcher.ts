@@ -12,20 +12,16 @@
  * or when it never could be reached within `onceWaitMs`; the watcher is done
  * when every VM is. VMs that were never reached are reported by `unreached`.
  */
-import { detectDialect, formatDialectError, fromWire } from '../event/dialect.js';
+import { type Reading, readMemoryFailure } from '../event/dialect.js';
 import type { Dialect, MemoryFailure } from '../event/model.js';
 import { formatAddress, parseAddress, type QmpAddress } from '../qmp/address.js';
 import { QmpClient, type QmpEvent } from '../qmp/client.js';
 import type { JsonObject, LooseEvents } from '../qmp/message.js';
 import { backoffDelay } from '../qmp/reconnect.js';
-import { validateEvent as validateQemuEvent } from '../generated/qemu/validators.js';
-import { validateEvent as validateSeedEvent } from '../generated/seed/validators.js';
 import type { BatchWriter } from './batch.js';
 import { dialectFromSchema } from './dialect-probe.js';
 import type { AgentMetrics } from './metrics.js';
 import { checkTimestamp, isQmpLifecycleEvent, nowMicros } from './records.js';
-
-const VALIDATORS = { qemu: validateQemuEvent, seed: validateSeedEvent } as const;
 
 /** The largest QMP message the watcher takes from a VM (see run()). */
 export const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
@@ -372,32 +368,9 @@ class VmWatch {
     });
   }
 
-  /**
-   * Validates `data` against the dialect's schema (the generated validator:
-   * strict, unknown members included) and reads its canonical fields (the
-   * dialect mapping: lenient). The dialect is the VM's, or until known, the
-   * one the event's shape says.
-   */
-  private readFailure(data: unknown): {
-    failure: MemoryFailure | null;
-    error: string | null;
-    dialect: Dialect | null;
-  } {
-    let dialect = this.dialect;
-    if (dialect === null) {
-      const detected = detectDialect(data);
-      if (!detected.ok)
-        return { failure: null, error: formatDialectError(detected.error), dialect: null };
-      dialect = detected.value;
-    }
-    const read = fromWire(dialect, data);
-    const checked = VALIDATORS[dialect]('MEMORY_FAILURE', data);
-    const error = !read.ok
-      ? formatDialectError(read.error)
-      : checked.ok
-        ? null
-        : `${dialect}: ${checked.message}`;
-    return { failure: read.ok ? read.value : null, error, dialect };
+  /** Read in the VM's dialect, or until known, the one the event's shape says. */
+  private readFailure(data: unknown): Reading {
+    return readMemoryFailure(data, this.dialect);
   }
 
   private push(obs: {
