@@ -5,7 +5,7 @@
  */
 import type Database from 'better-sqlite3';
 import { microsToIso, type StoredFailure } from './records.js';
-import { capText, type FailureRow, MAX_ERROR_CHARS, toStoredFailure } from './rows.js';
+import { capText, type FailureRow, MAX_ERROR_CHARS, toStoredFailure } from './store-rows.js';
 
 /** An alert owed to one sink for one failure. */
 export interface OutboxEntry {

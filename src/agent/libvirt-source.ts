@@ -41,7 +41,7 @@ import {
 import { backoffDelay } from '../qmp/reconnect.js';
 import type { BatchWriter } from './batch.js';
 import type { AgentMetrics } from './metrics.js';
-import { contentCode } from './rows.js';
+import { contentCode } from './store-rows.js';
 import {
   isQmpLifecycleEvent,
   type LifecycleKind,

@@ -15,7 +15,7 @@ import {
   toStoredFailure,
   toStoredGap,
   toStoredLifecycle,
-} from './rows.js';
+} from './store-rows.js';
 
 export interface FailureFilter {
   readonly vm?: string;

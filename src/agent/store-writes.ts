@@ -9,11 +9,15 @@ import { FailureInserter } from './failure-insert.js';
 import type { Observation } from './records.js';
 import {
   capText,
+  type FailureInsert,
+  GAP_COLUMNS,
+  type InsertRow,
+  insertSql,
+  LIFECYCLE_COLUMNS,
   MAX_ERROR_CHARS,
   MAX_RAW_CHARS,
-  type PreparedBatch,
   prepareBatch,
-} from './rows.js';
+} from './store-rows.js';
 import { errorText } from './store-connection.js';
 
 /** What one committed batch changed. */
@@ -32,46 +36,53 @@ export class StoreWrites {
   private readonly insertLifecycle: Database.Statement;
   private readonly insertOutbox: Database.Statement;
   private readonly insertGap: Database.Statement;
-  private readonly insertBatch: (batch: PreparedBatch, sinks: readonly string[]) => InsertResult;
+  private readonly insertBatch: (
+    rows: readonly InsertRow[],
+    sinks: readonly string[],
+  ) => InsertResult;
 
   constructor(private readonly db: Database.Database) {
     this.failureRows = new FailureInserter(db);
     this.insertLifecycle = db.prepare(
-      `INSERT OR IGNORE INTO lifecycle (vm, kind, ts_seconds, ts_micros, received_us, data, dedup)
-       VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      insertSql('INSERT OR IGNORE', 'lifecycle', LIFECYCLE_COLUMNS),
     );
     this.insertOutbox = db.prepare('INSERT OR IGNORE INTO outbox (failure_id, sink) VALUES (?, ?)');
-    this.insertGap = db.prepare(
-      'INSERT INTO gap (vm, from_us, to_us, reason, detail) VALUES (?, ?, ?, ?, ?)',
+    this.insertGap = db.prepare(insertSql('INSERT', 'gap', GAP_COLUMNS));
+    this.insertBatch = db.transaction((rows: readonly InsertRow[], sinks: readonly string[]) =>
+      this.writeBatch(rows, sinks),
     );
-    this.insertBatch = db.transaction((batch: PreparedBatch, sinks: readonly string[]) => {
-      const { kinds, params } = batch;
-      const fresh: boolean[] = new Array(params.length).fill(false);
-      const failureAt: number[] = [];
-      let newLifecycle = 0;
-      for (let i = 0; i < params.length; i++) {
-        if (kinds[i] === 'failure') failureAt.push(i);
-        else if (kinds[i] === 'gap') {
-          this.insertGap.run(params[i]);
-          fresh[i] = true;
-          newLifecycle++;
-        } else if (this.insertLifecycle.run(params[i]).changes > 0) {
-          fresh[i] = true;
-          newLifecycle++;
-        }
+  }
+
+  /** Lifecycle events and gaps one by one, failures in chunks, then the new failures' outbox rows. */
+  private writeBatch(rows: readonly InsertRow[], sinks: readonly string[]): InsertResult {
+    const fresh: boolean[] = new Array(rows.length).fill(false);
+    const failureAt: number[] = [];
+    const failureRows: FailureInsert[] = [];
+    let newLifecycle = 0;
+    for (let i = 0; i < rows.length; i++) {
+      const r = rows[i]!;
+      if (r.kind === 'failure') {
+        failureAt.push(i);
+        failureRows.push(r.row);
+        continue;
       }
-      const failures = this.failureRows.insert(failureAt.map((i) => params[i] as unknown[]));
-      const newFailureIds: number[] = [];
-      failureAt.forEach((i, k) => {
-        if (!failures.fresh[k]) return;
+      const made = r.kind === 'gap' ? this.insertGap.run(r.row) : this.insertLifecycle.run(r.row);
+      if (made.changes > 0) {
         fresh[i] = true;
-        const id = failures.ids[k] as number;
-        newFailureIds.push(id);
-        for (const sink of sinks) this.insertOutbox.run(id, sink);
-      });
-      const duplicates = params.length - newLifecycle - newFailureIds.length;
-      return { newFailureIds, newLifecycle, duplicates, fresh };
+        newLifecycle++;
+      }
+    }
+    const failures = this.failureRows.insert(failureRows);
+    const newFailureIds: number[] = [];
+    failureAt.forEach((i, k) => {
+      if (!failures.fresh[k]) return;
+      fresh[i] = true;
+      const id = failures.ids[k] as number;
+      newFailureIds.push(id);
+      for (const sink of sinks) this.insertOutbox.run(id, sink);
     });
+    const duplicates = rows.length - newLifecycle - newFailureIds.length;
+    return { newFailureIds, newLifecycle, duplicates, fresh };
   }
 
   /**
