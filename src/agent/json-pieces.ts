@@ -17,16 +17,23 @@ export function lazy(items: Iterable<unknown>): LazyArray {
 /** `value` as JSON text at nesting `depth` (two spaces a level), in pieces. */
 export function* jsonPieces(value: unknown, depth = 0): Generator<string> {
   if (value instanceof LazyArray) {
+    const inner = `\n${pad(depth + 1)}`;
     let first = true;
     for (const item of value.items) {
-      yield `${first ? '[' : ','}\n${pad(depth + 1)}`;
-      yield* jsonPieces(item, depth + 1);
+      const head = `${first ? '[' : ','}${inner}`;
       first = false;
+      if (item instanceof LazyArray || hasLazyMember(item)) {
+        yield head;
+        yield* jsonPieces(item, depth + 1);
+      } else {
+        // The common case (a report's account): one piece per item.
+        yield head + stringified(item, depth + 1);
+      }
     }
     yield first ? '[]' : `\n${pad(depth)}]`;
     return;
   }
-  if (isObject(value) && Object.values(value).some((v) => v instanceof LazyArray)) {
+  if (hasLazyMember(value)) {
     // JSON.stringify leaves out members whose value is undefined.
     const members = Object.entries(value).filter(([, v]) => v !== undefined);
     for (let i = 0; i < members.length; i++) {
@@ -37,13 +44,22 @@ export function* jsonPieces(value: unknown, depth = 0): Generator<string> {
     yield `\n${pad(depth)}}`;
     return;
   }
-  yield (JSON.stringify(value, null, 2) ?? 'null').replaceAll('\n', `\n${pad(depth)}`);
+  yield stringified(value, depth);
+}
+
+function stringified(value: unknown, depth: number): string {
+  return (JSON.stringify(value, null, 2) ?? 'null').replaceAll('\n', `\n${pad(depth)}`);
 }
 
 function pad(depth: number): string {
   return '  '.repeat(depth);
 }
 
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
+/** A plain object with a lazy array among its own members (checked without allocating). */
+function hasLazyMember(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  for (const key in value) {
+    if ((value as Record<string, unknown>)[key] instanceof LazyArray) return true;
+  }
+  return false;
 }
