@@ -23,7 +23,7 @@ import { dialectFromSchema } from './dialect-probe.js';
 import type { AgentMetrics } from './metrics.js';
 import { checkTimestamp, isQmpLifecycleEvent, nowMicros } from './records.js';
 
-/** The largest QMP message the watcher takes from a VM (see run()). */
+/** The largest QMP message the watcher takes from a VM (see VmWatch's client options). */
 export const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 
 /** One VM to watch: `NAME=ADDRESS` on the command line. */
@@ -142,15 +142,18 @@ class VmWatch {
   private lastReceivedUs = 0;
   /** When and why the last connection was lost, until the next one is made. */
   private lost: { atUs: number; reason: string } | null = null;
-  private readonly giveUpAt: number;
-  readonly finished: Promise<void>;
+  /** Once mode: when to give up on a VM never reached (set by start()). */
+  private giveUpAt = 0;
+  private resolveFinished!: () => void;
+  readonly finished = new Promise<void>((resolve) => {
+    this.resolveFinished = resolve;
+  });
 
   constructor(
     readonly target: VmTarget,
     private readonly writer: BatchWriter,
     private readonly options: WatcherOptions,
   ) {
-    this.giveUpAt = Date.now() + (options.onceWaitMs ?? 30_000);
     this.link = new QmpReconnector(target.address, {
       // Jittered, so that many VMs restarted together do not reconnect in lockstep.
       initialDelayMs: options.backoffInitialMs ?? 50,
@@ -168,14 +171,7 @@ class VmWatch {
       onState: (s) => this.onState(s),
     });
     this.link.client.on('event', (ev) => this.onEvent(ev));
-    let resolveFinished!: () => void;
-    this.finished = new Promise<void>((resolve) => {
-      resolveFinished = resolve;
-    });
-    this.resolveFinished = resolveFinished;
   }
-
-  private readonly resolveFinished: () => void;
 
   status(): VmStatus {
     return {
@@ -188,6 +184,7 @@ class VmWatch {
   }
 
   start(): void {
+    this.giveUpAt = Date.now() + (this.options.onceWaitMs ?? 30_000);
     this.link.run().then(
       () => this.finish(),
       (err: unknown) => {
