@@ -40,8 +40,8 @@ export function failureDedup(obs: FailureObservation): number | string {
 }
 
 /**
- * The message's own members, without the client's `raw`: keeps this key what
- * it was before raw existed, so a replay still matches rows stored earlier.
+ * The message's own members, without the client's `raw` text: the key of an
+ * invalid event hashes what QEMU sent, so a replay matches the stored row.
  */
 function wireMembers(obs: FailureObservation): Readonly<Record<string, unknown>> {
   if (obs.message.raw === undefined) return obs.message;
@@ -260,11 +260,11 @@ export interface FailureRow {
   ts_micros: number | null;
   received_us: number;
   dialect: Dialect | null;
-  /** Never NULL from migration 2 on (it filled the rows version 1 left NULL). */
+  /** Never NULL: a generated column, raw_text or the text its layout rebuilds. */
   raw: string;
   valid: number;
   error: string | null;
-  /** From migration 6: set when raw was cut at MAX_RAW_CHARS. */
+  /** Set when raw was cut at MAX_RAW_CHARS (absent from rows a query did not select it for). */
   raw_length?: number | null;
   raw_sha256?: string | null;
 }
@@ -323,7 +323,7 @@ export function toStoredLifecycle(row: LifecycleRow): StoredLifecycle {
 
 function rowTimestamp(row: { ts_seconds: number | null; ts_micros: number | null }) {
   // -1/-1 is QEMU's "no clock"; NULL is the agent's own connection events.
-  // Rows written before the storage boundary checked timestamps may hold any integer.
+  // A database from an older memfail may hold any integer here.
   return row.ts_seconds === null ||
     row.ts_micros === null ||
     row.ts_seconds < 0 ||
