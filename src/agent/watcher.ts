@@ -13,7 +13,7 @@
  * when every VM is. VMs that were never reached are reported by `unreached`.
  */
 import { type Reading, readMemoryFailure } from '../event/dialect.js';
-import type { Dialect, MemoryFailure } from '../event/model.js';
+import type { Dialect } from '../event/model.js';
 import { formatAddress, parseAddress, type QmpAddress } from '../qmp/address.js';
 import type { DisconnectInfo, QmpEvent } from '../qmp/client.js';
 import type { JsonObject, LooseEvents } from '../qmp/message.js';
