@@ -17,15 +17,15 @@
  * else. At most `maxConnections` dialers at once (default 4096).
  */
 import { createServer, type Server, type Socket } from 'node:net';
+import { readMemoryFailure } from '../event/dialect.js';
 import type { Dialect } from '../event/model.js';
 import { formatAddress, parseAddress, type QmpAddress, tcpAddress } from '../qmp/address.js';
-import { QmpClient, type QmpEvent } from '../qmp/client.js';
+import { type DisconnectInfo, QmpClient, type QmpEvent } from '../qmp/client.js';
 import type { LooseEvents } from '../qmp/message.js';
 import { removeStaleSocket } from '../qmp/server.js';
 import type { BatchWriter } from './batch.js';
 import type { AgentMetrics } from './metrics.js';
 import { dialectFromSchema } from './dialect-probe.js';
-import { readFailureData } from './failure-read.js';
 import { isQmpLifecycleEvent, nowMicros } from './records.js';
 
 export interface AcceptOptions {
@@ -154,41 +154,50 @@ export class AcceptWatcher {
       vm = name ?? peer;
       dialect = schema === null ? null : dialectFromSchema(schema);
       this.sessionCount++;
-      const version = client.greeting?.version.qemu;
-      this.writer.push({
-        kind: 'lifecycle',
-        vm,
-        event: 'CONNECTED',
-        timestamp: null,
-        receivedUs: nowMicros(),
-        data: {
-          via: 'accept',
-          address: formatAddress(this.bound ?? this.address),
-          peer,
-          ...(name === null ? { named: 'peer' } : {}),
-          ...(version ? { qemu: `${version.major}.${version.minor}.${version.micro}` } : {}),
-        },
-      });
+      this.recordConnected(client, vm, peer, name !== null);
       this.options.metrics?.setConnected(vm, true);
       this.log(`${vm}: dialled in (${peer})`);
       for (const ev of early.splice(0)) this.onEvent(vm, dialect, ev);
       const info = await client.closed;
-      const reason = this.stopping && info.reason === 'closed' ? 'agent-stopped' : info.reason;
-      this.options.metrics?.setConnected(vm, false);
-      this.writer.push({
-        kind: 'lifecycle',
-        vm,
-        event: 'DISCONNECTED',
-        timestamp: null,
-        receivedUs: nowMicros(),
-        data: { reason, ...(info.error ? { error: info.error.message } : {}) },
-      });
-      if (!this.stopping) {
-        this.log(`${vm}: hung up (${reason}${info.error ? `: ${info.error.message}` : ''})`);
-      }
+      this.recordDisconnected(vm, info);
     } finally {
       this.live.delete(client);
       socket.destroy();
+    }
+  }
+
+  /** CONNECTED for a dialled-in VM: where it dialled, from which peer, and how it was named. */
+  private recordConnected(client: QmpClient, vm: string, peer: string, named: boolean): void {
+    const version = client.greeting?.version.qemu;
+    this.writer.push({
+      kind: 'lifecycle',
+      vm,
+      event: 'CONNECTED',
+      timestamp: null,
+      receivedUs: nowMicros(),
+      data: {
+        via: 'accept',
+        address: formatAddress(this.bound ?? this.address),
+        peer,
+        ...(named ? {} : { named: 'peer' }),
+        ...(version ? { qemu: `${version.major}.${version.minor}.${version.micro}` } : {}),
+      },
+    });
+  }
+
+  private recordDisconnected(vm: string, info: DisconnectInfo): void {
+    const reason = this.stopping && info.reason === 'closed' ? 'agent-stopped' : info.reason;
+    this.options.metrics?.setConnected(vm, false);
+    this.writer.push({
+      kind: 'lifecycle',
+      vm,
+      event: 'DISCONNECTED',
+      timestamp: null,
+      receivedUs: nowMicros(),
+      data: { reason, ...(info.error ? { error: info.error.message } : {}) },
+    });
+    if (!this.stopping) {
+      this.log(`${vm}: hung up (${reason}${info.error ? `: ${info.error.message}` : ''})`);
     }
   }
 
@@ -200,7 +209,7 @@ export class AcceptWatcher {
       this.writer.push({
         kind: 'failure',
         vm,
-        ...readFailureData(dialect, ev.data),
+        ...readMemoryFailure(ev.data, dialect),
         timestamp,
         receivedUs,
         message: ev as unknown as Readonly<Record<string, unknown>>,

@@ -4,7 +4,7 @@
  * first. An observation is *acknowledged* once its batch committed; listeners
  * registered with onCommitted hear about each committed batch, in order.
  *
- * One bad observation never blocks the others: rows.ts makes any observation
+ * One bad observation never blocks the others: store-rows.ts makes any observation
  * fit its columns, and should the database still refuse a batch for what is
  * in it (a constraint, a type, a value too big), the batch is split in halves
  * until the refused observation stands alone; that one is quarantined with

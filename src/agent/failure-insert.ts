@@ -7,16 +7,12 @@
  * looked up by its key to tell which rows this statement made.
  */
 import type Database from 'better-sqlite3';
+import { FAILURE_COLUMNS, type FailureInsert } from './store-rows.js';
 
-/** memory_failure columns an insert sets, in the order rows.ts's failureParams gives them. */
-const COLUMNS =
-  'vm, content, ts_seconds, ts_micros, received_us, dialect, layout, raw_text, error, dedup, raw_length, raw_sha256';
-const WIDTH = 12;
+const WIDTH = FAILURE_COLUMNS.length;
 /** Rows per multi-row statement: measured flat from 25 to 200; 50 keeps it small. */
 export const CHUNK = 50;
 const ROW = `(${Array(WIDTH).fill('?').join(', ')})`;
-/** Where the unique key (vm, ts_seconds, ts_micros, dedup) sits in a row's parameters. */
-const KEY = [0, 2, 3, 9] as const;
 
 export class FailureInserter {
   private readonly one: Database.Statement;
@@ -26,7 +22,7 @@ export class FailureInserter {
   private readonly flat: unknown[] = new Array(CHUNK * WIDTH);
 
   constructor(db: Database.Database) {
-    const insert = `INSERT OR IGNORE INTO memory_failure (${COLUMNS}) VALUES`;
+    const insert = `INSERT OR IGNORE INTO memory_failure (${FAILURE_COLUMNS.join(', ')}) VALUES`;
     this.one = db.prepare(`${insert} ${ROW}`);
     this.chunk = db.prepare(`${insert} ${Array(CHUNK).fill(ROW).join(', ')}`);
     this.idOf = db
@@ -37,17 +33,17 @@ export class FailureInserter {
   }
 
   /**
-   * Inserts the rows (parameters from failureParams) in order, inside the
+   * Inserts the rows (from failureRow) in order, inside the
    * caller's transaction; `fresh[i]` says whether rows[i] made a new row,
    * `ids[i]` its id (0 for a replay).
    */
-  insert(rows: readonly (readonly unknown[])[]): { fresh: boolean[]; ids: number[] } {
+  insert(rows: readonly FailureInsert[]): { fresh: boolean[]; ids: number[] } {
     const fresh: boolean[] = new Array(rows.length).fill(false);
     const ids: number[] = new Array(rows.length).fill(0);
     let at = 0;
     for (; at + CHUNK <= rows.length; at += CHUNK) this.insertChunk(rows, at, fresh, ids);
     for (; at < rows.length; at++) {
-      const info = this.one.run(rows[at] as unknown[]);
+      const info = this.one.run(positional(rows[at]!));
       if (info.changes > 0) {
         fresh[at] = true;
         ids[at] = Number(info.lastInsertRowid);
@@ -57,15 +53,15 @@ export class FailureInserter {
   }
 
   private insertChunk(
-    rows: readonly (readonly unknown[])[],
+    rows: readonly FailureInsert[],
     at: number,
     fresh: boolean[],
     ids: number[],
   ): void {
     const flat = this.flat;
     for (let r = 0; r < CHUNK; r++) {
-      const row = rows[at + r] as readonly unknown[];
-      for (let c = 0; c < WIDTH; c++) flat[r * WIDTH + c] = row[c];
+      const row = rows[at + r]!;
+      for (let c = 0; c < WIDTH; c++) flat[r * WIDTH + c] = row[FAILURE_COLUMNS[c]!];
     }
     const { changes, lastInsertRowid } = this.chunk.run(flat);
     if (changes === 0) return;
@@ -83,12 +79,20 @@ export class FailureInserter {
     const first = last - changes + 1;
     const claimed = new Set<number>();
     for (let r = 0; r < CHUNK; r++) {
-      const row = rows[at + r] as readonly unknown[];
-      const id = this.idOf.get(...KEY.map((k) => row[k])) as number | undefined;
+      const row = rows[at + r]!;
+      // The unique key.
+      const id = this.idOf.get(row.vm, row.ts_seconds, row.ts_micros, row.dedup) as
+        | number
+        | undefined;
       if (id === undefined || id < first || id > last || claimed.has(id)) continue;
       claimed.add(id);
       fresh[at + r] = true;
       ids[at + r] = id;
     }
   }
+}
+
+/** A row's values in FAILURE_COLUMNS order, as the `?` statements bind them. */
+function positional(row: FailureInsert): unknown[] {
+  return FAILURE_COLUMNS.map((c) => row[c]);
 }

@@ -25,6 +25,7 @@
  * (reconnected: true). Between the two is the recorded gap: events libvirt
  * had no client to deliver to.
  */
+import { readMemoryFailure } from '../event/dialect.js';
 import { ACTIONS, type MemoryFailure, RECIPIENTS } from '../event/model.js';
 import {
   DOMAIN_EVENT_ID,
@@ -40,8 +41,7 @@ import {
 import { backoffDelay } from '../qmp/reconnect.js';
 import type { BatchWriter } from './batch.js';
 import type { AgentMetrics } from './metrics.js';
-import { readFailureData } from './failure-read.js';
-import { contentCode } from './rows.js';
+import { contentCode } from './store-rows.js';
 import {
   isQmpLifecycleEvent,
   type LifecycleKind,
@@ -384,7 +384,7 @@ export class LibvirtWatcher {
       event,
       ...(data === undefined ? {} : { data }),
     };
-    const read = readFailureData(null, data);
+    const read = readMemoryFailure(data);
     this.failures++;
     this.writer.push({
       kind: 'failure',

@@ -39,7 +39,7 @@ const SEED_ACTION: Readonly<Record<Action, string>> = {
 interface Pieces {
   readonly head: string;
   readonly mid: string;
-  /** What follows the microseconds, per dialect and 5-bit content code (rows.ts); none: no template. */
+  /** What follows the microseconds, per dialect and 5-bit content code (store-rows.ts); none: no template. */
   readonly tails: Readonly<Record<Dialect, readonly string[]>>;
 }
 

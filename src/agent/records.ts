@@ -103,7 +103,7 @@ export interface StoredFailure {
   /**
    * The whole QMP message as JSON: its exact text as received, byte for byte
    * (rows stored before that was kept hold the parsed message serialised again).
-   * Cut at rows.ts MAX_RAW_CHARS when rawCut is set.
+   * Cut at store-rows.ts MAX_RAW_CHARS when rawCut is set.
    */
   readonly raw: string;
   /** Set when raw holds only the message's start: the whole one's length and SHA-256 (hex). */

@@ -18,6 +18,7 @@ import {
   type StoredGap,
   type StoredLifecycle,
 } from './records.js';
+import { jsonPieces, lazy } from './json-pieces.js';
 
 /**
  * What became of the VM after a failure, as observed (not merely as the action
@@ -139,7 +140,7 @@ function gapLine(g: StoredGap): string {
 /**
  * Builds the report from every stored failure (valid and flagged) and
  * lifecycle event. Both lists must be in receipt order (as Store returns them).
- * For a database of any size, see writeReport.
+ * For a database of any size, see reportText.
  */
 export function buildReport(
   failures: readonly StoredFailure[],
@@ -264,15 +265,8 @@ function* vmPieces(
     for (const a of accounts) yield `\n${accountLine(a)}`;
     return;
   }
-  // The VM object up to its accounts, which follow one by one.
-  const head = JSON.stringify({ ...vm, accounts: [] }, null, 2);
-  yield `${i === 0 ? '\n' : ',\n'}    ${indent(head.slice(0, -'[]\n}'.length), 4)}[`;
-  let none = true;
-  for (const a of accounts) {
-    yield `${none ? '\n' : ',\n'}        ${indent(JSON.stringify(a, null, 2), 8)}`;
-    none = false;
-  }
-  yield none ? ']\n    }' : '\n      ]\n    }';
+  yield `${i === 0 ? '\n' : ',\n'}    `;
+  yield* jsonPieces({ ...vm, accounts: lazy(accounts) }, 2);
 }
 
 function* tailPieces(
@@ -532,16 +526,6 @@ export function zeros<K extends string>(keys: readonly K[]): Record<K, number> {
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-/** The report as text: totals, then each VM with one line per failure. */
-export function formatReport(report: Report): string {
-  const lines = overallLines(report.overall);
-  for (const vm of report.vms) {
-    lines.push(...vmLines(vm));
-    for (const a of vm.accounts) lines.push(accountLine(a));
-  }
-  return `${lines.join('\n')}\n`;
 }
 
 function overallLines(o: Report['overall']): string[] {

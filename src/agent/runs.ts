@@ -8,7 +8,7 @@
  */
 import type Database from 'better-sqlite3';
 import { type GapObservation, microsToIso } from './records.js';
-import { gapParams } from './rows.js';
+import { GAP_COLUMNS, gapRow, insertSql } from './store-rows.js';
 
 export interface StartedRun {
   readonly runId: number;
@@ -27,9 +27,7 @@ export function startRun(
   nowUs: number,
   staleAfterUs: number,
 ): StartedRun {
-  const insertGap = db.prepare(
-    'INSERT INTO gap (vm, from_us, to_us, reason, detail) VALUES (?, ?, ?, ?, ?)',
-  );
+  const insertGap = db.prepare(insertSql('INSERT', 'gap', GAP_COLUMNS));
   return db
     .transaction(() => {
       const open = db
@@ -49,7 +47,7 @@ export function startRun(
             reason: 'agent-killed',
             detail: `watch process ${run.pid} ended without stopping (last sign of life ${microsToIso(run.alive_us)})`,
           };
-          insertGap.run(gapParams(gap));
+          insertGap.run(gapRow(gap));
           gaps.push(gap);
         }
       }

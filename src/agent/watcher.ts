@@ -1,8 +1,8 @@
 /**
- * Watches many VMs at once: one QMP connection each, reconnecting with
- * backoff when a VM restarts or is not up yet, recording every MEMORY_FAILURE
- * (canonical fields via the VM's dialect) and its lifecycle events through a
- * BatchWriter.
+ * Watches many VMs at once: one QMP connection each, kept by a QmpReconnector
+ * (src/qmp/reconnect.ts: backoff with jitter) while a VM restarts or is not
+ * up yet, recording every MEMORY_FAILURE (canonical fields via the VM's
+ * dialect) and its lifecycle events through a BatchWriter.
  *
  * Dialect: asked of the VM itself with `query-qmp-schema` right after each
  * connect (see dialect-probe.ts); until the answer arrives, or when the VM
@@ -12,22 +12,18 @@
  * or when it never could be reached within `onceWaitMs`; the watcher is done
  * when every VM is. VMs that were never reached are reported by `unreached`.
  */
-import { detectDialect, formatDialectError, fromWire } from '../event/dialect.js';
-import type { Dialect, MemoryFailure } from '../event/model.js';
+import { type Reading, readMemoryFailure } from '../event/dialect.js';
+import type { Dialect } from '../event/model.js';
 import { formatAddress, parseAddress, type QmpAddress } from '../qmp/address.js';
-import { QmpClient, type QmpEvent } from '../qmp/client.js';
+import type { DisconnectInfo, QmpEvent } from '../qmp/client.js';
 import type { JsonObject, LooseEvents } from '../qmp/message.js';
-import { backoffDelay } from '../qmp/reconnect.js';
-import { validateEvent as validateQemuEvent } from '../generated/qemu/validators.js';
-import { validateEvent as validateSeedEvent } from '../generated/seed/validators.js';
+import { QmpReconnector, type ReconnectState } from '../qmp/reconnect.js';
 import type { BatchWriter } from './batch.js';
 import { dialectFromSchema } from './dialect-probe.js';
 import type { AgentMetrics } from './metrics.js';
 import { checkTimestamp, isQmpLifecycleEvent, nowMicros } from './records.js';
 
-const VALIDATORS = { qemu: validateQemuEvent, seed: validateSeedEvent } as const;
-
-/** The largest QMP message the watcher takes from a VM (see run()). */
+/** The largest QMP message the watcher takes from a VM (see VmWatch's client options). */
 export const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 
 /** One VM to watch: `NAME=ADDRESS` on the command line. */
@@ -136,15 +132,18 @@ class VmWatch {
   private connections = 0;
   private dialect: Dialect | null = null;
   private events = 0;
-  private client: QmpClient | null = null;
-  /** The client whose connection was last recorded as CONNECTED. */
-  private announced: QmpClient | null = null;
+  private readonly link: QmpReconnector;
+  /** Counts connection attempts; the one whose connection was last recorded as CONNECTED. */
+  private attempt = 0;
+  private announced = 0;
+  /** Whether the current attempt connected (a wait after it is not a failure to connect). */
+  private reached = false;
   private stopped = false;
   private lastReceivedUs = 0;
   /** When and why the last connection was lost, until the next one is made. */
   private lost: { atUs: number; reason: string } | null = null;
-  private readonly abort = new AbortController();
-  private wakeSleep: (() => void) | null = null;
+  /** Once mode: when to give up on a VM never reached (set by start()). */
+  private giveUpAt = 0;
   private resolveFinished!: () => void;
   readonly finished = new Promise<void>((resolve) => {
     this.resolveFinished = resolve;
@@ -154,7 +153,25 @@ class VmWatch {
     readonly target: VmTarget,
     private readonly writer: BatchWriter,
     private readonly options: WatcherOptions,
-  ) {}
+  ) {
+    this.link = new QmpReconnector(target.address, {
+      // Jittered, so that many VMs restarted together do not reconnect in lockstep.
+      initialDelayMs: options.backoffInitialMs ?? 50,
+      maxDelayMs: options.backoffMaxMs ?? 2000,
+      clientOptions: {
+        connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
+        // QEMU's events are a few hundred bytes and its largest reply (the
+        // schema) well under 1 MiB; a message is parsed, validated and hashed
+        // whole, so the watcher's memory is several times this limit (QEMU's
+        // own 64 MiB allowed ~470 MB). Larger: a protocol error, a gap.
+        limits: { maxMessageBytes: MAX_MESSAGE_BYTES },
+        // A MEMORY_FAILURE with a broken envelope is still a failure to record.
+        onMalformedEvent: (message, text, error) => this.onMalformed(message, text, error),
+      },
+      onState: (s) => this.onState(s),
+    });
+    this.link.client.on('event', (ev) => this.onEvent(ev));
+  }
 
   status(): VmStatus {
     return {
@@ -167,7 +184,8 @@ class VmWatch {
   }
 
   start(): void {
-    this.run().then(
+    this.giveUpAt = Date.now() + (this.options.onceWaitMs ?? 30_000);
+    this.link.run().then(
       () => this.finish(),
       (err: unknown) => {
         this.log(`stopped watching: ${err instanceof Error ? err.message : String(err)}`);
@@ -178,9 +196,7 @@ class VmWatch {
 
   stop(): void {
     this.stopped = true;
-    this.abort.abort();
-    this.wakeSleep?.();
-    void this.client?.close();
+    void this.link.stop();
   }
 
   private finish(): void {
@@ -188,74 +204,72 @@ class VmWatch {
     this.resolveFinished();
   }
 
-  private async run(): Promise<void> {
-    const once = this.options.once === true;
-    const giveUpAt = Date.now() + (this.options.onceWaitMs ?? 30_000);
-    let failures = 0;
-    while (!this.stopped) {
-      this.state = 'connecting';
-      const client = new QmpClient({
-        connectTimeoutMs: this.options.connectTimeoutMs ?? 10_000,
-        // QEMU's events are a few hundred bytes and its largest reply (the
-        // schema) well under 1 MiB; a message is parsed, validated and hashed
-        // whole, so the watcher's memory is several times this limit (QEMU's
-        // own 64 MiB allowed ~470 MB). Larger: a protocol error, a gap.
-        limits: { maxMessageBytes: MAX_MESSAGE_BYTES },
-        // A MEMORY_FAILURE with a broken envelope is still a failure to record.
-        onMalformedEvent: (message, text, error) => this.onMalformed(client, message, text, error),
-      });
-      this.client = client;
-      client.on('event', (ev) => this.onEvent(client, ev));
-      // A restarted VM may run another QEMU: learn its dialect afresh.
-      this.dialect = null;
-      try {
-        await client.connect(this.target.address, { signal: this.abort.signal });
-      } catch (err) {
-        if (this.stopped) return;
-        failures++;
-        if (once && (this.connections > 0 || Date.now() >= giveUpAt)) {
-          if (this.connections === 0) this.log(`never reached: ${describe(err)}`);
-          return;
-        }
-        const delay = this.backoff(failures);
-        if (failures === 1 || failures % 20 === 0) {
-          this.log(`cannot connect (${describe(err)}); retrying every ≤${delay} ms`);
-        }
-        this.state = 'waiting';
-        await this.sleep(delay);
-        continue;
-      }
-      failures = 0;
-      this.announce(client);
-      this.log(`connected to ${formatAddress(this.target.address)}`);
-      void this.probeDialect(client);
-      const info = await client.closed;
-      this.options.metrics?.setConnected(this.target.name, false);
-      const reason = this.stopped && info.reason === 'closed' ? 'agent-stopped' : info.reason;
-      if (!this.stopped) this.lost = { atUs: nowMicros(), reason };
-      this.push({
-        kind: 'lifecycle',
-        event: 'DISCONNECTED',
-        data: { reason, ...(info.error ? { error: info.error.message } : {}) },
-      });
-      if (!this.stopped)
-        this.log(`disconnected (${reason}${info.error ? `: ${info.error.message}` : ''})`);
-      if (once || this.stopped) return;
-      // The VM went away: it may be restarting. Start over at the shortest delay.
-      this.state = 'waiting';
-      await this.sleep(this.backoff(1));
+  /** The reconnect loop's news: what to record, log and decide (once mode) at each step. */
+  private onState(s: ReconnectState): void {
+    switch (s.kind) {
+      case 'connecting':
+        this.attempt++;
+        this.reached = false;
+        this.state = 'connecting';
+        // A restarted VM may run another QEMU: learn its dialect afresh.
+        this.dialect = null;
+        return;
+      case 'connected':
+        this.reached = true;
+        this.announce();
+        this.log(`connected to ${formatAddress(this.target.address)}`);
+        void this.probeDialect(this.attempt);
+        return;
+      case 'disconnected':
+        this.onDisconnected(s.info);
+        return;
+      case 'waiting':
+        if (!this.reached) this.onCannotConnect(s.attempt, s.delayMs, s.error);
+        if (!this.stopped) this.state = 'waiting';
+        return;
+      case 'stopped':
+        return;
+    }
+  }
+
+  private onDisconnected(info: DisconnectInfo): void {
+    this.options.metrics?.setConnected(this.target.name, false);
+    const reason = this.stopped && info.reason === 'closed' ? 'agent-stopped' : info.reason;
+    if (!this.stopped) this.lost = { atUs: nowMicros(), reason };
+    this.push({
+      kind: 'lifecycle',
+      event: 'DISCONNECTED',
+      data: { reason, ...(info.error ? { error: info.error.message } : {}) },
+    });
+    if (!this.stopped)
+      this.log(`disconnected (${reason}${info.error ? `: ${info.error.message}` : ''})`);
+    // Once mode: the VM exited. Otherwise it may be restarting: the loop tries again at once.
+    if (this.options.once === true) this.stop();
+  }
+
+  /** The `failures`-th attempt in a row failed; once mode gives up on a VM never reached in time. */
+  private onCannotConnect(failures: number, delayMs: number, error: Error | null): void {
+    if (this.stopped) return;
+    const why = error === null ? 'no reason given' : error.message;
+    if (this.options.once === true && (this.connections > 0 || Date.now() >= this.giveUpAt)) {
+      if (this.connections === 0) this.log(`never reached: ${why}`);
+      this.stop();
+      return;
+    }
+    if (failures === 1 || failures % 20 === 0) {
+      this.log(`cannot connect (${why}); retrying every ≤${delayMs} ms`);
     }
   }
 
   /**
-   * Records the connection (once per client). Called when connect() returns,
-   * or earlier by the first event: events that arrive together with the
-   * negotiation reply are dispatched before connect() resumes, and CONNECTED
-   * must come first.
+   * Records the connection (once per attempt). Called when the connect
+   * succeeded, or earlier by the first event: events that arrive together
+   * with the negotiation reply are dispatched before connect() resumes, and
+   * CONNECTED must come first.
    */
-  private announce(client: QmpClient): void {
-    if (this.announced === client) return;
-    this.announced = client;
+  private announce(): void {
+    if (this.announced === this.attempt) return;
+    this.announced = this.attempt;
     this.connections++;
     this.state = 'connected';
     if (this.connections > 1) this.options.metrics?.countReconnect(this.target.name);
@@ -272,7 +286,7 @@ class VmWatch {
       });
       this.lost = null;
     }
-    const version = client.greeting?.version.qemu;
+    const version = this.link.client.greeting?.version.qemu;
     const data = {
       address: formatAddress(this.target.address),
       ...(version ? { qemu: `${version.major}.${version.minor}.${version.micro}` } : {}),
@@ -281,10 +295,10 @@ class VmWatch {
   }
 
   /** Asks the VM for its schema; the answer fixes the dialect for this connection. */
-  private async probeDialect(client: QmpClient): Promise<void> {
+  private async probeDialect(attempt: number): Promise<void> {
     try {
-      const schema = await client.execute('query-qmp-schema');
-      if (this.client === client) this.dialect = dialectFromSchema(schema) ?? this.dialect;
+      const schema = await this.link.client.execute('query-qmp-schema');
+      if (this.attempt === attempt) this.dialect = dialectFromSchema(schema) ?? this.dialect;
     } catch {
       // Not offered, or the VM went away: each event's shape decides.
     }
@@ -300,8 +314,8 @@ class VmWatch {
     return this.lastReceivedUs;
   }
 
-  private onEvent(client: QmpClient, ev: QmpEvent<LooseEvents>): void {
-    this.announce(client);
+  private onEvent(ev: QmpEvent<LooseEvents>): void {
+    this.announce();
     const receivedUs = this.receipt();
     // A timestamp that is no clock reading is kept only in the raw message.
     const checked = checkTimestamp(ev.timestamp);
@@ -346,9 +360,9 @@ class VmWatch {
    * MEMORY_FAILURE is stored flagged, with its text (never dropped, and the
    * connection kept); any other is ignored, as unknown events are.
    */
-  private onMalformed(client: QmpClient, message: JsonObject, text: string, error: Error): void {
+  private onMalformed(message: JsonObject, text: string, error: Error): void {
     if (message.event !== 'MEMORY_FAILURE') return;
-    this.announce(client);
+    this.announce();
     this.events++;
     const ts = message.timestamp;
     const checked =
@@ -372,32 +386,9 @@ class VmWatch {
     });
   }
 
-  /**
-   * Validates `data` against the dialect's schema (the generated validator:
-   * strict, unknown members included) and reads its canonical fields (the
-   * dialect mapping: lenient). The dialect is the VM's, or until known, the
-   * one the event's shape says.
-   */
-  private readFailure(data: unknown): {
-    failure: MemoryFailure | null;
-    error: string | null;
-    dialect: Dialect | null;
-  } {
-    let dialect = this.dialect;
-    if (dialect === null) {
-      const detected = detectDialect(data);
-      if (!detected.ok)
-        return { failure: null, error: formatDialectError(detected.error), dialect: null };
-      dialect = detected.value;
-    }
-    const read = fromWire(dialect, data);
-    const checked = VALIDATORS[dialect]('MEMORY_FAILURE', data);
-    const error = !read.ok
-      ? formatDialectError(read.error)
-      : checked.ok
-        ? null
-        : `${dialect}: ${checked.message}`;
-    return { failure: read.ok ? read.value : null, error, dialect };
+  /** Read in the VM's dialect, or until known, the one the event's shape says. */
+  private readFailure(data: unknown): Reading {
+    return readMemoryFailure(data, this.dialect);
   }
 
   private push(obs: {
@@ -408,32 +399,7 @@ class VmWatch {
     this.writer.push({ ...obs, vm: this.target.name, timestamp: null, receivedUs: this.receipt() });
   }
 
-  /** Jittered, so that many VMs restarted together do not reconnect in lockstep. */
-  private backoff(failures: number): number {
-    return backoffDelay(Math.min(failures - 1, 30), {
-      initialDelayMs: this.options.backoffInitialMs ?? 50,
-      maxDelayMs: this.options.backoffMaxMs ?? 2000,
-    });
-  }
-
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      const self = this;
-      function done() {
-        clearTimeout(timer);
-        self.wakeSleep = null;
-        resolve();
-      }
-      this.wakeSleep = done;
-    });
-  }
-
   private log(line: string): void {
     this.options.log?.(`${this.target.name}: ${line}`);
   }
-}
-
-function describe(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

@@ -9,6 +9,13 @@ import type { CommandContext } from './io.js';
  * agent's modules (SQLite, prom-client, QMP) load only when one of these runs.
  */
 export function registerAgent(program: Command, ctx: CommandContext): void {
+  registerWatch(program, ctx);
+  registerEvents(program, ctx);
+  registerReport(program, ctx);
+  registerAlerts(program, ctx);
+}
+
+function registerWatch(program: Command, ctx: CommandContext): void {
   const watchCommand = program
     .command('watch')
     .description(
@@ -54,9 +61,15 @@ export function registerAgent(program: Command, ctx: CommandContext): void {
     .option('-q, --quiet', 'no connection news on stderr')
     .option('--publish <url>', 'also publish every record to NATS JetStream (nats://HOST:PORT)');
   natsOptions(watchCommand)
-    .addHelpText(
-      'after',
-      `
+    .addHelpText('after', WATCH_HELP)
+    .action(async (vms: string[], opts: WatchFlags) => {
+      const { watch } = await import('./agent-watch.js');
+      ctx.exitCode = await watch(vms, opts, ctx.io);
+    });
+  addHealthWatchOptions(watchCommand);
+}
+
+const WATCH_HELP = `
 Examples:
   memfail watch vm1=unix:/run/vm1.qmp vm2=tcp:127.0.0.1:4444 --db /var/lib/memfail/events.db
   memfail watch vm1=/run/vm1.qmp --once --webhook http://alerts.local/hook
@@ -98,14 +111,9 @@ on Linux, ~/Library/Application Support/memfail/events.db on macOS,
 (subjects memfail.<host>.failure and memfail.<host>.lifecycle, stream MEMFAIL
 created when absent), marked published only once acked. NATS down: the events
 wait in --db and go when it is back (metric memfail_fleet_backlog_events).
-URL forms: nats://user:pass@HOST:PORT, tls://HOST:PORT; --nats-creds FILE.`,
-    )
-    .action(async (vms: string[], opts: WatchFlags) => {
-      const { watch } = await import('./agent-watch.js');
-      ctx.exitCode = await watch(vms, opts, ctx.io);
-    });
-  addHealthWatchOptions(watchCommand);
+URL forms: nats://user:pass@HOST:PORT, tls://HOST:PORT; --nats-creds FILE.`;
 
+function registerEvents(program: Command, ctx: CommandContext): void {
   program
     .command('events')
     .description('List recorded memory failures')
@@ -139,7 +147,9 @@ why); it is listed when its canonical fields could still be read.`,
       const { events } = await import('./agent-read.js');
       ctx.exitCode = await events(opts, ctx.io);
     });
+}
 
+function registerReport(program: Command, ctx: CommandContext): void {
   program
     .command('report')
     .description('Summarise memory failures per VM and overall, with what became of each VM')
@@ -179,7 +189,10 @@ SHUTDOWN), or *-ignored.`,
       const { report } = await import('./agent-read.js');
       ctx.exitCode = await report(opts, ctx.io);
     });
+}
 
+/** `memfail alerts list|retry`: the outbox's undelivered alerts. */
+function registerAlerts(program: Command, ctx: CommandContext): void {
   const alerts = program
     .command('alerts')
     .description(

@@ -16,7 +16,7 @@ import {
   type LifecycleRow,
   toStoredFailure,
   toStoredLifecycle,
-} from '../agent/rows.js';
+} from '../agent/store-rows.js';
 import { Store } from '../agent/store.js';
 import { ACTIONS, type Action, RECIPIENTS, type Recipient } from '../event/model.js';
 import type { TimeRange } from './range.js';

@@ -15,7 +15,8 @@ import { hmp, waitForGuest } from '../../src/qemu/guest.js';
 import { launchQemu, type QemuHandle } from '../../src/qemu/launch.js';
 import { mceBootSector } from '../../src/qemu/bootsector.js';
 import { QmpClient } from '../../src/qmp/client.js';
-import { type Child, memfail, until } from './child.js';
+import { until } from '../support/wait.js';
+import { type Child, memfail } from './child.js';
 import { tempDir } from './fixtures.js';
 
 const tmp = tempDir('memfail-accept-');

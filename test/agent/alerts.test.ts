@@ -7,19 +7,8 @@ import { describe, test } from 'node:test';
 import { AlertDispatcher, type AlertSink, sinkId, splitCommand } from '../../src/agent/alerts.js';
 import { BatchWriter } from '../../src/agent/batch.js';
 import { Store } from '../../src/agent/store.js';
+import { until } from '../support/wait.js';
 import { failure, tempDir } from './fixtures.js';
-
-function until(check: () => boolean, what: string, limitMs = 20_000): Promise<void> {
-  const deadline = Date.now() + limitMs;
-  return new Promise((resolve, reject) => {
-    const poll = () => {
-      if (check()) resolve();
-      else if (Date.now() > deadline) reject(new Error(`gave up waiting for ${what}`));
-      else setTimeout(poll, 10);
-    };
-    poll();
-  });
-}
 
 function readBody(req: IncomingMessage): Promise<string> {
   return new Promise((resolve) => {

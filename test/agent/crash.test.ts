@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
 import { QmpServer } from '../../src/qmp/server.js';
-import { memfail, until } from './child.js';
+import { until } from '../support/wait.js';
+import { memfail } from './child.js';
 import { tempDir } from './fixtures.js';
 import { serveStream, streamEvent, streamEventMicros } from './qmp-peers.js';
 

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { AlertDispatcher, type AlertSink, runCommand, sinkId } from '../../src/agent/alerts.js';
 import { Store } from '../../src/agent/store.js';
-import { until } from './child.js';
+import { until } from '../support/wait.js';
 import { failure, tempDir } from './fixtures.js';
 
 /** An HTTP receiver answering `status()` and keeping every body's event id. */

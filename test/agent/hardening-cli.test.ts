@@ -11,7 +11,8 @@ import { describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { sinkId } from '../../src/agent/alerts.js';
 import { Store } from '../../src/agent/store.js';
-import { BIN, memfail, until } from './child.js';
+import { until } from '../support/wait.js';
+import { BIN, memfail } from './child.js';
 import { failure, tempDir } from './fixtures.js';
 import { startVm } from './qmp-peers.js';
 

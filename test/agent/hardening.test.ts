@@ -12,7 +12,7 @@ import { toAlertPayload, toEventRecord } from '../../src/agent/event-record.js';
 import type { FailureObservation } from '../../src/agent/records.js';
 import { reportText } from '../../src/agent/report.js';
 import { Store } from '../../src/agent/store.js';
-import { until } from './child.js';
+import { until } from '../support/wait.js';
 import { failure, lifecycle, tempDir } from './fixtures.js';
 
 function withTimestamp(

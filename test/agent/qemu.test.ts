@@ -17,7 +17,8 @@ import { mceBootSector } from '../../src/qemu/bootsector.js';
 import { AR_MCE, injectMce, waitForGuest } from '../../src/qemu/guest.js';
 import { launchQemu } from '../../src/qemu/launch.js';
 import { QmpClient } from '../../src/qmp/client.js';
-import { memfail, until } from './child.js';
+import { until } from '../support/wait.js';
+import { memfail } from './child.js';
 import { tempDir } from './fixtures.js';
 
 function connectedRows(db: string): number {

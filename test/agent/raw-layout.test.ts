@@ -4,7 +4,7 @@ import { describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import fc from 'fast-check';
 import { layoutText, type RawLayout, rawLayout } from '../../src/agent/raw-layout.js';
-import { contentCode } from '../../src/agent/rows.js';
+import { contentCode } from '../../src/agent/store-rows.js';
 import { Store } from '../../src/agent/store.js';
 import { toWire } from '../../src/event/dialect.js';
 import { ACTIONS, type Dialect, type MemoryFailure, RECIPIENTS } from '../../src/event/model.js';

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { buildReport, formatReport, reportText } from '../../src/agent/report.js';
+import { buildReport, reportText } from '../../src/agent/report.js';
 import { Store } from '../../src/agent/store.js';
 import { failure, invalidFailure, lifecycle, tempDir } from './fixtures.js';
+import { formatReport } from './report-format.js';
 
 const S = 1_000_000;
 

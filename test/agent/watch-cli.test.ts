@@ -10,7 +10,8 @@ import { Store } from '../../src/agent/store.js';
 import { buildReport } from '../../src/agent/report.js';
 import { presetFault } from '../../src/hypervisor/faults.js';
 import { SimulatedVm } from '../../src/hypervisor/simulator.js';
-import { memfail, until } from './child.js';
+import { until } from '../support/wait.js';
+import { memfail } from './child.js';
 import { tempDir } from './fixtures.js';
 
 const VMS = 6;

@@ -6,6 +6,7 @@ import Database from 'better-sqlite3';
 import { BatchWriter } from '../../src/agent/batch.js';
 import { Store } from '../../src/agent/store.js';
 import { parseVmArgument, parseVmArguments, Watcher } from '../../src/agent/watcher.js';
+import { until } from '../support/wait.js';
 import { tempDir } from './fixtures.js';
 import { QEMU_INJECT, QEMU_RESET, startVm } from './qmp-peers.js';
 
@@ -159,7 +160,11 @@ describe('Watcher', () => {
       late.server.emit('MEMORY_FAILURE', { action: 'guest-mce-fatal' });
       await vm.server.close();
       await late.server.close();
-      await until(() => watcher.status().every((s) => s.state === 'waiting'));
+      await until(
+        () => watcher.status().every((s) => s.state === 'waiting'),
+        'every VM waiting to reconnect',
+        10_000,
+      );
       await watcher.stop();
       t.writer.flush();
       assert.deepEqual(
@@ -200,7 +205,7 @@ describe('Watcher', () => {
       const ready = vm.nextClient();
       watcher.start();
       await ready;
-      await until(() => watcher.status()[0]?.dialect === 'seed');
+      await until(() => watcher.status()[0]?.dialect === 'seed', "the VM's dialect seed", 10_000);
       // The schema said seed: a QEMU-shaped event is not valid for this VM.
       vm.server.emit('MEMORY_FAILURE', QEMU_INJECT);
       vm.server.emit('MEMORY_FAILURE', { action: 'guest-mce-inject', colour: 'red' });
@@ -365,15 +370,3 @@ describe('Watcher', () => {
     }
   });
 });
-
-function until(check: () => boolean, limitMs = 10_000): Promise<void> {
-  const deadline = Date.now() + limitMs;
-  return new Promise((resolve, reject) => {
-    const poll = () => {
-      if (check()) resolve();
-      else if (Date.now() > deadline) reject(new Error('gave up waiting'));
-      else setTimeout(poll, 5);
-    };
-    poll();
-  });
-}

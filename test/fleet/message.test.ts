@@ -13,7 +13,7 @@ import {
 } from '../../src/fleet/message.js';
 import { parseNatsUrl, redactUrl } from '../../src/fleet/nats.js';
 import { redactPgUrl } from '../../src/fleet/pg.js';
-import { contentCode } from '../../src/agent/rows.js';
+import { contentCode } from '../../src/agent/store-rows.js';
 import { ACTIONS, RECIPIENTS } from '../../src/event/model.js';
 
 const failure: FailureRecord = {

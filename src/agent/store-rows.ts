@@ -1,7 +1,8 @@
 /**
- * How observations become rows and rows become records: the dedup key, the
- * insert parameters, the raw-message column and the mapping back. The schema is in
- * migrations.ts; store.ts runs the statements.
+ * The store's rows: how an observation becomes the row inserted (a named
+ * object per table, its columns listed once below), its dedup key and raw
+ * column, and how a row read back becomes a record. The schema is in
+ * migrations.ts; store-writes.ts and store-queries.ts run the statements.
  */
 import { createHash } from 'node:crypto';
 import { ACTIONS, type Dialect, type MemoryFailure } from '../event/model.js';
@@ -39,8 +40,8 @@ export function failureDedup(obs: FailureObservation): number | string {
 }
 
 /**
- * The message's own members, without the client's `raw`: keeps this key what
- * it was before raw existed, so a replay still matches rows stored earlier.
+ * The message's own members, without the client's `raw` text: the key of an
+ * invalid event hashes what QEMU sent, so a replay matches the stored row.
  */
 function wireMembers(obs: FailureObservation): Readonly<Record<string, unknown>> {
   if (obs.message.raw === undefined) return obs.message;
@@ -71,33 +72,71 @@ function digest(text: string): string {
   return createHash('sha256').update(text).digest('base64url').slice(0, 22);
 }
 
-/**
- * A batch as the insert statements take it: per observation, whether it is a
- * failure and its positional parameters.
- */
-export interface PreparedBatch {
-  readonly kinds: readonly Observation['kind'][];
-  readonly params: readonly (readonly unknown[])[];
+/** What an insert binds: string, number or NULL. */
+export type SqlValue = string | number | null;
+
+/** The gap columns an insert sets, in statement order. */
+export const GAP_COLUMNS = ['vm', 'from_us', 'to_us', 'reason', 'detail'] as const;
+export type GapInsert = Record<(typeof GAP_COLUMNS)[number], SqlValue>;
+
+/** The lifecycle columns an insert sets, in statement order. */
+export const LIFECYCLE_COLUMNS = [
+  'vm',
+  'kind',
+  'ts_seconds',
+  'ts_micros',
+  'received_us',
+  'data',
+  'dedup',
+] as const;
+export type LifecycleInsert = Record<(typeof LIFECYCLE_COLUMNS)[number], SqlValue>;
+
+/** The memory_failure columns an insert sets, in statement order. */
+export const FAILURE_COLUMNS = [
+  'vm',
+  'content',
+  'ts_seconds',
+  'ts_micros',
+  'received_us',
+  'dialect',
+  'layout',
+  'raw_text',
+  'error',
+  'dedup',
+  'raw_length',
+  'raw_sha256',
+] as const;
+export type FailureInsert = Record<(typeof FAILURE_COLUMNS)[number], SqlValue>;
+
+/** `INSERT INTO table (columns) VALUES (@column, ...)`: named parameters, from the one list. */
+export function insertSql(verb: string, table: string, columns: readonly string[]): string {
+  return `${verb} INTO ${table} (${columns.join(', ')}) VALUES (${columns.map((c) => `@${c}`).join(', ')})`;
 }
 
-export function prepareBatch(batch: readonly Observation[]): PreparedBatch {
-  const kinds: Observation['kind'][] = [];
-  const params: unknown[][] = [];
-  for (const obs of batch) {
-    kinds.push(obs.kind);
-    params.push(
-      obs.kind === 'failure'
-        ? failureParams(obs)
-        : obs.kind === 'lifecycle'
-          ? lifecycleParams(obs)
-          : gapParams(obs),
-    );
-  }
-  return { kinds, params };
+/** An observation as the row it inserts. */
+export type InsertRow =
+  | { readonly kind: 'failure'; readonly row: FailureInsert }
+  | { readonly kind: 'lifecycle'; readonly row: LifecycleInsert }
+  | { readonly kind: 'gap'; readonly row: GapInsert };
+
+export function prepareBatch(batch: readonly Observation[]): InsertRow[] {
+  return batch.map((obs) =>
+    obs.kind === 'failure'
+      ? { kind: 'failure', row: failureRow(obs) }
+      : obs.kind === 'lifecycle'
+        ? { kind: 'lifecycle', row: lifecycleRow(obs) }
+        : { kind: 'gap', row: gapRow(obs) },
+  );
 }
 
-export function gapParams(obs: GapObservation): unknown[] {
-  return [obs.vm, obs.fromUs, obs.toUs, obs.reason, obs.detail];
+export function gapRow(obs: GapObservation): GapInsert {
+  return {
+    vm: obs.vm,
+    from_us: obs.fromUs,
+    to_us: obs.toUs,
+    reason: obs.reason,
+    detail: obs.detail,
+  };
 }
 
 export interface GapRow {
@@ -122,8 +161,8 @@ export function toStoredGap(row: GapRow): StoredGap {
   };
 }
 
-/** Positional parameters of the memory_failure insert, in column order. */
-export function failureParams(obs: FailureObservation): unknown[] {
+/** The memory_failure row an observation inserts. */
+export function failureRow(obs: FailureObservation): FailureInsert {
   const f = obs.failure;
   // The storage boundary: whatever the peer sent, the row's columns take it.
   // A timestamp that is no clock reading is stored as none (-1, -1) and the
@@ -143,20 +182,20 @@ export function failureParams(obs: FailureObservation): unknown[] {
       : null;
   const text = layout === null ? rawColumn(obs) : null;
   const cut = text !== null && text.length > MAX_RAW_CHARS ? cappedRaw(text) : null;
-  return [
-    obs.vm,
+  return {
+    vm: obs.vm,
     content,
-    seconds,
-    micros,
-    obs.receivedUs,
-    obs.dialect,
+    ts_seconds: seconds,
+    ts_micros: micros,
+    received_us: obs.receivedUs,
+    dialect: obs.dialect,
     layout,
-    cut?.text ?? text,
+    raw_text: cut?.text ?? text,
     error,
-    failureDedup(obs),
-    cut?.length ?? null,
-    cut?.sha256 ?? null,
-  ];
+    dedup: failureDedup(obs),
+    raw_length: cut?.length ?? null,
+    raw_sha256: cut?.sha256 ?? null,
+  };
 }
 
 /** Raw messages are kept whole up to this many characters (64 KiB of ASCII). */
@@ -186,18 +225,18 @@ export function capText(text: string, max: number): string {
   return text.length <= max ? text : `${text.slice(0, max)}... (${text.length} characters)`;
 }
 
-export function lifecycleParams(obs: LifecycleObservation): unknown[] {
+export function lifecycleRow(obs: LifecycleObservation): LifecycleInsert {
   // A timestamp that is no clock reading is left out (data keeps the event).
   const ts = isClockReading(obs.timestamp) ? obs.timestamp : null;
-  return [
-    obs.vm,
-    obs.event,
-    ts?.seconds ?? null,
-    ts?.microseconds ?? null,
-    obs.receivedUs,
-    obs.data === undefined ? null : capText(JSON.stringify(obs.data), MAX_RAW_CHARS),
-    lifecycleDedup(obs),
-  ];
+  return {
+    vm: obs.vm,
+    kind: obs.event,
+    ts_seconds: ts?.seconds ?? null,
+    ts_micros: ts?.microseconds ?? null,
+    received_us: obs.receivedUs,
+    data: obs.data === undefined ? null : capText(JSON.stringify(obs.data), MAX_RAW_CHARS),
+    dedup: lifecycleDedup(obs),
+  };
 }
 
 /**
@@ -221,11 +260,11 @@ export interface FailureRow {
   ts_micros: number | null;
   received_us: number;
   dialect: Dialect | null;
-  /** Never NULL from migration 2 on (it filled the rows version 1 left NULL). */
+  /** Never NULL: a generated column, raw_text or the text its layout rebuilds. */
   raw: string;
   valid: number;
   error: string | null;
-  /** From migration 6: set when raw was cut at MAX_RAW_CHARS. */
+  /** Set when raw was cut at MAX_RAW_CHARS (absent from rows a query did not select it for). */
   raw_length?: number | null;
   raw_sha256?: string | null;
 }
@@ -284,7 +323,7 @@ export function toStoredLifecycle(row: LifecycleRow): StoredLifecycle {
 
 function rowTimestamp(row: { ts_seconds: number | null; ts_micros: number | null }) {
   // -1/-1 is QEMU's "no clock"; NULL is the agent's own connection events.
-  // Rows written before the storage boundary checked timestamps may hold any integer.
+  // A database from an older memfail may hold any integer here.
   return row.ts_seconds === null ||
     row.ts_micros === null ||
     row.ts_seconds < 0 ||
