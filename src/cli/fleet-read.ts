@@ -6,6 +6,7 @@ import { defaultDbPath } from '../agent/paths.js';
 import { reportTextAsync } from '../agent/report.js';
 import { Store, StoreError } from '../agent/store.js';
 import { openPg, redactPgUrl, type Sql } from '../fleet/pg.js';
+import { fleetHealth, fleetHostHealth } from '../fleet/pg-health.js';
 import { checkPgSchema, PgSchemaError } from '../fleet/pg-schema.js';
 import {
   countFleetEvents,
@@ -15,8 +16,11 @@ import {
   formatHosts,
   type HostSummary,
 } from '../fleet/pg-read.js';
+import { formatHealth, hostHealth } from '../health/host.js';
+import type { Policy } from '../health/policy.js';
 import type { EventsFlags, ReportFlags } from './agent.js';
 import { parseSince, parseWithin } from './agent-read.js';
+import { readPolicy } from './health-run.js';
 import { type Io, processIo } from './io.js';
 
 export async function fleetEventsCommand(opts: EventsFlags, url: string, io: Io): Promise<number> {
@@ -67,14 +71,17 @@ export interface HostsFlags {
   pg?: string;
   host?: string;
   json?: boolean;
+  policy?: string;
 }
 
 export async function hostsCommand(opts: HostsFlags, url: string | undefined, io: Io) {
+  const policy = readPolicy(opts.policy, io);
+  if (policy === null) return 1;
   const print = (hosts: readonly HostSummary[]) =>
     io.stdout(opts.json ? `${JSON.stringify(hosts, null, 2)}\n` : formatHosts(hosts));
   if (url !== undefined) {
     return withPg(url, io, async (sql) => {
-      print(await fleetHosts(sql, opts.host));
+      print(await fleetHosts(sql, policy, opts.host));
       return 0;
     });
   }
@@ -88,7 +95,7 @@ export async function hostsCommand(opts: HostsFlags, url: string | undefined, io
     return 1;
   }
   try {
-    print([localHost(store, opts.host ?? hostname())]);
+    print([localHost(store, opts.host ?? hostname(), policy)]);
     return 0;
   } finally {
     store.close();
@@ -96,7 +103,7 @@ export async function hostsCommand(opts: HostsFlags, url: string | undefined, io
 }
 
 /** The local database as one host of the fleet. */
-function localHost(store: Store, host: string): HostSummary {
+function localHost(store: Store, host: string, policy: Policy): HostSummary {
   const vms = store.failureCounts();
   let last: string | null = null;
   for (const v of vms)
@@ -107,7 +114,29 @@ function localHost(store: Store, host: string): HostSummary {
     failures: vms.reduce((n, v) => n + v.failures, 0),
     invalid: vms.reduce((n, v) => n + v.invalid, 0),
     lastFailure: last,
+    health: hostHealth(store, policy, host),
   };
+}
+
+/** `memfail health --pg`: a host's verdict (--host, else every host with recent failures). */
+export async function fleetHealthCommand(
+  opts: { host?: string; json?: boolean },
+  policy: Policy,
+  url: string,
+  io: Io,
+): Promise<number> {
+  return withPg(url, io, async (sql) => {
+    const verdicts =
+      opts.host === undefined
+        ? [...(await fleetHealth(sql, policy)).values()]
+        : [await fleetHostHealth(sql, policy, opts.host)];
+    if (opts.json) {
+      io.stdout(`${JSON.stringify(opts.host === undefined ? verdicts : verdicts[0], null, 2)}\n`);
+    } else if (verdicts.length === 0) {
+      io.stdout("no host has a memory failure within the policy's window: all healthy\n");
+    } else io.stdout(verdicts.map(formatHealth).join(''));
+    return 0;
+  });
 }
 
 async function withPg(url: string, io: Io, use: (sql: Sql) => Promise<number>): Promise<number> {

@@ -10,8 +10,13 @@ export function registerHealth(program: Command, ctx: CommandContext): void {
     .command('health')
     .description("Judge this host's health from its recent memory failures (healthy … failing)")
     .option('--db <path>', 'SQLite database (default: as for watch)')
+    .option('--pg <url>', 'or the fleet database (default: $MEMFAIL_PG_URL unless --db)')
     .option('--policy <file>', 'health policy (JSON, see README "Host health"; default: built-in)')
-    .option('--host <name>', "the host the database's failures happened on (default: hostname)")
+    .option(
+      '--host <name>',
+      "the host the database's failures happened on (default: hostname); with --pg: " +
+        'the host to judge (default: every host with a failure in the policy window)',
+    )
     .option('--json', 'print the verdict as JSON')
     .option(
       '--print-policy',
@@ -23,6 +28,7 @@ export function registerHealth(program: Command, ctx: CommandContext): void {
 Examples:
   memfail health --db /var/lib/memfail/events.db
   memfail health --db events.db --policy /etc/memfail/health.json --json
+  memfail health --pg postgres://memfail@db.local/memfail --host host-a
 
 States: healthy (no rule matches), suspect, degraded, failing; each matching
 rule is listed with its reason, e.g. "3 action-required failures on 2 VMs in
@@ -100,6 +106,7 @@ function collect(value: string, previous: string[]): string[] {
 
 export interface HealthFlags {
   db?: string;
+  pg?: string;
   policy?: string;
   host?: string;
   json?: boolean;

@@ -13,7 +13,11 @@ import { microsToIso, type StoredLifecycle } from '../agent/records.js';
 import type { AsyncReportSource, ReportFailure, VmCounts } from '../agent/report.js';
 import type { Action, Dialect, Recipient } from '../event/model.js';
 import type { LifecycleKind } from '../agent/records.js';
+import { evaluate, type HostHealth } from '../health/evaluate.js';
+import { healthCell } from '../health/host.js';
+import type { Policy } from '../health/policy.js';
 import type { Sql } from './pg.js';
+import { fleetHealth } from './pg-health.js';
 
 export interface FleetFilter {
   readonly host?: string;
@@ -121,10 +125,18 @@ export interface HostSummary {
   readonly invalid: number;
   /** When its last failure happened (QMP's time, else receipt), ISO 8601. */
   readonly lastFailure: string | null;
-  // A `health` member (src/health) joins here at merge, with its entry in HOST_COLUMNS.
+  /** The policy's verdict on its failures within the policy's lookback. */
+  readonly health: HostHealth;
 }
 
-export async function fleetHosts(sql: Sql, host?: string): Promise<HostSummary[]> {
+/** Every host (or `host`) with its counts and its health under `policy` at `now`. */
+export async function fleetHosts(
+  sql: Sql,
+  policy: Policy,
+  host?: string,
+  now = new Date(),
+): Promise<HostSummary[]> {
+  const verdicts = await fleetHealth(sql, policy, now, host);
   const rows = await sql<
     { host: string; vms: number; failures: number; invalid: number; last_us: number }[]
   >`SELECT host, count(*) AS vms, sum(failures) AS failures, sum(invalid) AS invalid,
@@ -137,6 +149,7 @@ export async function fleetHosts(sql: Sql, host?: string): Promise<HostSummary[]
     failures: Number(r.failures),
     invalid: Number(r.invalid),
     lastFailure: r.last_us === null ? null : microsToIso(Number(r.last_us)),
+    health: verdicts.get(r.host) ?? evaluate(policy, r.host, [], now),
   }));
 }
 
@@ -248,10 +261,7 @@ function toCounts(r: SummaryRow): VmCounts {
   };
 }
 
-/**
- * The columns of `memfail hosts`, in order. A health column (src/health,
- * joining at merge) is one more entry here and one more member of HostSummary.
- */
+/** The columns of `memfail hosts`, in order; HEALTH last, as it carries the worst reason. */
 const HOST_COLUMNS: readonly {
   readonly title: string;
   readonly cell: (h: HostSummary) => string;
@@ -262,6 +272,7 @@ const HOST_COLUMNS: readonly {
   { title: 'FAILURES', cell: (h) => String(h.failures), right: true },
   { title: 'INVALID', cell: (h) => String(h.invalid), right: true },
   { title: 'LAST FAILURE', cell: (h) => h.lastFailure ?? '-', right: false },
+  { title: 'HEALTH', cell: (h) => healthCell(h.health), right: false },
 ];
 
 /** `memfail hosts` as text: one line per host. */
