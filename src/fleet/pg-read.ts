@@ -30,7 +30,8 @@ export interface FleetEventRecord extends EventRecord {
   readonly host: string;
 }
 
-interface FailureRow {
+/** A memory_failure row as the readers select it. */
+export interface FailureRow {
   id: number;
   host: string;
   vm: string;
@@ -71,6 +72,10 @@ function where(filter: FleetFilter): { text: string; params: (string | number)[]
  * an index gives the order; `events --db` lists in receipt order, the same
  * order unless a VM's clock and the agents' disagree.
  */
+/** The columns toRecord() reads. */
+export const FAILURE_COLUMNS = `id, host, vm, recipient, action, action_required, recursive,
+  ts_seconds, ts_micros, received_us, dialect, valid, error`;
+
 export function eventsQuery(filter: FleetFilter): { text: string; params: (string | number)[] } {
   const w = where(filter);
   return {
@@ -98,7 +103,8 @@ export async function countFleetEvents(sql: Sql, filter: FleetFilter): Promise<n
   return Number(r?.n ?? 0);
 }
 
-function toRecord(r: FailureRow): FleetEventRecord {
+/** The row as `events --pg --json` prints it. */
+export function toRecord(r: FailureRow): FleetEventRecord {
   const receivedAt = microsToIso(r.received_us);
   return {
     id: r.id,
