@@ -16,6 +16,7 @@ import {
   formatHosts,
   type HostSummary,
 } from '../fleet/pg-read.js';
+import type { HostHealth } from '../health/evaluate.js';
 import { formatHealth, hostHealth } from '../health/host.js';
 import type { Policy } from '../health/policy.js';
 import type { EventsFlags, ReportFlags } from './agent.js';
@@ -59,11 +60,54 @@ export async function fleetEventsCommand(opts: EventsFlags, url: string, io: Io)
 
 export async function fleetReportCommand(opts: ReportFlags, url: string, io: Io): Promise<number> {
   const horizonMs = parseWithin(opts.within);
+  const judge = opts.health === true || opts.policy !== undefined;
+  const policy = judge ? readPolicy(opts.policy, io) : null;
+  if (judge && policy === null) return 1;
   return withPg(url, io, async (sql) => {
     const source = fleetReportSource(sql, opts.host);
-    await writeOut(io, reportTextAsync(source, { json: opts.json === true, horizonMs }));
+    const json = opts.json === true;
+    let pieces = reportTextAsync(source, { json, horizonMs });
+    if (policy !== null) {
+      // One host asked about: its verdict, as report --db --health gives; else every host's.
+      const verdicts =
+        opts.host === undefined
+          ? (await fleetHosts(sql, policy)).map((h) => h.health)
+          : await fleetHostHealth(sql, policy, opts.host);
+      pieces = withFleetHealth(pieces, verdicts, json);
+    }
+    await writeOut(io, pieces);
     return 0;
   });
+}
+
+/**
+ * `report --pg --health`: the report's pieces, then the verdicts — one
+ * host's as `report --db --health` adds it, or every host's (a `health`
+ * array in JSON; in text, the hosts a rule matches and a count of the rest).
+ */
+async function* withFleetHealth(
+  pieces: AsyncIterable<string>,
+  verdicts: HostHealth | readonly HostHealth[],
+  json: boolean,
+): AsyncGenerator<string> {
+  let last: string | null = null;
+  for await (const piece of pieces) {
+    if (last !== null) yield last;
+    last = piece;
+  }
+  if (json) {
+    const body = `  "health": ${JSON.stringify(verdicts, null, 2).replaceAll('\n', '\n  ')}\n}\n`;
+    yield `${(last ?? '').replace(/\n}\n$/, '')},\n${body}`;
+    return;
+  }
+  if (last !== null) yield last;
+  if (!Array.isArray(verdicts)) {
+    yield `\nhost health: ${formatHealth(verdicts as HostHealth)}`;
+    return;
+  }
+  const judged = verdicts.filter((h) => h.state !== 'healthy');
+  yield `\nhost health: ${judged.length} of ${verdicts.length} hosts not healthy\n`;
+  for (const h of judged) yield formatHealth(h);
 }
 
 export interface HostsFlags {

@@ -144,6 +144,33 @@ test('health --pg judges one host, or lists every host with recent failures', as
   );
 });
 
+test('report --pg --health: every host judged, or --host judged as report --db --health does', async () => {
+  const all = await run('report', '--pg', pg.url, '--health', '--json');
+  assert.equal(all.code, 0, all.stderr);
+  const report = JSON.parse(all.stdout) as { overall: unknown; health: HostJson['health'][] };
+  assert.ok(report.overall);
+  assert.deepEqual(
+    report.health.map((h) => [h.host, h.state]),
+    [
+      ['odd', 'suspect'],
+      ['old', 'healthy'],
+      ['sick', 'failing'],
+    ],
+  );
+  const text = await run('report', '--pg', pg.url, '--health');
+  assert.match(text.stdout, /\nhost health: 2 of 3 hosts not healthy\nodd: suspect\n/);
+  assert.match(text.stdout, /\nsick: failing\n {2}failing +3 action-required/);
+  const fleet = await run('report', '--pg', pg.url, '--host', 'sick', '--health', '--json');
+  const local = await run('report', '--db', dbs.sick!, '--host', 'sick', '--health', '--json');
+  assert.equal(local.code, 0, local.stderr);
+  const unstamped = (out: string) => {
+    const { evaluatedAt: _, ...rest } = JSON.parse(out).health;
+    return rest;
+  };
+  assert.deepEqual(unstamped(fleet.stdout), unstamped(local.stdout));
+  assert.equal(unstamped(fleet.stdout).state, 'failing');
+});
+
 test('the health window query reads through the time index, fleet-wide and per host', async () => {
   // 50,000 older failures over 500 hosts: enough that a scan would cost more than the index.
   await sql`INSERT INTO memory_failure (host, vm, recipient, action, action_required, recursive,
