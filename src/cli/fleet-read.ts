@@ -6,7 +6,7 @@ import { defaultDbPath } from '../agent/paths.js';
 import { reportTextAsync } from '../agent/report.js';
 import { Store, StoreError } from '../agent/store.js';
 import { openPg, redactPgUrl, type Sql } from '../fleet/pg.js';
-import { fleetHealth, fleetHostHealth } from '../fleet/pg-health.js';
+import { fleetHostHealth } from '../fleet/pg-health.js';
 import { checkPgSchema, PgSchemaError } from '../fleet/pg-schema.js';
 import {
   countFleetEvents,
@@ -162,28 +162,12 @@ function localHost(store: Store, host: string, policy: Policy): HostSummary {
   };
 }
 
-/** `memfail health --pg`: a host's verdict (--host, else every host with recent failures). */
-export async function fleetHealthCommand(
-  opts: { host?: string; json?: boolean },
-  policy: Policy,
+/** Opens the fleet database, checks its schema, runs `use`; a clear error for the usual failures. */
+export async function withPg(
   url: string,
   io: Io,
+  use: (sql: Sql) => Promise<number>,
 ): Promise<number> {
-  return withPg(url, io, async (sql) => {
-    const verdicts =
-      opts.host === undefined
-        ? [...(await fleetHealth(sql, policy)).values()]
-        : [await fleetHostHealth(sql, policy, opts.host)];
-    if (opts.json) {
-      io.stdout(`${JSON.stringify(opts.host === undefined ? verdicts : verdicts[0], null, 2)}\n`);
-    } else if (verdicts.length === 0) {
-      io.stdout("no host has a memory failure within the policy's window: all healthy\n");
-    } else io.stdout(verdicts.map(formatHealth).join(''));
-    return 0;
-  });
-}
-
-async function withPg(url: string, io: Io, use: (sql: Sql) => Promise<number>): Promise<number> {
   const sql = openPg(url, 1);
   try {
     await checkPgSchema(sql);

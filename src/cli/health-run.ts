@@ -10,7 +10,6 @@ import {
   type Policy,
   PolicyError,
 } from '../health/policy.js';
-import { pgUrl } from './fleet.js';
 import type { HealthFlags } from './health.js';
 import { type Io, UsageError } from './io.js';
 
@@ -30,11 +29,6 @@ export async function health(opts: HealthFlags, io: Io): Promise<number> {
       opts.policy === undefined ? DEFAULT_POLICY_JSON : `${JSON.stringify({ rules }, null, 2)}\n`,
     );
     return 0;
-  }
-  const url = pgUrl(opts);
-  if (url !== undefined) {
-    const { fleetHealthCommand } = await import('./fleet-read.js');
-    return await fleetHealthCommand(opts, policy, url, io);
   }
   const path = opts.db ?? defaultDbPath();
   let store: Store;

@@ -1,4 +1,5 @@
 import { type Command, Option } from 'commander';
+import { pgUrl } from './fleet.js';
 import type { CommandContext } from './io.js';
 
 /**
@@ -40,6 +41,12 @@ rule is listed with its reason, e.g. "3 action-required failures on 2 VMs in
 A policy file with a mistake is refused whole, with FILE:LINE:COL.`,
     )
     .action(async (opts: HealthFlags) => {
+      const url = opts.printPolicy ? undefined : pgUrl(opts);
+      if (url !== undefined) {
+        const { fleetHealthCommand } = await import('./fleet-health.js');
+        ctx.exitCode = await fleetHealthCommand(opts, url, ctx.io);
+        return;
+      }
       const { health } = await import('./health-run.js');
       ctx.exitCode = await health(opts, ctx.io);
     });
