@@ -1,6 +1,10 @@
 import { type Command, Option } from 'commander';
-import { type CommandContext, UsageError } from './io.js';
+import { pgUrl } from './fleet-flags.js';
+import type { CommandContext } from './io.js';
 import type { HostsFlags } from './fleet-read.js';
+
+// Kept in fleet-flags.ts, which the command modules import without loading this one.
+export { pgUrl, positiveInt } from './fleet-flags.js';
 
 /**
  * `memfail collect` and `memfail hosts`, and the NATS flags `watch --publish`
@@ -73,12 +77,6 @@ health: {host, state, level, reasons, evaluatedAt, policy}}].`,
     });
 }
 
-/** --pg, else $MEMFAIL_PG_URL unless --db was given. */
-export function pgUrl(opts: { pg?: string; db?: string }): string | undefined {
-  if (opts.pg !== undefined) return opts.pg;
-  return opts.db === undefined ? process.env.MEMFAIL_PG_URL || undefined : undefined;
-}
-
 export interface NatsFlags {
   natsCreds?: string;
   stream: string;
@@ -112,11 +110,4 @@ export function natsOptions(cmd: Command): Command {
         .default('file'),
     )
     .option('--stream-replicas <n>', 'replicas of a stream this creates (1, 3 or 5)', '1');
-}
-
-export function positiveInt(text: string, flag: string): number {
-  const n = Number(text);
-  if (!Number.isSafeInteger(n) || n < 1)
-    throw new UsageError(`${flag} '${text}' is not a positive integer`);
-  return n;
 }

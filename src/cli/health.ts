@@ -1,5 +1,5 @@
 import { type Command, Option } from 'commander';
-import { pgUrl } from './fleet.js';
+import { pgUrl } from './fleet-flags.js';
 import type { CommandContext } from './io.js';
 
 /**

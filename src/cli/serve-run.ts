@@ -14,7 +14,7 @@ import { parseListen } from '../web/listen.js';
 import { type Dashboard, ListenError, startDashboard, type TlsFiles } from '../web/server.js';
 import { PgSource } from '../web/pg-source.js';
 import { SqliteSource } from '../web/sqlite-source.js';
-import { pgUrl } from './fleet.js';
+import { pgUrl } from './fleet-flags.js';
 import { readPolicy } from './health-run.js';
 import type { Io } from './io.js';
 import { UsageError } from './io.js';
