@@ -44,10 +44,9 @@ Examples:
 
 The dashboard only reads the database (memfail watch or memfail collect may
 be writing it); with --pg, time ranges are by event time over every host and
-each host is judged by the policy. Pages
-update live (within a second of a failure being recorded). Loopback addresses
-need no token; any other address is refused without --token or
---tls-client-ca. A token must come with every request: open
+each host is judged by the policy. Pages update live (within a second of a
+failure being recorded). Loopback addresses need no token; any other
+address is refused without --token or --tls-client-ca. A token must come with every request: open
 http://HOST:PORT/?token=TOKEN once (a cookie keeps it) or send
 "Authorization: Bearer TOKEN"; over plain HTTP it travels in clear, so give
 --tls-cert and --tls-key (or put a TLS proxy in front). With --tls-client-ca,
