@@ -177,7 +177,10 @@ Outcomes are read from the lifecycle events after each failure (within
 guest-reset, guest-panicked, vm-shut-down, vm-died (connection closed without
 SHUTDOWN), or *-ignored.`,
     )
-    .option('--health', "add this host's health verdict (see memfail health)")
+    .option(
+      '--health',
+      "add this host's health verdict (see memfail health; with --pg: every host's, or --host's)",
+    )
     .option('--policy <file>', 'with --health: the health policy (implies --health)')
     .action(async (opts: ReportFlags) => {
       const pg = pgUrl(opts);

@@ -11,8 +11,8 @@ import {
 } from '../fleet/nats.js';
 import { openPg, redactPgUrl } from '../fleet/pg.js';
 import { PgSchemaError } from '../fleet/pg-schema.js';
-import { pgUrl, positiveInt } from './fleet-flags.js';
 import type { CollectFlags, NatsFlags } from './fleet.js';
+import { pgUrl, positiveInt } from './fleet-flags.js';
 import { type Io, UsageError } from './io.js';
 
 export function natsTarget(url: string, flags: NatsFlags): NatsTarget {

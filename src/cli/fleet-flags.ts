@@ -1,4 +1,4 @@
-/** Flag parsing shared by the fleet commands (apart from their registration, which imports them lazily). */
+/** Flag helpers of the fleet commands, in a leaf module: the lazily loaded command modules import them without a cycle. */
 import { UsageError } from './io.js';
 
 /** --pg, else $MEMFAIL_PG_URL unless --db was given. */

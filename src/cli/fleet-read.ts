@@ -6,6 +6,7 @@ import { defaultDbPath } from '../agent/paths.js';
 import { reportTextAsync } from '../agent/report.js';
 import { Store, StoreError } from '../agent/store.js';
 import { openPg, redactPgUrl, type Sql } from '../fleet/pg.js';
+import { fleetHostHealth } from '../fleet/pg-health.js';
 import { checkPgSchema, PgSchemaError } from '../fleet/pg-schema.js';
 import {
   countFleetEvents,
@@ -15,8 +16,12 @@ import {
   formatHosts,
   type HostSummary,
 } from '../fleet/pg-read.js';
+import type { HostHealth } from '../health/evaluate.js';
+import { formatHealth, hostHealth } from '../health/host.js';
+import type { Policy } from '../health/policy.js';
 import type { EventsFlags, ReportFlags } from './agent.js';
 import { parseSince, parseWithin } from './agent-read.js';
+import { readPolicy } from './health-run.js';
 import { type Io, processIo } from './io.js';
 
 export async function fleetEventsCommand(opts: EventsFlags, url: string, io: Io): Promise<number> {
@@ -55,11 +60,54 @@ export async function fleetEventsCommand(opts: EventsFlags, url: string, io: Io)
 
 export async function fleetReportCommand(opts: ReportFlags, url: string, io: Io): Promise<number> {
   const horizonMs = parseWithin(opts.within);
+  const judge = opts.health === true || opts.policy !== undefined;
+  const policy = judge ? readPolicy(opts.policy, io) : null;
+  if (judge && policy === null) return 1;
   return withPg(url, io, async (sql) => {
     const source = fleetReportSource(sql, opts.host);
-    await writeOut(io, reportTextAsync(source, { json: opts.json === true, horizonMs }));
+    const json = opts.json === true;
+    let pieces = reportTextAsync(source, { json, horizonMs });
+    if (policy !== null) {
+      // One host asked about: its verdict, as report --db --health gives; else every host's.
+      const verdicts =
+        opts.host === undefined
+          ? (await fleetHosts(sql, policy)).map((h) => h.health)
+          : await fleetHostHealth(sql, policy, opts.host);
+      pieces = withFleetHealth(pieces, verdicts, json);
+    }
+    await writeOut(io, pieces);
     return 0;
   });
+}
+
+/**
+ * `report --pg --health`: the report's pieces, then the verdicts — one
+ * host's as `report --db --health` adds it, or every host's (a `health`
+ * array in JSON; in text, the hosts a rule matches and a count of the rest).
+ */
+async function* withFleetHealth(
+  pieces: AsyncIterable<string>,
+  verdicts: HostHealth | readonly HostHealth[],
+  json: boolean,
+): AsyncGenerator<string> {
+  let last: string | null = null;
+  for await (const piece of pieces) {
+    if (last !== null) yield last;
+    last = piece;
+  }
+  if (json) {
+    const body = `  "health": ${JSON.stringify(verdicts, null, 2).replaceAll('\n', '\n  ')}\n}\n`;
+    yield `${(last ?? '').replace(/\n}\n$/, '')},\n${body}`;
+    return;
+  }
+  if (last !== null) yield last;
+  if (!Array.isArray(verdicts)) {
+    yield `\nhost health: ${formatHealth(verdicts as HostHealth)}`;
+    return;
+  }
+  const judged = verdicts.filter((h) => h.state !== 'healthy');
+  yield `\nhost health: ${judged.length} of ${verdicts.length} hosts not healthy\n`;
+  for (const h of judged) yield formatHealth(h);
 }
 
 export interface HostsFlags {
@@ -67,14 +115,17 @@ export interface HostsFlags {
   pg?: string;
   host?: string;
   json?: boolean;
+  policy?: string;
 }
 
 export async function hostsCommand(opts: HostsFlags, url: string | undefined, io: Io) {
+  const policy = readPolicy(opts.policy, io);
+  if (policy === null) return 1;
   const print = (hosts: readonly HostSummary[]) =>
     io.stdout(opts.json ? `${JSON.stringify(hosts, null, 2)}\n` : formatHosts(hosts));
   if (url !== undefined) {
     return withPg(url, io, async (sql) => {
-      print(await fleetHosts(sql, opts.host));
+      print(await fleetHosts(sql, policy, opts.host));
       return 0;
     });
   }
@@ -88,7 +139,7 @@ export async function hostsCommand(opts: HostsFlags, url: string | undefined, io
     return 1;
   }
   try {
-    print([localHost(store, opts.host ?? hostname())]);
+    print([localHost(store, opts.host ?? hostname(), policy)]);
     return 0;
   } finally {
     store.close();
@@ -96,7 +147,7 @@ export async function hostsCommand(opts: HostsFlags, url: string | undefined, io
 }
 
 /** The local database as one host of the fleet. */
-function localHost(store: Store, host: string): HostSummary {
+function localHost(store: Store, host: string, policy: Policy): HostSummary {
   const vms = store.failureCounts();
   let last: string | null = null;
   for (const v of vms)
@@ -107,10 +158,16 @@ function localHost(store: Store, host: string): HostSummary {
     failures: vms.reduce((n, v) => n + v.failures, 0),
     invalid: vms.reduce((n, v) => n + v.invalid, 0),
     lastFailure: last,
+    health: hostHealth(store, policy, host),
   };
 }
 
-async function withPg(url: string, io: Io, use: (sql: Sql) => Promise<number>): Promise<number> {
+/** Opens the fleet database, checks its schema, runs `use`; a clear error for the usual failures. */
+export async function withPg(
+  url: string,
+  io: Io,
+  use: (sql: Sql) => Promise<number>,
+): Promise<number> {
   const sql = openPg(url, 1);
   try {
     await checkPgSchema(sql);

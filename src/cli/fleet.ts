@@ -1,6 +1,10 @@
 import { type Command, Option } from 'commander';
 import { pgUrl } from './fleet-flags.js';
 import type { CommandContext } from './io.js';
+import type { HostsFlags } from './fleet-read.js';
+
+// Kept in fleet-flags.ts, which the command modules import without loading this one.
+export { pgUrl, positiveInt } from './fleet-flags.js';
 
 /**
  * `memfail collect` and `memfail hosts`, and the NATS flags `watch --publish`
@@ -49,6 +53,10 @@ _redeliveries_total, _records_total{result=new|duplicate}, _rejected_total.`,
     .option('--pg <url>', 'the fleet database (default: $MEMFAIL_PG_URL)')
     .option('--db <path>', 'or the local SQLite database (one host)')
     .option('--host <name>', 'only this host (with --db: the name to show, default this machine)')
+    .option(
+      '--policy <file>',
+      'health policy judging each host (see memfail health; default: built-in)',
+    )
     .option('--json', 'print a JSON array')
     .addHelpText(
       'after',
@@ -57,9 +65,13 @@ Examples:
   memfail hosts --pg postgres://memfail@db.local/memfail
   memfail hosts --db events.db --json
 
-JSON: [{host, vms, failures (readable), invalid, lastFailure (ISO 8601)}].`,
+HEALTH is the host's state under the policy with its worst reason (see
+memfail health); each host's failures within the policy's longest window
+are read in one query over the time index.
+JSON: [{host, vms, failures (readable), invalid, lastFailure (ISO 8601),
+health: {host, state, level, reasons, evaluatedAt, policy}}].`,
     )
-    .action(async (opts: { db?: string; pg?: string; host?: string; json?: boolean }) => {
+    .action(async (opts: HostsFlags) => {
       const { hostsCommand } = await import('./fleet-read.js');
       ctx.exitCode = await hostsCommand(opts, pgUrl(opts), ctx.io);
     });

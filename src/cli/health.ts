@@ -1,4 +1,5 @@
 import { type Command, Option } from 'commander';
+import { pgUrl } from './fleet-flags.js';
 import type { CommandContext } from './io.js';
 
 /**
@@ -10,8 +11,13 @@ export function registerHealth(program: Command, ctx: CommandContext): void {
     .command('health')
     .description("Judge this host's health from its recent memory failures (healthy … failing)")
     .option('--db <path>', 'SQLite database (default: as for watch)')
+    .option('--pg <url>', 'or the fleet database (default: $MEMFAIL_PG_URL unless --db)')
     .option('--policy <file>', 'health policy (JSON, see README "Host health"; default: built-in)')
-    .option('--host <name>', "the host the database's failures happened on (default: hostname)")
+    .option(
+      '--host <name>',
+      "the host the database's failures happened on (default: hostname); with --pg: " +
+        'the host to judge (default: every host with a failure in the policy window)',
+    )
     .option('--json', 'print the verdict as JSON')
     .option(
       '--print-policy',
@@ -23,6 +29,7 @@ export function registerHealth(program: Command, ctx: CommandContext): void {
 Examples:
   memfail health --db /var/lib/memfail/events.db
   memfail health --db events.db --policy /etc/memfail/health.json --json
+  memfail health --pg postgres://memfail@db.local/memfail --host host-a
 
 States: healthy (no rule matches), suspect, degraded, failing; each matching
 rule is listed with its reason, e.g. "3 action-required failures on 2 VMs in
@@ -34,6 +41,12 @@ rule is listed with its reason, e.g. "3 action-required failures on 2 VMs in
 A policy file with a mistake is refused whole, with FILE:LINE:COL.`,
     )
     .action(async (opts: HealthFlags) => {
+      const url = opts.printPolicy ? undefined : pgUrl(opts);
+      if (url !== undefined) {
+        const { fleetHealthCommand } = await import('./fleet-health.js');
+        ctx.exitCode = await fleetHealthCommand(opts, url, ctx.io);
+        return;
+      }
       const { health } = await import('./health-run.js');
       ctx.exitCode = await health(opts, ctx.io);
     });
@@ -110,6 +123,7 @@ function collect(value: string, previous: string[]): string[] {
 
 export interface HealthFlags {
   db?: string;
+  pg?: string;
   policy?: string;
   host?: string;
   json?: boolean;

@@ -1,13 +1,20 @@
-/** `memfail serve`: opens the store read-only and serves the dashboard until SIGINT/SIGTERM. */
+/**
+ * `memfail serve`: opens the store read-only (or the fleet database with
+ * --pg) and serves the dashboard until SIGINT/SIGTERM.
+ */
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { defaultDbPath } from '../agent/paths.js';
 import { Store, StoreError } from '../agent/store.js';
 import { DEFAULT_POLICY, type Policy } from '../health/policy.js';
-import { policyHealth } from '../web/health.js';
+import { openPg, redactPgUrl } from '../fleet/pg.js';
+import { checkPgSchema, PgSchemaError } from '../fleet/pg-schema.js';
+import { fleetPolicyHealth, policyHealth } from '../web/health.js';
 import { parseListen } from '../web/listen.js';
 import { type Dashboard, ListenError, startDashboard, type TlsFiles } from '../web/server.js';
+import { PgSource } from '../web/pg-source.js';
 import { SqliteSource } from '../web/sqlite-source.js';
+import { pgUrl } from './fleet-flags.js';
 import { readPolicy } from './health-run.js';
 import type { Io } from './io.js';
 import { UsageError } from './io.js';
@@ -23,13 +30,16 @@ export async function serve(opts: ServeFlags, io: Io): Promise<number> {
   const tls = tlsOf(opts);
   const policy = readPolicy(opts.policy, io);
   if (policy === null) return 1;
-  const dashboard = await openDashboard(
-    opts.db ?? defaultDbPath(),
-    opts.host ?? hostname(),
-    { ...listen, ...(token === undefined ? {} : { token }), ...(tls === undefined ? {} : { tls }) },
-    io,
-    policy,
-  );
+  const where = {
+    ...listen,
+    ...(token === undefined ? {} : { token }),
+    ...(tls === undefined ? {} : { tls }),
+  };
+  const url = pgUrl(opts);
+  const dashboard =
+    url !== undefined
+      ? await openFleetDashboard(url, where, io, policy)
+      : await openDashboard(opts.db ?? defaultDbPath(), opts.host ?? hostname(), where, io, policy);
   if (dashboard === null) return 1;
   await untilSignal();
   await dashboard.close();
@@ -96,6 +106,60 @@ export async function openDashboard(
   }
 }
 
+/** A dashboard over the fleet database; null (after saying why) when it cannot start. */
+export async function openFleetDashboard(
+  url: string,
+  listen: { host: string; port: number; token?: string; tls?: TlsFiles },
+  io: Io,
+  policy: Policy = DEFAULT_POLICY,
+): Promise<Dashboard | null> {
+  const sql = openPg(url, 4);
+  try {
+    await checkPgSchema(sql);
+  } catch (err) {
+    await sql.end({ timeout: 5 });
+    if (err instanceof PgSchemaError) {
+      io.stderr(`memfail: ${err.message}\n`);
+      return null;
+    }
+    io.stderr(
+      `memfail: cannot read the fleet database ${redactPgUrl(url)}: ${(err as Error).message}\n`,
+    );
+    return null;
+  }
+  const source = new PgSource(sql);
+  try {
+    const health = fleetPolicyHealth(sql, policy);
+    const dashboard = await startDashboard({ source, health, ...listen });
+    io.stderr(
+      `memfail: dashboard of ${redactPgUrl(url)} at ${dashboard.url}` +
+        `${listen.token === undefined ? '' : ' (token required)'}` +
+        `${listen.tls?.clientCa === undefined ? '' : ' (client certificate required)'}\n`,
+    );
+    return {
+      url: dashboard.url,
+      close: async () => {
+        await dashboard.close();
+        await source.close();
+      },
+    };
+  } catch (err) {
+    await source.close();
+    if (err instanceof ListenError || isListenFailure(err)) {
+      io.stderr(
+        `memfail: cannot serve on ${listen.host}:${listen.port}: ${(err as Error).message}\n`,
+      );
+      return null;
+    }
+    throw err;
+  }
+}
+
+function isListenFailure(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL';
+}
+
 export function untilSignal(): Promise<void> {
   return new Promise((resolve) => {
     const done = () => {
@@ -110,6 +174,7 @@ export function untilSignal(): Promise<void> {
 
 export interface ServeFlags {
   db?: string;
+  pg?: string;
   listen: string;
   token?: string;
   host?: string;

@@ -11,6 +11,10 @@ export function registerServe(program: Command, ctx: CommandContext): void {
         'time, each VM with every failure explained, and the JSON API under the pages',
     )
     .option('--db <path>', 'SQLite database written by memfail watch (default: as for watch)')
+    .option(
+      '--pg <url>',
+      'or the fleet database memfail collect fills: every host (default: $MEMFAIL_PG_URL unless --db)',
+    )
     .option('--listen <host:port>', 'address to serve on', '127.0.0.1:8080')
     .option(
       '--token <token>',
@@ -32,15 +36,17 @@ export function registerServe(program: Command, ctx: CommandContext): void {
       `
 Examples:
   memfail serve --db events.db                      # http://127.0.0.1:8080/
+  memfail serve --pg postgres://memfail@db.local/memfail --policy /etc/memfail/health.json
   memfail serve --db events.db --listen 0.0.0.0:8080 --token "$(openssl rand -hex 16)" \\
     --tls-cert cert.pem --tls-key key.pem
   memfail serve --db events.db --listen 0.0.0.0:8443 --tls-cert cert.pem --tls-key key.pem \\
     --tls-client-ca clients-ca.pem
 
-The dashboard only reads the database (memfail watch may be writing it). Pages
-update live (within a second of a failure being recorded). Loopback addresses
-need no token; any other address is refused without --token or
---tls-client-ca. A token must come with every request: open
+The dashboard only reads the database (memfail watch or memfail collect may
+be writing it); with --pg, time ranges are by event time over every host and
+each host is judged by the policy. Pages update live (within a second of a
+failure being recorded). Loopback addresses need no token; any other
+address is refused without --token or --tls-client-ca. A token must come with every request: open
 http://HOST:PORT/?token=TOKEN once (a cookie keeps it) or send
 "Authorization: Bearer TOKEN"; over plain HTTP it travels in clear, so give
 --tls-cert and --tls-key (or put a TLS proxy in front). With --tls-client-ca,

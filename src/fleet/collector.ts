@@ -23,6 +23,7 @@ import {
   decode,
   decodeContent,
   type FailureRecord,
+  type FleetRecord,
   type LifecycleRecord,
   MAX_MESSAGE_BYTES,
   type RejectReason,
@@ -183,21 +184,7 @@ export class Collector {
   }
 
   private async write(rows: SortedBatch): Promise<number> {
-    return await this.sql.begin(async (tx) => {
-      let inserted = 0;
-      if (rows.failures.length > 0) {
-        const [r] = await tx.unsafe(INSERT_FAILURES, [JSON.stringify(rows.failures)]);
-        inserted += Number(r?.inserted ?? 0);
-      }
-      if (rows.lifecycle.length > 0) {
-        const [r] = await tx.unsafe(INSERT_LIFECYCLE, [JSON.stringify(rows.lifecycle)]);
-        inserted += Number(r?.inserted ?? 0);
-      }
-      if (rows.rejects.length > 0) {
-        await tx.unsafe(INSERT_REJECTED, [JSON.stringify(rows.rejects)]);
-      }
-      return inserted;
-    });
+    return await writeRows(this.sql, rows);
   }
 
   private record(batch: readonly JsMsg[], rows: SortedBatch, inserted: number): void {
@@ -217,6 +204,40 @@ export class Collector {
     if (redelivered > 0) m.redeliveries.inc(redelivered);
     m.lag.set(batch[batch.length - 1]!.info.pending);
   }
+}
+
+/** One transaction: the rows, vm_summary with them; how many records were new. */
+async function writeRows(sql: Sql, rows: SortedBatch): Promise<number> {
+  return await sql.begin(async (tx) => {
+    let inserted = 0;
+    if (rows.failures.length > 0) {
+      const [r] = await tx.unsafe(INSERT_FAILURES, [JSON.stringify(rows.failures)]);
+      inserted += Number(r?.inserted ?? 0);
+    }
+    if (rows.lifecycle.length > 0) {
+      const [r] = await tx.unsafe(INSERT_LIFECYCLE, [JSON.stringify(rows.lifecycle)]);
+      inserted += Number(r?.inserted ?? 0);
+    }
+    if (rows.rejects.length > 0) {
+      await tx.unsafe(INSERT_REJECTED, [JSON.stringify(rows.rejects)]);
+    }
+    return inserted;
+  });
+}
+
+/**
+ * Stores records the way a collector stores a batch (same statements, same
+ * unique keys: a record stored twice is inserted once). For loading a fleet
+ * database without NATS: tests, benchmarks, imports.
+ */
+export async function storeRecords(sql: Sql, records: readonly FleetRecord[]): Promise<number> {
+  const failures: Record<string, unknown>[] = [];
+  const lifecycle: Record<string, unknown>[] = [];
+  for (const r of records) {
+    if (r.kind === 'failure') failures.push(failureRow(r));
+    else lifecycle.push(lifecycleRow(r));
+  }
+  return await writeRows(sql, { failures, lifecycle, rejects: [] });
 }
 
 interface SortedBatch {

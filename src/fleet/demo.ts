@@ -21,6 +21,7 @@ import { QmpClient } from '../qmp/client.js';
 import { Collector } from './collector.js';
 import { DEFAULT_STREAM, parseNatsUrl } from './nats.js';
 import { openPg } from './pg.js';
+import { DEFAULT_POLICY } from '../health/policy.js';
 import { fleetHosts, fleetReportSource, formatHosts } from './pg-read.js';
 import { type NatsServer, type PostgresServer, startNats, startPostgres } from './services.js';
 
@@ -118,7 +119,7 @@ export async function runFleetDemo(out: (text: string) => void): Promise<FleetDe
       await new Promise((r) => setTimeout(r, 100));
     }
     out(`  ${stored} of ${expected} stored\n\n$ memfail hosts --pg ${pg.url}\n`);
-    out(formatHosts(await fleetHosts(sql)));
+    out(formatHosts(await fleetHosts(sql, DEFAULT_POLICY)));
     out(`\n$ memfail report --pg ${pg.url}\n`);
     let report = '';
     for await (const piece of reportTextAsync(fleetReportSource(sql))) report += piece;

@@ -13,7 +13,11 @@ import { microsToIso, type StoredLifecycle } from '../agent/records.js';
 import type { AsyncReportSource, ReportFailure, VmCounts } from '../agent/report.js';
 import type { Action, Dialect, Recipient } from '../event/model.js';
 import type { LifecycleKind } from '../agent/records.js';
+import { evaluate, type HostHealth } from '../health/evaluate.js';
+import { healthCell } from '../health/host.js';
+import type { Policy } from '../health/policy.js';
 import type { Sql } from './pg.js';
+import { fleetHealth } from './pg-health.js';
 
 export interface FleetFilter {
   readonly host?: string;
@@ -26,7 +30,8 @@ export interface FleetEventRecord extends EventRecord {
   readonly host: string;
 }
 
-interface FailureRow {
+/** A memory_failure row as the readers select it. */
+export interface FailureRow {
   id: number;
   host: string;
   vm: string;
@@ -67,6 +72,10 @@ function where(filter: FleetFilter): { text: string; params: (string | number)[]
  * an index gives the order; `events --db` lists in receipt order, the same
  * order unless a VM's clock and the agents' disagree.
  */
+/** The columns toRecord() reads. */
+export const FAILURE_COLUMNS = `id, host, vm, recipient, action, action_required, recursive,
+  ts_seconds, ts_micros, received_us, dialect, valid, error`;
+
 export function eventsQuery(filter: FleetFilter): { text: string; params: (string | number)[] } {
   const w = where(filter);
   return {
@@ -94,7 +103,8 @@ export async function countFleetEvents(sql: Sql, filter: FleetFilter): Promise<n
   return Number(r?.n ?? 0);
 }
 
-function toRecord(r: FailureRow): FleetEventRecord {
+/** The row as `events --pg --json` prints it. */
+export function toRecord(r: FailureRow): FleetEventRecord {
   const receivedAt = microsToIso(r.received_us);
   return {
     id: r.id,
@@ -121,10 +131,18 @@ export interface HostSummary {
   readonly invalid: number;
   /** When its last failure happened (QMP's time, else receipt), ISO 8601. */
   readonly lastFailure: string | null;
-  // A `health` member (src/health) joins here at merge, with its entry in HOST_COLUMNS.
+  /** The policy's verdict on its failures within the policy's lookback. */
+  readonly health: HostHealth;
 }
 
-export async function fleetHosts(sql: Sql, host?: string): Promise<HostSummary[]> {
+/** Every host (or `host`) with its counts and its health under `policy` at `now`. */
+export async function fleetHosts(
+  sql: Sql,
+  policy: Policy,
+  host?: string,
+  now = new Date(),
+): Promise<HostSummary[]> {
+  const verdicts = await fleetHealth(sql, policy, now, host);
   const rows = await sql<
     { host: string; vms: number; failures: number; invalid: number; last_us: number }[]
   >`SELECT host, count(*) AS vms, sum(failures) AS failures, sum(invalid) AS invalid,
@@ -137,6 +155,7 @@ export async function fleetHosts(sql: Sql, host?: string): Promise<HostSummary[]
     failures: Number(r.failures),
     invalid: Number(r.invalid),
     lastFailure: r.last_us === null ? null : microsToIso(Number(r.last_us)),
+    health: verdicts.get(r.host) ?? evaluate(policy, r.host, [], now),
   }));
 }
 
@@ -248,10 +267,7 @@ function toCounts(r: SummaryRow): VmCounts {
   };
 }
 
-/**
- * The columns of `memfail hosts`, in order. A health column (src/health,
- * joining at merge) is one more entry here and one more member of HostSummary.
- */
+/** The columns of `memfail hosts`, in order; HEALTH last, as it carries the worst reason. */
 const HOST_COLUMNS: readonly {
   readonly title: string;
   readonly cell: (h: HostSummary) => string;
@@ -262,6 +278,7 @@ const HOST_COLUMNS: readonly {
   { title: 'FAILURES', cell: (h) => String(h.failures), right: true },
   { title: 'INVALID', cell: (h) => String(h.invalid), right: true },
   { title: 'LAST FAILURE', cell: (h) => h.lastFailure ?? '-', right: false },
+  { title: 'HEALTH', cell: (h) => healthCell(h.health), right: false },
 ];
 
 /** `memfail hosts` as text: one line per host. */

@@ -20,7 +20,11 @@ export type Json = unknown;
 interface Route {
   readonly pattern: RegExp;
   readonly params: readonly string[];
-  readonly run: (ctx: ApiContext, names: readonly string[], query: URLSearchParams) => Json;
+  readonly run: (
+    ctx: ApiContext,
+    names: readonly string[],
+    query: URLSearchParams,
+  ) => Json | Promise<Json>;
 }
 
 const RANGE = ['range', 'from', 'to'];
@@ -69,27 +73,28 @@ const ROUTES: readonly Route[] = [
   {
     pattern: /^\/api\/hosts\/([^/]+)$/,
     params: [],
-    run: (ctx, [host]) => {
-      const facts = knownHost(ctx, host!);
-      // Evacuations live in the fleet's database; a single agent's store records none.
-      return { host, health: ctx.health(facts), facts, evacuations: [] };
+    run: async (ctx, [host]) => {
+      const facts = await knownHost(ctx, host!);
+      // Evacuations live in the evacuation journal, which no data source reads yet.
+      return { host, health: await ctx.health(facts), facts, evacuations: [] };
     },
   },
   {
     pattern: /^\/api\/hosts\/([^/]+)\/vms$/,
     params: [...RANGE, 'limit', 'offset'],
-    run: (ctx, [host], q) => {
-      knownHost(ctx, host!);
+    run: async (ctx, [host], q) => {
+      await knownHost(ctx, host!);
       const limit = parseCount(q, 'limit', 50, 500);
       const offset = parseCount(q, 'offset', 0, 1_000_000);
-      return { items: ctx.source.hostVms(host!, range(ctx, q), limit, offset), offset, limit };
+      const items = await ctx.source.hostVms(host!, range(ctx, q), limit, offset);
+      return { items, offset, limit };
     },
   },
   {
     pattern: /^\/api\/hosts\/([^/]+)\/vms\/([^/]+)\/failures$/,
     params: ['limit', 'before'],
-    run: (ctx, [host, vm], q) => {
-      if (!ctx.source.hasVm(host!, vm!)) {
+    run: async (ctx, [host, vm], q) => {
+      if (!(await ctx.source.hasVm(host!, vm!))) {
         throw new RequestError(404, `no VM '${clip(vm!)}' on host '${clip(host!)}'`);
       }
       const before = q.has('before') ? parseCount(q, 'before', 0, 2 ** 53 - 1) : undefined;
@@ -99,7 +104,7 @@ const ROUTES: readonly Route[] = [
 ];
 
 /** Answers GET `path` (already split from its query); throws RequestError for a bad request. */
-export function answer(ctx: ApiContext, path: string, query: URLSearchParams): Json {
+export async function answer(ctx: ApiContext, path: string, query: URLSearchParams): Promise<Json> {
   for (const route of ROUTES) {
     const match = route.pattern.exec(path);
     if (match === null) continue;
@@ -113,32 +118,31 @@ export function answer(ctx: ApiContext, path: string, query: URLSearchParams): J
       }
       if (query.getAll(name).length > 1) throw new RequestError(400, `${clip(name)} given twice`);
     }
-    return route.run(ctx, match.slice(1).map(decodeName), query);
+    return await route.run(ctx, match.slice(1).map(decodeName), query);
   }
   throw new RequestError(404, `no API route ${clip(path)} (see GET /api)`);
 }
 
 /** Whether a page path (not the API) names something the app can show. */
-export function pageExists(ctx: ApiContext, path: string): boolean {
+export async function pageExists(ctx: ApiContext, path: string): Promise<boolean> {
   if (path === '/') return true;
   const host = /^\/hosts\/([^/]+)$/.exec(path);
-  if (host) return ctx.source.hosts().includes(decodeName(host[1]!));
+  if (host) return (await ctx.source.hostFacts(decodeName(host[1]!), nowMicrosOf(ctx))) !== null;
   const vm = /^\/hosts\/([^/]+)\/vms\/([^/]+)$/.exec(path);
-  if (vm) return ctx.source.hasVm(decodeName(vm[1]!), decodeName(vm[2]!));
+  if (vm) return await ctx.source.hasVm(decodeName(vm[1]!), decodeName(vm[2]!));
   return false;
 }
 
-function hostsOverview(ctx: ApiContext) {
-  const now = (ctx.now ?? nowMicros)();
+async function hostsOverview(ctx: ApiContext) {
+  const now = nowMicrosOf(ctx);
   const byState = Object.fromEntries(HEALTH_STATES.map((s) => [s, 0])) as Record<
     HealthState,
     number
   >;
   const hosts: { host: string; health: HealthVerdict; facts: HostFacts }[] = [];
-  for (const host of ctx.source.hosts()) {
-    const facts = ctx.source.hostFacts(host, now);
-    if (facts === null) continue;
-    const health = ctx.health(facts);
+  for (const facts of await allFacts(ctx.source, now)) {
+    const host = facts.host;
+    const health = await ctx.health(facts);
     byState[health.state]++;
     // The list is for the worst hosts; the counts cover every host.
     if (hosts.length < 100 || health.state !== 'healthy') hosts.push({ host, health, facts });
@@ -149,14 +153,28 @@ function hostsOverview(ctx: ApiContext) {
   return { byState, hosts: hosts.slice(0, 100) };
 }
 
-function knownHost(ctx: ApiContext, host: string): HostFacts {
-  const facts = ctx.source.hostFacts(host, (ctx.now ?? nowMicros)());
+async function allFacts(source: DataSource, nowUs: number): Promise<readonly HostFacts[]> {
+  if (source.hostsFacts !== undefined) return await source.hostsFacts(nowUs);
+  const out: HostFacts[] = [];
+  for (const host of await source.hosts()) {
+    const facts = await source.hostFacts(host, nowUs);
+    if (facts !== null) out.push(facts);
+  }
+  return out;
+}
+
+async function knownHost(ctx: ApiContext, host: string): Promise<HostFacts> {
+  const facts = await ctx.source.hostFacts(host, nowMicrosOf(ctx));
   if (facts === null) throw new RequestError(404, `no host '${clip(host)}'`);
   return facts;
 }
 
 function range(ctx: ApiContext, q: URLSearchParams) {
-  return parseRange(q, (ctx.now ?? nowMicros)());
+  return parseRange(q, nowMicrosOf(ctx));
+}
+
+function nowMicrosOf(ctx: ApiContext): number {
+  return (ctx.now ?? nowMicros)();
 }
 
 function optionalName(q: URLSearchParams, name: string): string | undefined {

@@ -2,10 +2,13 @@
  * A host's health verdict as the dashboard shows it. The verdict comes from a
  * pluggable function: `memfail serve` passes `policyHealth` (src/health's
  * policy over the host's store, as `memfail health` judges it) through
- * ServeOptions.health; `provisionalHealth`, from the last day's failures by
+ * ServeOptions.health (`fleetPolicyHealth` for `serve --pg`); `provisionalHealth`, from the last day's failures by
  * action alone, is the default for a source with no store behind it.
  */
 import type { Store } from '../agent/store.js';
+import type { Sql } from '../fleet/pg.js';
+import { fleetHealth } from '../fleet/pg-health.js';
+import { evaluate, type HostHealth } from '../health/evaluate.js';
 import { hostHealth } from '../health/host.js';
 import type { Policy } from '../health/policy.js';
 import type { HostFacts } from './source.js';
@@ -25,13 +28,13 @@ export interface HealthVerdict {
   readonly reasons: readonly string[];
 }
 
-export type HealthOf = (facts: HostFacts) => HealthVerdict;
+export type HealthOf = (facts: HostFacts) => HealthVerdict | Promise<HealthVerdict>;
 
 /**
  * Failing: a VM died or was reset by a memory failure in the last day.
  * Degraded: failures the guests or QEMU absorbed. Healthy: none.
  */
-export const provisionalHealth: HealthOf = (facts) => {
+export const provisionalHealth = (facts: HostFacts): HealthVerdict => {
   const { fatal, reset, inject, ignore } = facts.lastDay;
   const reasons: string[] = [];
   if (fatal > 0) reasons.push(`${fatal} failure(s) in the last 24 h made QEMU exit`);
@@ -53,21 +56,54 @@ export const provisionalHealth: HealthOf = (facts) => {
  * every failure in it happened on the host asked about). A verdict is kept
  * for `cacheMs`, so a page's several API calls judge the host once.
  */
-export function policyHealth(store: Store, policy: Policy, cacheMs = 1000): HealthOf {
+export function policyHealth(
+  store: Store,
+  policy: Policy,
+  cacheMs = 1000,
+): (facts: HostFacts) => HealthVerdict {
   const cache = new Map<string, { at: number; verdict: HealthVerdict }>();
   return (facts) => {
     const now = Date.now();
     const hit = cache.get(facts.host);
     if (hit !== undefined && now - hit.at < cacheMs) return hit.verdict;
-    const health = hostHealth(store, policy, facts.host, new Date(now));
-    const verdict: HealthVerdict = {
-      state: health.state,
-      reasons:
-        health.reasons.length === 0
-          ? ['no rule of the policy matches its recent failures']
-          : health.reasons.map((r) => r.text),
-    };
+    const verdict = toVerdict(hostHealth(store, policy, facts.host, new Date(now)));
     cache.set(facts.host, { at: now, verdict });
     return verdict;
+  };
+}
+
+function toVerdict(health: HostHealth): HealthVerdict {
+  return {
+    state: health.state,
+    reasons:
+      health.reasons.length === 0
+        ? ['no rule of the policy matches its recent failures']
+        : health.reasons.map((r) => r.text),
+  };
+}
+
+/**
+ * The policy's verdict for each host of the fleet database. Every host is
+ * judged at once (one query over the time index, see fleet/pg-health.ts) and
+ * the verdicts kept for `cacheMs`: the overview asks for thousands of hosts,
+ * and a page's several calls ask for the same one; concurrent askers share
+ * one query.
+ */
+export function fleetPolicyHealth(sql: Sql, policy: Policy, cacheMs = 1000): HealthOf {
+  let judged: { at: number; verdicts: Promise<Map<string, HostHealth>> } | null = null;
+  return async (facts) => {
+    const now = Date.now();
+    if (judged === null || now - judged.at >= cacheMs) {
+      const verdicts = fleetHealth(sql, policy, new Date(now));
+      judged = { at: now, verdicts };
+      // A failed query is not kept: the next call asks again.
+      verdicts.catch(() => {
+        if (judged?.verdicts === verdicts) judged = null;
+      });
+    }
+    const { at, verdicts } = judged;
+    const health =
+      (await verdicts).get(facts.host) ?? evaluate(policy, facts.host, [], new Date(at));
+    return toVerdict(health);
   };
 }

@@ -105,11 +105,7 @@ export async function startDashboard(options: ServeOptions): Promise<Dashboard> 
   const ctx: ApiContext = { source: options.source, health: options.health ?? provisionalHealth };
   const live = new LiveMarks(options.source, options.pollMs ?? 250);
   const listener = (req: IncomingMessage, res: ServerResponse) => {
-    try {
-      handle(req, res);
-    } catch (err) {
-      fail(res, err);
-    }
+    handle(req, res).catch((err: unknown) => fail(res, err));
   };
   const tls = options.tls;
   const server: Server =
@@ -126,7 +122,7 @@ export async function startDashboard(options: ServeOptions): Promise<Dashboard> 
           },
           listener,
         );
-  const handle = (req: IncomingMessage, res: ServerResponse) => {
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const rawUrl = req.url ?? '/';
     if (rawUrl.length > MAX_URL)
       throw new RequestError(414, `the URL is over ${MAX_URL} characters`);
@@ -158,7 +154,7 @@ export async function startDashboard(options: ServeOptions): Promise<Dashboard> 
       return;
     }
     if (path === '/api/stream') {
-      live.subscribe(req, res);
+      await live.subscribe(req, res);
       return;
     }
     if (path === '/api' || path === '/api/') {
@@ -167,13 +163,13 @@ export async function startDashboard(options: ServeOptions): Promise<Dashboard> 
     }
     if (path.startsWith('/api/')) {
       const start = performance.now();
-      const body = answer(ctx, path, url.searchParams);
+      const body = await answer(ctx, path, url.searchParams);
       const ms = performance.now() - start;
       options.onTiming?.(path, ms);
       sendJson(res, 200, body, { 'server-timing': `db;dur=${ms.toFixed(2)}` });
       return;
     }
-    const status = pageExists(ctx, path) ? 200 : 404;
+    const status = (await pageExists(ctx, path)) ? 200 : 404;
     send(res, status, 'text/html; charset=utf-8', files.get('/index.html')!, 'no-store');
   };
 
@@ -341,15 +337,16 @@ class LiveMarks {
   private timer: NodeJS.Timeout | null = null;
   private last: Marks | null = null;
   private beats = 0;
+  private polling = false;
 
   constructor(
     private readonly source: DataSource,
     private readonly pollMs: number,
   ) {}
 
-  subscribe(req: IncomingMessage, res: ServerResponse): void {
+  async subscribe(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (this.streams.size >= MAX_STREAMS) throw new RequestError(503, 'too many open live streams');
-    const marks = this.source.marks();
+    const marks = await this.source.marks();
     res.writeHead(200, {
       ...SECURITY_HEADERS,
       'content-type': 'text/event-stream; charset=utf-8',
@@ -364,17 +361,23 @@ class LiveMarks {
     });
     if (this.timer === null) {
       this.last = marks;
-      this.timer = setInterval(() => this.poll(), this.pollMs);
+      this.timer = setInterval(() => void this.poll(), this.pollMs);
     }
   }
 
-  private poll(): void {
+  private async poll(): Promise<void> {
+    // One look at a time: a slow database must not pile up polls.
+    if (this.polling) return;
+    this.polling = true;
     let marks: Marks;
     try {
-      marks = this.source.marks();
+      marks = await this.source.marks();
     } catch {
-      return; // busy: the next look will see it
+      return; // busy or away: the next look will see it
+    } finally {
+      this.polling = false;
     }
+    if (this.timer === null) return; // stopped meanwhile
     const changed =
       this.last === null ||
       marks.failure !== this.last.failure ||

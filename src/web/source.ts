@@ -1,7 +1,6 @@
 /**
  * What the dashboard reads, as one interface: a SQLite store (one host, see
- * sqlite-source.ts) implements it today; a fleet database (many hosts) can
- * implement the same. Every call is bounded: aggregates are computed by the
+ * sqlite-source.ts), a fleet database (many hosts, pg-source.ts) the same. Every call is bounded: aggregates are computed by the
  * database, lists come in pages, nothing returns a whole table.
  */
 import type { EventRecord } from '../agent/event-record.js';
@@ -88,20 +87,35 @@ export interface EventQuery {
   readonly before?: number;
 }
 
+/** SQLite answers at once; PostgreSQL answers later: callers await either. */
+export type Awaitable<T> = T | Promise<T>;
+
 export interface DataSource {
   /** Names of the hosts, sorted. */
-  hosts(): readonly string[];
-  hostFacts(host: string, nowUs: number): HostFacts | null;
-  series(range: TimeRange, filter: SeriesFilter): Series;
-  topHosts(range: TimeRange, limit: number): readonly HostCount[];
-  topVms(range: TimeRange, limit: number, host?: string): readonly VmCount[];
+  hosts(): Awaitable<readonly string[]>;
+  hostFacts(host: string, nowUs: number): Awaitable<HostFacts | null>;
+  /** Every host's facts at once, when the source can do better than one hostFacts() per host. */
+  hostsFacts?(nowUs: number): Awaitable<readonly HostFacts[]>;
+  series(range: TimeRange, filter: SeriesFilter): Awaitable<Series>;
+  topHosts(range: TimeRange, limit: number): Awaitable<readonly HostCount[]>;
+  topVms(range: TimeRange, limit: number, host?: string): Awaitable<readonly VmCount[]>;
   /** A host's VMs with their failures in the range, most first, paged by offset. */
-  hostVms(host: string, range: TimeRange, limit: number, offset: number): readonly VmCount[];
+  hostVms(
+    host: string,
+    range: TimeRange,
+    limit: number,
+    offset: number,
+  ): Awaitable<readonly VmCount[]>;
   /** Newest first: the same records as `memfail events --json`. */
-  events(query: EventQuery): Page<EventRecord & { readonly host: string }>;
+  events(query: EventQuery): Awaitable<Page<EventRecord & { readonly host: string }>>;
   /** Newest first, with explanation, outcome, raw message and lifecycle around each. */
-  failures(host: string, vm: string, limit: number, before?: number): Page<FailureDetail>;
-  hasVm(host: string, vm: string): boolean;
-  marks(): Marks;
-  close(): void;
+  failures(
+    host: string,
+    vm: string,
+    limit: number,
+    before?: number,
+  ): Awaitable<Page<FailureDetail>>;
+  hasVm(host: string, vm: string): Awaitable<boolean>;
+  marks(): Awaitable<Marks>;
+  close(): Awaitable<void>;
 }

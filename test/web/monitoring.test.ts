@@ -6,10 +6,11 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { DEFAULT_POLICY_JSON } from '../../src/health/policy.js';
 import { memfail, until } from '../agent/child.js';
 import { tempDir } from './fixtures.js';
 
@@ -24,7 +25,7 @@ describe('Prometheus rules and Grafana dashboard', () => {
   test('promtool checks the rules and their unit tests pass', () => {
     const check = spawnSync(PROMTOOL, ['check', 'rules', RULES], { encoding: 'utf8' });
     assert.equal(check.status, 0, check.stdout + check.stderr);
-    assert.match(check.stdout, /SUCCESS: 10 rules found/);
+    assert.match(check.stdout, /SUCCESS: 11 rules found/);
     const unit = spawnSync(PROMTOOL, ['test', 'rules', 'memfail-rules.test.yml'], {
       cwd: join(DEPLOY, 'prometheus'),
       encoding: 'utf8',
@@ -41,6 +42,7 @@ describe('Prometheus rules and Grafana dashboard', () => {
       'MemfailAgentDown',
       'MemfailAlertBacklog',
       'MemfailHostUnhealthy',
+      'MemfailHostFailing',
     ]) {
       assert.ok(alerts.includes(name), `${name} missing`);
     }
@@ -57,7 +59,7 @@ describe('Prometheus rules and Grafana dashboard', () => {
     assert.ok(exprs.length >= 10, `only ${exprs.length} queries`);
     const rules = readFileSync(RULES, 'utf8');
     const ruleExprs = [...rules.matchAll(/expr: (>-\n(?:\s{10}.*\n)+|.*)/g)].map((m) => m[1]!);
-    assert.equal(ruleExprs.length, 10);
+    assert.equal(ruleExprs.length, 11);
     const used = new Map<string, Set<string>>();
     for (const expr of [...exprs, ...ruleExprs]) {
       for (const m of expr.matchAll(/\b(memfail_[a-z_]+)(\{([^}]*)\})?/g)) {
@@ -100,6 +102,9 @@ interface Dashboard {
 async function scrapeRealAgent(): Promise<Map<string, Set<string>>> {
   const { dir, cleanup } = tempDir('memfail-web-metrics-');
   const sock = join(dir, 'vm.sock');
+  // With a policy, watch also exports the health verdict (memfail_host_health).
+  const policy = join(dir, 'health.json');
+  writeFileSync(policy, DEFAULT_POLICY_JSON);
   const sim = memfail(['sim', '--listen', `unix:${sock}`]);
   const watch = memfail([
     'watch',
@@ -110,6 +115,10 @@ async function scrapeRealAgent(): Promise<Map<string, Set<string>>> {
     '127.0.0.1:0',
     '--webhook',
     'http://127.0.0.1:9/unreachable',
+    '--policy',
+    policy,
+    '--host',
+    'node-7',
   ]);
   try {
     await until(() => /metrics at (http\S+)/.test(watch.stderr()), 'the metrics address');
@@ -125,7 +134,10 @@ async function scrapeRealAgent(): Promise<Map<string, Set<string>>> {
     let body = '';
     // Scraped until the failed webhook attempt shows: then every labelled metric has samples.
     const deadline = Date.now() + 30_000;
-    while (!body.includes('memfail_alert_deliveries_total{')) {
+    while (
+      !body.includes('memfail_alert_deliveries_total{') ||
+      !body.includes('memfail_host_health{host="node-7"')
+    ) {
       assert.ok(Date.now() < deadline, `no alert attempt in the metrics:\n${body}`);
       await new Promise((r) => setTimeout(r, 50));
       body = await (await fetch(url)).text();
