@@ -56,6 +56,7 @@ export async function watch(vmArgs: readonly string[], opts: WatchFlags, io: Io)
     actor,
     publisher,
     stop: () => stopWatching(),
+    quiet: opts.quiet === true,
   });
   const run = startRunRecord(store, plan.targets, metrics, log);
 
@@ -277,6 +278,8 @@ function followCommits(
     readonly actor: HealthActor | null;
     readonly publisher: { wake(): void } | null;
     readonly stop: () => void;
+    /** -q: no line per failure (nor the cost of making one). */
+    readonly quiet: boolean;
   },
 ): { newFailures(): number; corrupt(): Error | null } {
   const { metrics, dispatcher, actor, publisher } = to;
@@ -287,9 +290,11 @@ function followCommits(
     if (batch.result.newFailureIds.length > 0) dispatcher?.wake();
     if (batch.result.newFailureIds.length > 0) actor?.update();
     // One plain line per recorded failure (journald keeps each as one entry).
-    batch.observations.forEach((obs, i) => {
-      if (obs.kind === 'failure' && batch.result.fresh[i]) log(failureLine(obs));
-    });
+    if (!to.quiet) {
+      batch.observations.forEach((obs, i) => {
+        if (obs.kind === 'failure' && batch.result.fresh[i]) log(failureLine(obs));
+      });
+    }
     publisher?.wake();
   });
   let corrupt: Error | null = null;
