@@ -8,8 +8,16 @@
  * in the window is healthy without being read.
  */
 import type { Action, Recipient } from '../event/model.js';
-import { evaluate, type HostFailure, type HostHealth, lookbackMs } from '../health/evaluate.js';
-import type { Policy } from '../health/policy.js';
+import {
+  evaluate,
+  type HealthReason,
+  type HostFailure,
+  type HostHealth,
+  lookbackMs,
+  ruleReason,
+  verdict,
+} from '../health/evaluate.js';
+import type { FailureKind, Policy } from '../health/policy.js';
 import type { Sql } from './pg.js';
 
 interface WindowRow {
@@ -94,4 +102,74 @@ export async function fleetHostHealth(
 ): Promise<HostHealth> {
   const found = await fleetHealth(sql, policy, now, host);
   return found.get(host) ?? evaluate(policy, host, [], now);
+}
+
+/** evaluate.ts `counts` as SQL over memory_failure's columns. */
+const KIND_SQL: Record<FailureKind, string> = {
+  any: 'true',
+  'action-required': 'action_required',
+  recursive: 'recursive',
+  'guest-reset': "recipient = 'guest' AND action = 'reset'",
+  hypervisor: "recipient = 'hypervisor'",
+  'hypervisor-fatal': "recipient = 'hypervisor' AND action = 'fatal'",
+};
+
+/**
+ * The verdicts of `fleetHealth`, judged inside PostgreSQL: the window is
+ * aggregated per (host, VM) with one count and last time per rule, then per
+ * host, and only hosts that match a rule come back (with what a reason
+ * says: count, distinct VMs, last time and VM). Hosts absent from the map are
+ * healthy. The dashboard's overview uses it: streaming a week of failures to
+ * Node cost 18% of a full-table read at 1,000,000 failures.
+ */
+export async function fleetHealthInSql(
+  sql: Sql,
+  policy: Policy,
+  now = new Date(),
+): Promise<Map<string, HostHealth>> {
+  const nowUs = now.getTime() * 1000;
+  const rules = policy.rules;
+  const params: number[] = [nowUs - lookbackMs(policy) * 1000, nowUs];
+  const inner: string[] = [];
+  const outer: string[] = [];
+  const having: string[] = [];
+  rules.forEach((rule, i) => {
+    params.push(nowUs - rule.withinMs * 1000);
+    const hit = `(${KIND_SQL[rule.kind]}) AND seen_us >= $${params.length}`;
+    inner.push(
+      `count(*) FILTER (WHERE ${hit}) AS n${i}, max(seen_us) FILTER (WHERE ${hit}) AS l${i}`,
+    );
+    // The last failure's VM: the latest, the smallest name among equals.
+    outer.push(
+      `sum(n${i})::bigint::text AS c${i}, count(*) FILTER (WHERE n${i} > 0)::text AS v${i},
+       max(l${i})::text AS t${i},
+       (array_agg(vm ORDER BY l${i} DESC NULLS LAST, vm))[1] AS m${i}`,
+    );
+    having.push(
+      `(sum(n${i}) >= ${rule.atLeast} AND count(*) FILTER (WHERE n${i} > 0) >= ${rule.vms})`,
+    );
+  });
+  const text = `SELECT host, ${outer.join(',\n')}
+    FROM (SELECT host, vm, ${inner.join(',\n')}
+          FROM memory_failure
+          WHERE seen_us >= $1 AND seen_us <= $2 AND recipient IS NOT NULL
+          GROUP BY host, vm) per_vm
+    GROUP BY host
+    HAVING ${having.join(' OR ')}`;
+  const out = new Map<string, HostHealth>();
+  const rows = (await sql.unsafe(text, params)) as unknown as Record<string, string | null>[];
+  for (const row of rows) {
+    const host = row.host as string;
+    const reasons: HealthReason[] = [];
+    rules.forEach((rule, i) => {
+      const count = Number(row[`c${i}`] ?? 0);
+      const vms = Number(row[`v${i}`] ?? 0);
+      const last = row[`t${i}`];
+      if (count === 0 || count < rule.atLeast || vms < rule.vms || last === null) return;
+      const text = ruleReason(rule, count, vms, Number(last) / 1000, row[`m${i}`] as string);
+      reasons.push({ state: rule.state, text, rule: i + 1 });
+    });
+    out.set(host, verdict(policy, host, reasons, now));
+  }
+  return out;
 }

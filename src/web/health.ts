@@ -7,7 +7,7 @@
  */
 import type { Store } from '../agent/store.js';
 import type { Sql } from '../fleet/pg.js';
-import { fleetHealth } from '../fleet/pg-health.js';
+import { fleetHealthInSql } from '../fleet/pg-health.js';
 import { evaluate, type HostHealth } from '../health/evaluate.js';
 import { hostHealth } from '../health/host.js';
 import type { Policy } from '../health/policy.js';
@@ -84,7 +84,7 @@ function toVerdict(health: HostHealth): HealthVerdict {
 
 /**
  * The policy's verdict for each host of the fleet database. Every host is
- * judged at once (one query over the time index, see fleet/pg-health.ts) and
+ * judged at once, inside PostgreSQL (fleetHealthInSql in fleet/pg-health.ts) and
  * the verdicts kept for `cacheMs`: the overview asks for thousands of hosts,
  * and a page's several calls ask for the same one; concurrent askers share
  * one query.
@@ -94,7 +94,7 @@ export function fleetPolicyHealth(sql: Sql, policy: Policy, cacheMs = 1000): Hea
   return async (facts) => {
     const now = Date.now();
     if (judged === null || now - judged.at >= cacheMs) {
-      const verdicts = fleetHealth(sql, policy, new Date(now));
+      const verdicts = fleetHealthInSql(sql, policy, new Date(now));
       judged = { at: now, verdicts };
       // A failed query is not kept: the next call asks again.
       verdicts.catch(() => {
