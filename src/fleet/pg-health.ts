@@ -104,6 +104,9 @@ export async function fleetHostHealth(
   return found.get(host) ?? evaluate(policy, host, [], now);
 }
 
+/** Later than any failure's time (µs), below bigint's maximum. */
+const FAR_US = '9000000000000000000';
+
 /** evaluate.ts `counts` as SQL over memory_failure's columns. */
 const KIND_SQL: Record<FailureKind, string> = {
   any: 'true',
@@ -132,22 +135,33 @@ export async function fleetHealthInSql(
   const params: number[] = [nowUs - lookbackMs(policy) * 1000, nowUs];
   const inner: string[] = [];
   const outer: string[] = [];
-  const having: string[] = [];
-  rules.forEach((rule, i) => {
-    params.push(nowUs - rule.withinMs * 1000);
-    const hit = `(${KIND_SQL[rule.kind]}) AND seen_us >= $${params.length}`;
-    inner.push(
-      `count(*) FILTER (WHERE ${hit}) AS n${i}, max(seen_us) FILTER (WHERE ${hit}) AS l${i}`,
-    );
-    // The last failure's VM: the latest, the smallest name among equals.
-    outer.push(
-      `sum(n${i})::bigint::text AS c${i}, count(*) FILTER (WHERE n${i} > 0)::text AS v${i},
-       max(l${i})::text AS t${i},
-       (array_agg(vm ORDER BY l${i} DESC NULLS LAST, vm))[1] AS m${i}`,
-    );
-    having.push(
-      `(sum(n${i}) >= ${rule.atLeast} AND count(*) FILTER (WHERE n${i} > 0) >= ${rule.vms})`,
-    );
+  // Rules that count the same failures (kind and window) share one aggregate.
+  const slot = new Map<string, number>();
+  const slotOf = rules.map((rule) => {
+    const key = `${rule.kind} ${rule.withinMs}`;
+    let j = slot.get(key);
+    if (j === undefined) {
+      j = slot.size;
+      slot.set(key, j);
+      params.push(nowUs - rule.withinMs * 1000);
+      const hit = `(${KIND_SQL[rule.kind]}) AND seen_us >= $${params.length}`;
+      inner.push(
+        `count(*) FILTER (WHERE ${hit}) AS n${j}, max(seen_us) FILTER (WHERE ${hit}) AS l${j}`,
+      );
+      // The last failure's VM: the latest, the smallest name among equals,
+      // as the minimum of (far future - time, vm) spelled sortably: no
+      // ordered aggregate, so the per-host step stays a hash aggregate.
+      outer.push(
+        `sum(n${j})::text AS c${j}, count(*) FILTER (WHERE n${j} > 0)::text AS v${j},
+         max(l${j})::text AS t${j},
+         min(lpad((${FAR_US} - l${j})::text, 19, '0') || vm) AS m${j}`,
+      );
+    }
+    return j;
+  });
+  const having = rules.map((rule, i) => {
+    const j = slotOf[i];
+    return `(sum(n${j}) >= ${rule.atLeast} AND count(*) FILTER (WHERE n${j} > 0) >= ${rule.vms})`;
   });
   const text = `SELECT host, ${outer.join(',\n')}
     FROM (SELECT host, vm, ${inner.join(',\n')}
@@ -157,16 +171,22 @@ export async function fleetHealthInSql(
     GROUP BY host
     HAVING ${having.join(' OR ')}`;
   const out = new Map<string, HostHealth>();
-  const rows = (await sql.unsafe(text, params)) as unknown as Record<string, string | null>[];
+  // Enough memory to hash both steps rather than sort them on disk.
+  const rows = (await sql.begin(async (tx) => {
+    await tx.unsafe(`SET LOCAL work_mem = '64MB'`);
+    return tx.unsafe(text, params);
+  })) as unknown as Record<string, string | null>[];
   for (const row of rows) {
     const host = row.host as string;
     const reasons: HealthReason[] = [];
     rules.forEach((rule, i) => {
-      const count = Number(row[`c${i}`] ?? 0);
-      const vms = Number(row[`v${i}`] ?? 0);
-      const last = row[`t${i}`];
-      if (count === 0 || count < rule.atLeast || vms < rule.vms || last === null) return;
-      const text = ruleReason(rule, count, vms, Number(last) / 1000, row[`m${i}`] as string);
+      const j = slotOf[i];
+      const count = Number(row[`c${j}`] ?? 0);
+      const vms = Number(row[`v${j}`] ?? 0);
+      const last = row[`t${j}`];
+      const lastVm = row[`m${j}`];
+      if (count < rule.atLeast || vms < rule.vms || last == null || lastVm == null) return;
+      const text = ruleReason(rule, count, vms, Number(last) / 1000, lastVm.slice(19));
       reasons.push({ state: rule.state, text, rule: i + 1 });
     });
     out.set(host, verdict(policy, host, reasons, now));
