@@ -28,7 +28,10 @@ export interface HealthVerdict {
   readonly reasons: readonly string[];
 }
 
-export type HealthOf = (facts: HostFacts) => HealthVerdict | Promise<HealthVerdict>;
+export type HealthOf = ((facts: HostFacts) => HealthVerdict | Promise<HealthVerdict>) & {
+  /** Starts judging every host now, so the work overlaps the caller's own reads. */
+  readonly prefetch?: () => void;
+};
 
 /**
  * Failing: a VM died or was reset by a memory failure in the last day.
@@ -91,7 +94,7 @@ function toVerdict(health: HostHealth): HealthVerdict {
  */
 export function fleetPolicyHealth(sql: Sql, policy: Policy, cacheMs = 1000): HealthOf {
   let judged: { at: number; verdicts: Promise<Map<string, HostHealth>> } | null = null;
-  return async (facts) => {
+  const judge = () => {
     const now = Date.now();
     if (judged === null || now - judged.at >= cacheMs) {
       const verdicts = fleetHealthInSql(sql, policy, new Date(now));
@@ -101,9 +104,13 @@ export function fleetPolicyHealth(sql: Sql, policy: Policy, cacheMs = 1000): Hea
         if (judged?.verdicts === verdicts) judged = null;
       });
     }
-    const { at, verdicts } = judged;
+    return judged;
+  };
+  const healthOf = async (facts: HostFacts) => {
+    const { at, verdicts } = judge();
     const health =
       (await verdicts).get(facts.host) ?? evaluate(policy, facts.host, [], new Date(at));
     return toVerdict(health);
   };
+  return Object.assign(healthOf, { prefetch: () => void judge() });
 }
