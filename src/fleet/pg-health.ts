@@ -8,8 +8,16 @@
  * in the window is healthy without being read.
  */
 import type { Action, Recipient } from '../event/model.js';
-import { evaluate, type HostFailure, type HostHealth, lookbackMs } from '../health/evaluate.js';
-import type { Policy } from '../health/policy.js';
+import {
+  evaluate,
+  type HealthReason,
+  type HostFailure,
+  type HostHealth,
+  lookbackMs,
+  ruleReason,
+  verdict,
+} from '../health/evaluate.js';
+import type { FailureKind, Policy } from '../health/policy.js';
 import type { Sql } from './pg.js';
 
 interface WindowRow {
@@ -94,4 +102,94 @@ export async function fleetHostHealth(
 ): Promise<HostHealth> {
   const found = await fleetHealth(sql, policy, now, host);
   return found.get(host) ?? evaluate(policy, host, [], now);
+}
+
+/** Later than any failure's time (µs), below bigint's maximum. */
+const FAR_US = '9000000000000000000';
+
+/** evaluate.ts `counts` as SQL over memory_failure's columns. */
+const KIND_SQL: Record<FailureKind, string> = {
+  any: 'true',
+  'action-required': 'action_required',
+  recursive: 'recursive',
+  'guest-reset': "recipient = 'guest' AND action = 'reset'",
+  hypervisor: "recipient = 'hypervisor'",
+  'hypervisor-fatal': "recipient = 'hypervisor' AND action = 'fatal'",
+};
+
+/**
+ * The verdicts of `fleetHealth`, judged inside PostgreSQL: the window is
+ * aggregated per (host, VM) with one count and last time per rule, then per
+ * host, and only hosts that match a rule come back (with what a reason
+ * says: count, distinct VMs, last time and VM). Hosts absent from the map are
+ * healthy. The dashboard's overview uses it: streaming a week of failures to
+ * Node cost 18% of a full-table read at 1,000,000 failures.
+ */
+export async function fleetHealthInSql(
+  sql: Sql,
+  policy: Policy,
+  now = new Date(),
+): Promise<Map<string, HostHealth>> {
+  const nowUs = now.getTime() * 1000;
+  const rules = policy.rules;
+  const params: number[] = [nowUs - lookbackMs(policy) * 1000, nowUs];
+  const inner: string[] = [];
+  const outer: string[] = [];
+  // Rules that count the same failures (kind and window) share one aggregate.
+  const slot = new Map<string, number>();
+  const slotOf = rules.map((rule) => {
+    const key = `${rule.kind} ${rule.withinMs}`;
+    let j = slot.get(key);
+    if (j === undefined) {
+      j = slot.size;
+      slot.set(key, j);
+      params.push(nowUs - rule.withinMs * 1000);
+      const hit = `(${KIND_SQL[rule.kind]}) AND seen_us >= $${params.length}`;
+      inner.push(
+        `count(*) FILTER (WHERE ${hit}) AS n${j}, max(seen_us) FILTER (WHERE ${hit}) AS l${j}`,
+      );
+      // The last failure's VM: the latest, the smallest name among equals,
+      // as the minimum of (far future - time, vm) spelled sortably: no
+      // ordered aggregate, so the per-host step stays a hash aggregate.
+      outer.push(
+        `sum(n${j})::text AS c${j}, count(*) FILTER (WHERE n${j} > 0)::text AS v${j},
+         max(l${j})::text AS t${j},
+         min(lpad((${FAR_US} - l${j})::text, 19, '0') || vm) AS m${j}`,
+      );
+    }
+    return j;
+  });
+  const having = rules.map((rule, i) => {
+    const j = slotOf[i];
+    return `(sum(n${j}) >= ${rule.atLeast} AND count(*) FILTER (WHERE n${j} > 0) >= ${rule.vms})`;
+  });
+  const text = `SELECT host, ${outer.join(',\n')}
+    FROM (SELECT host, vm, ${inner.join(',\n')}
+          FROM memory_failure
+          WHERE seen_us >= $1 AND seen_us <= $2 AND recipient IS NOT NULL
+          GROUP BY host, vm) per_vm
+    GROUP BY host
+    HAVING ${having.join(' OR ')}`;
+  const out = new Map<string, HostHealth>();
+  // Enough memory to hash both steps rather than sort them on disk.
+  const rows = (await sql.begin(async (tx) => {
+    await tx.unsafe(`SET LOCAL work_mem = '64MB'`);
+    return tx.unsafe(text, params);
+  })) as unknown as Record<string, string | null>[];
+  for (const row of rows) {
+    const host = row.host as string;
+    const reasons: HealthReason[] = [];
+    rules.forEach((rule, i) => {
+      const j = slotOf[i];
+      const count = Number(row[`c${j}`] ?? 0);
+      const vms = Number(row[`v${j}`] ?? 0);
+      const last = row[`t${j}`];
+      const lastVm = row[`m${j}`];
+      if (count < rule.atLeast || vms < rule.vms || last == null || lastVm == null) return;
+      const text = ruleReason(rule, count, vms, Number(last) / 1000, lastVm.slice(19));
+      reasons.push({ state: rule.state, text, rule: i + 1 });
+    });
+    out.set(host, verdict(policy, host, reasons, now));
+  }
+  return out;
 }

@@ -87,6 +87,16 @@ export function evaluate(
     const text = matchRule(rule, failures, nowMs);
     if (text !== null) reasons.push({ state: rule.state, text, rule: i + 1 });
   });
+  return verdict(policy, host, reasons, now);
+}
+
+/** The host's verdict from its matching rules' reasons, in policy order. */
+export function verdict(
+  policy: Policy,
+  host: string,
+  reasons: HealthReason[],
+  now: Date,
+): HostHealth {
   // Stable: rules of equal severity keep the policy's order.
   reasons.sort((a, b) => healthLevel(b.state) - healthLevel(a.state));
   const state: HealthState = reasons[0]?.state ?? 'healthy';
@@ -113,13 +123,28 @@ function matchRule(
   const vms = new Set(hits.map((f) => f.vm));
   if (hits.length < rule.atLeast || vms.size < rule.vms) return null;
   const last = hits.reduce((a, b) => (b.atMs > a.atMs ? b : a));
-  const lastIso = new Date(last.atMs).toISOString();
-  if (hits.length === 1) {
-    return `${rule.kind === 'any' ? 'a memory failure' : rule.kind} at ${lastIso} on ${last.vm}`;
+  return ruleReason(rule, hits.length, vms.size, last.atMs, last.vm);
+}
+
+/**
+ * What a matching rule says: `count` failures of its kind on `vms` distinct
+ * VMs, the last at `lastMs` on `lastVm`. Shared with the fleet's SQL verdicts
+ * (fleet/pg-health.ts), so both word a reason identically.
+ */
+export function ruleReason(
+  rule: HealthRule,
+  count: number,
+  vms: number,
+  lastMs: number,
+  lastVm: string,
+): string {
+  const lastIso = new Date(lastMs).toISOString();
+  if (count === 1) {
+    return `${rule.kind === 'any' ? 'a memory failure' : rule.kind} at ${lastIso} on ${lastVm}`;
   }
   const label = rule.kind === 'any' ? 'memory' : rule.kind;
   const window = spellDuration(rule.within);
-  return `${hits.length} ${label} failures on ${plural(vms.size, 'VM')} in ${window} (last at ${lastIso} on ${last.vm})`;
+  return `${count} ${label} failures on ${plural(vms, 'VM')} in ${window} (last at ${lastIso} on ${lastVm})`;
 }
 
 function plural(n: number, word: string): string {

@@ -140,6 +140,7 @@ async function hostsOverview(ctx: ApiContext) {
     number
   >;
   const hosts: { host: string; health: HealthVerdict; facts: HostFacts }[] = [];
+  ctx.health.prefetch?.();
   for (const facts of await allFacts(ctx.source, now)) {
     const host = facts.host;
     const health = await ctx.health(facts);

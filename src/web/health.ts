@@ -7,7 +7,7 @@
  */
 import type { Store } from '../agent/store.js';
 import type { Sql } from '../fleet/pg.js';
-import { fleetHealth } from '../fleet/pg-health.js';
+import { fleetHealthInSql } from '../fleet/pg-health.js';
 import { evaluate, type HostHealth } from '../health/evaluate.js';
 import { hostHealth } from '../health/host.js';
 import type { Policy } from '../health/policy.js';
@@ -28,7 +28,10 @@ export interface HealthVerdict {
   readonly reasons: readonly string[];
 }
 
-export type HealthOf = (facts: HostFacts) => HealthVerdict | Promise<HealthVerdict>;
+export type HealthOf = ((facts: HostFacts) => HealthVerdict | Promise<HealthVerdict>) & {
+  /** Starts judging every host now, so the work overlaps the caller's own reads. */
+  readonly prefetch?: () => void;
+};
 
 /**
  * Failing: a VM died or was reset by a memory failure in the last day.
@@ -84,26 +87,30 @@ function toVerdict(health: HostHealth): HealthVerdict {
 
 /**
  * The policy's verdict for each host of the fleet database. Every host is
- * judged at once (one query over the time index, see fleet/pg-health.ts) and
+ * judged at once, inside PostgreSQL (fleetHealthInSql in fleet/pg-health.ts) and
  * the verdicts kept for `cacheMs`: the overview asks for thousands of hosts,
  * and a page's several calls ask for the same one; concurrent askers share
  * one query.
  */
 export function fleetPolicyHealth(sql: Sql, policy: Policy, cacheMs = 1000): HealthOf {
   let judged: { at: number; verdicts: Promise<Map<string, HostHealth>> } | null = null;
-  return async (facts) => {
+  const judge = () => {
     const now = Date.now();
     if (judged === null || now - judged.at >= cacheMs) {
-      const verdicts = fleetHealth(sql, policy, new Date(now));
+      const verdicts = fleetHealthInSql(sql, policy, new Date(now));
       judged = { at: now, verdicts };
       // A failed query is not kept: the next call asks again.
       verdicts.catch(() => {
         if (judged?.verdicts === verdicts) judged = null;
       });
     }
-    const { at, verdicts } = judged;
+    return judged;
+  };
+  const healthOf = async (facts: HostFacts) => {
+    const { at, verdicts } = judge();
     const health =
       (await verdicts).get(facts.host) ?? evaluate(policy, facts.host, [], new Date(at));
     return toVerdict(health);
   };
+  return Object.assign(healthOf, { prefetch: () => void judge() });
 }
