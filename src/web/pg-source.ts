@@ -16,7 +16,7 @@ import {
   type StoredLifecycle,
 } from '../agent/records.js';
 import { buildReport, type FailureAccount, zeros } from '../agent/report.js';
-import { ACTIONS, type Action, RECIPIENTS, type Recipient } from '../event/model.js';
+import { ACTIONS, type Action, type Recipient } from '../event/model.js';
 import type { Sql } from '../fleet/pg.js';
 import {
   FAILURE_COLUMNS,
@@ -25,6 +25,7 @@ import {
   toRecord,
 } from '../fleet/pg-read.js';
 import type { TimeRange } from './range.js';
+import { SeriesBuilder } from './series.js';
 import type {
   DataSource,
   EventQuery,
@@ -125,39 +126,17 @@ export class PgSource implements DataSource {
   }
 
   async series(range: TimeRange, filter: SeriesFilter): Promise<Series> {
-    const bucketUs = range.bucketSeconds * 1_000_000;
-    const first = Math.floor(range.fromUs / bucketUs);
-    const last = Math.floor((range.toUs - 1) / bucketUs);
-    const n = last - first + 1;
-    const t = Array.from({ length: n }, (_, i) => (first + i) * range.bucketSeconds);
-    const byAction = Object.fromEntries(ACTIONS.map((a) => [a, new Array<number>(n).fill(0)]));
-    const byRecipient = Object.fromEntries(
-      RECIPIENTS.map((r) => [r, new Array<number>(n).fill(0)]),
-    );
+    const series = new SeriesBuilder(range);
     const sql = this.sql;
     const rows = await sql<{ b: number; recipient: Recipient; action: Action; n: number }[]>`
-      SELECT seen_us / ${bucketUs}::bigint AS b, recipient, action, count(*) AS n
+      SELECT seen_us / ${series.bucketUs}::bigint AS b, recipient, action, count(*) AS n
       FROM memory_failure
       WHERE seen_us >= ${range.fromUs} AND seen_us < ${range.toUs} AND recipient IS NOT NULL
         ${filter.host === undefined ? sql`` : sql`AND host = ${filter.host}`}
         ${filter.vm === undefined ? sql`` : sql`AND vm = ${filter.vm}`}
       GROUP BY b, recipient, action`;
-    let total = 0;
-    for (const r of rows) {
-      const i = Number(r.b) - first;
-      if (i < 0 || i >= n) continue;
-      const count = Number(r.n);
-      byAction[r.action]![i]! += count;
-      byRecipient[r.recipient]![i]! += count;
-      total += count;
-    }
-    return {
-      bucketSeconds: range.bucketSeconds,
-      t,
-      byAction: byAction as Record<Action, number[]>,
-      byRecipient: byRecipient as Record<Recipient, number[]>,
-      total,
-    };
+    for (const r of rows) series.add(Number(r.b), r.recipient, r.action, Number(r.n));
+    return series.build();
   }
 
   async topHosts(range: TimeRange, limit: number): Promise<readonly HostCount[]> {

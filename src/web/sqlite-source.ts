@@ -18,8 +18,9 @@ import {
   toStoredLifecycle,
 } from '../agent/store-rows.js';
 import { Store } from '../agent/store.js';
-import { ACTIONS, type Action, RECIPIENTS, type Recipient } from '../event/model.js';
+import { ACTIONS, RECIPIENTS } from '../event/model.js';
 import type { TimeRange } from './range.js';
+import { SeriesBuilder } from './series.js';
 import type {
   DataSource,
   EventQuery,
@@ -104,16 +105,7 @@ export class SqliteSource implements DataSource {
   }
 
   series(range: TimeRange, filter: SeriesFilter): Series {
-    const bucketUs = range.bucketSeconds * 1_000_000;
-    const first = Math.floor(range.fromUs / bucketUs);
-    const last = Math.floor((range.toUs - 1) / bucketUs);
-    const n = last - first + 1;
-    const t = Array.from({ length: n }, (_, i) => (first + i) * range.bucketSeconds);
-    const byAction = Object.fromEntries(ACTIONS.map((a) => [a, new Array<number>(n).fill(0)]));
-    const byRecipient = Object.fromEntries(
-      RECIPIENTS.map((r) => [r, new Array<number>(n).fill(0)]),
-    );
-    let total = 0;
+    const series = new SeriesBuilder(range);
     if (filter.host === undefined || filter.host === this.host) {
       const byVm = filter.vm === undefined ? '' : 'AND vm = @vm';
       const rows = this.db
@@ -124,26 +116,16 @@ export class SqliteSource implements DataSource {
         )
         .raw()
         .all({
-          bucketUs,
+          bucketUs: series.bucketUs,
           from: range.fromUs,
           to: range.toUs,
           ...(filter.vm === undefined ? {} : { vm: filter.vm }),
         }) as [number, number, number][];
       for (const [b, content, count] of rows) {
-        const i = b - first;
-        if (i < 0 || i >= n) continue;
-        byAction[ACTIONS[(content >> 1) & 3]!]![i]! += count;
-        byRecipient[RECIPIENTS[content & 1]!]![i]! += count;
-        total += count;
+        series.add(b, RECIPIENTS[content & 1]!, ACTIONS[(content >> 1) & 3]!, count);
       }
     }
-    return {
-      bucketSeconds: range.bucketSeconds,
-      t,
-      byAction: byAction as Record<Action, number[]>,
-      byRecipient: byRecipient as Record<Recipient, number[]>,
-      total,
-    };
+    return series.build();
   }
 
   topHosts(range: TimeRange, _limit: number): readonly HostCount[] {
