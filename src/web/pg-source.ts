@@ -26,23 +26,22 @@ import {
 } from '../fleet/pg-read.js';
 import type { TimeRange } from './range.js';
 import { SeriesBuilder } from './series.js';
-import type {
-  DataSource,
-  EventQuery,
-  FailureDetail,
-  HostCount,
-  HostFacts,
-  LifecycleEntry,
-  Marks,
-  Page,
-  Series,
-  SeriesFilter,
-  VmCount,
+import {
+  AROUND_US,
+  MAX_AROUND,
+  type DataSource,
+  type EventQuery,
+  type FailureDetail,
+  type HostCount,
+  type HostFacts,
+  type LifecycleEntry,
+  type Marks,
+  type Page,
+  type Series,
+  type SeriesFilter,
+  type VmCount,
 } from './source.js';
 
-/** Lifecycle events this long before or after a failure are shown beside it (as for SQLite). */
-const AROUND_US = 60_000_000;
-const MAX_AROUND = 2_000;
 const DAY_US = 86_400_000_000;
 const READABLE = 'recipient IS NOT NULL';
 const SEVERE = "action IN ('fatal', 'reset')";

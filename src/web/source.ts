@@ -58,6 +58,11 @@ export interface FailureDetail extends EventRecord {
   readonly around: readonly LifecycleEntry[];
 }
 
+/** Lifecycle events this long before or after a failure are shown beside it (the report's horizon). */
+export const AROUND_US = 60_000_000;
+/** At most this many lifecycle events are read for one page of failures. */
+export const MAX_AROUND = 2_000;
+
 export interface LifecycleEntry {
   readonly id: number;
   readonly event: LifecycleKind;

@@ -21,24 +21,22 @@ import { Store } from '../agent/store.js';
 import { ACTIONS, RECIPIENTS } from '../event/model.js';
 import type { TimeRange } from './range.js';
 import { SeriesBuilder } from './series.js';
-import type {
-  DataSource,
-  EventQuery,
-  FailureDetail,
-  HostCount,
-  HostFacts,
-  LifecycleEntry,
-  Marks,
-  Page,
-  Series,
-  SeriesFilter,
-  VmCount,
+import {
+  AROUND_US,
+  MAX_AROUND,
+  type DataSource,
+  type EventQuery,
+  type FailureDetail,
+  type HostCount,
+  type HostFacts,
+  type LifecycleEntry,
+  type Marks,
+  type Page,
+  type Series,
+  type SeriesFilter,
+  type VmCount,
 } from './source.js';
 
-/** Lifecycle events this long before or after a failure are shown beside it (the report's horizon). */
-const AROUND_US = 60_000_000;
-/** At most this many lifecycle events are read for one page of failures. */
-const MAX_AROUND = 2_000;
 /**
  * Range queries name the receipt-time index: left to itself, SQLite may walk
  * the (vm, …) unique index for a DISTINCT or GROUP BY vm — the whole table.
