@@ -223,7 +223,7 @@ async function untilRows(sql, where, n, limitMs = 900_000) {
 async function memfailEndToEnd(nats, pg, sql, dir, hosts, n, round) {
   mkdirSync(dir);
   // Each round into empty tables, as the COPY floor's fresh table.
-  await sql`TRUNCATE memory_failure, lifecycle, vm_summary`;
+  await sql`TRUNCATE memory_failure, lifecycle, vm_summary, host_summary`;
   const paths = fillStores(dir, hosts, n, `r${round}-`);
   const collector = run([BIN, 'collect', '--nats', nats.url, '--pg', pg.url, '-q']);
   // Ready: the stream and consumer exist once the collector has started.

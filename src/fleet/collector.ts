@@ -317,9 +317,9 @@ function lifecycleRow(r: LifecycleRecord): Record<string, unknown> {
 }
 
 // Rows go in as one JSON parameter (json_to_recordset): one statement per
-// table per batch, whatever its size. vm_summary is updated from the rows
-// actually inserted, in (host, vm) order so that two collectors lock
-// summary rows in the same order.
+// table per batch, whatever its size. vm_summary and host_summary are
+// updated from the rows actually inserted, in (host, vm) and host order so
+// that two collectors lock summary rows in the same order.
 const INSERT_FAILURES = `
   WITH ins AS (
     INSERT INTO memory_failure (host, vm, recipient, action, action_required, recursive,
@@ -351,6 +351,12 @@ const INSERT_FAILURES = `
       action_required = s.action_required + excluded.action_required,
       recursive = s.recursive + excluded.recursive, invalid = s.invalid + excluded.invalid,
       first_us = least(s.first_us, excluded.first_us), last_us = greatest(s.last_us, excluded.last_us)
+    RETURNING 1
+  ), hosts AS (
+    INSERT INTO host_summary AS h (host, failures, last_us)
+    SELECT host, count(recipient), max(seen_us) FROM ins GROUP BY host ORDER BY host
+    ON CONFLICT (host) DO UPDATE SET
+      failures = h.failures + excluded.failures, last_us = greatest(h.last_us, excluded.last_us)
     RETURNING 1
   )
   SELECT (SELECT count(*) FROM ins) AS inserted`;

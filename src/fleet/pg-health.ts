@@ -18,7 +18,7 @@ import {
   verdict,
 } from '../health/evaluate.js';
 import type { FailureKind, Policy } from '../health/policy.js';
-import type { Sql } from './pg.js';
+import type { Sql, TransactionSql } from './pg.js';
 
 interface WindowRow {
   host: string;
@@ -117,6 +117,17 @@ const KIND_SQL: Record<FailureKind, string> = {
   'hypervisor-fatal': "recipient = 'hypervisor' AND action = 'fatal'",
 };
 
+/** A verdict judged in SQL, and until when it holds if the host's failures stay as they are. */
+export interface JudgedHost {
+  readonly health: HostHealth;
+  /**
+   * The last instant (µs) at which the verdict is still right: after it, a
+   * failure a matching rule counts has left the rule's window (its count, so
+   * its reason's words, change). Infinity when only new failures can change it.
+   */
+  readonly untilUs: number;
+}
+
 /**
  * The verdicts of `fleetHealth`, judged inside PostgreSQL: the window is
  * aggregated per (host, VM) with one count and last time per rule, then per
@@ -130,9 +141,30 @@ export async function fleetHealthInSql(
   policy: Policy,
   now = new Date(),
 ): Promise<Map<string, HostHealth>> {
+  const judged = await sql.begin((tx) => judgeInSql(tx, policy, now));
+  return new Map([...judged].map(([host, j]) => [host, j.health]));
+}
+
+/**
+ * fleetHealthInSql's query inside the caller's transaction (`tx`, which it
+ * gives enough memory to hash rather than sort on disk), for every host or
+ * for `hosts` alone (through the per-host time index), with each verdict's
+ * `untilUs`.
+ */
+export async function judgeInSql(
+  tx: TransactionSql,
+  policy: Policy,
+  now: Date,
+  hosts?: readonly string[],
+): Promise<Map<string, JudgedHost>> {
   const nowUs = now.getTime() * 1000;
   const rules = policy.rules;
-  const params: number[] = [nowUs - lookbackMs(policy) * 1000, nowUs];
+  const params: (number | string)[] = [nowUs - lookbackMs(policy) * 1000, nowUs];
+  let byHost = '';
+  if (hosts !== undefined) {
+    params.push(JSON.stringify(hosts));
+    byHost = 'AND host IN (SELECT json_array_elements_text($3::text::json))';
+  }
   const inner: string[] = [];
   const outer: string[] = [];
   // Rules that count the same failures (kind and window) share one aggregate.
@@ -146,14 +178,15 @@ export async function fleetHealthInSql(
       params.push(nowUs - rule.withinMs * 1000);
       const hit = `(${KIND_SQL[rule.kind]}) AND seen_us >= $${params.length}`;
       inner.push(
-        `count(*) FILTER (WHERE ${hit}) AS n${j}, max(seen_us) FILTER (WHERE ${hit}) AS l${j}`,
+        `count(*) FILTER (WHERE ${hit}) AS n${j}, max(seen_us) FILTER (WHERE ${hit}) AS l${j},
+         min(seen_us) FILTER (WHERE ${hit}) AS f${j}`,
       );
       // The last failure's VM: the latest, the smallest name among equals,
       // as the minimum of (far future - time, vm) spelled sortably: no
       // ordered aggregate, so the per-host step stays a hash aggregate.
       outer.push(
         `sum(n${j})::text AS c${j}, count(*) FILTER (WHERE n${j} > 0)::text AS v${j},
-         max(l${j})::text AS t${j},
+         max(l${j})::text AS t${j}, min(f${j})::text AS o${j},
          min(lpad((${FAR_US} - l${j})::text, 19, '0') || vm) AS m${j}`,
       );
     }
@@ -166,30 +199,31 @@ export async function fleetHealthInSql(
   const text = `SELECT host, ${outer.join(',\n')}
     FROM (SELECT host, vm, ${inner.join(',\n')}
           FROM memory_failure
-          WHERE seen_us >= $1 AND seen_us <= $2 AND recipient IS NOT NULL
+          WHERE seen_us >= $1 AND seen_us <= $2 AND recipient IS NOT NULL ${byHost}
           GROUP BY host, vm) per_vm
     GROUP BY host
     HAVING ${having.join(' OR ')}`;
-  const out = new Map<string, HostHealth>();
-  // Enough memory to hash both steps rather than sort them on disk.
-  const rows = (await sql.begin(async (tx) => {
-    await tx.unsafe(`SET LOCAL work_mem = '64MB'`);
-    return tx.unsafe(text, params);
-  })) as unknown as Record<string, string | null>[];
+  await tx.unsafe(`SET LOCAL work_mem = '64MB'`);
+  const rows = (await tx.unsafe(text, params)) as unknown as Record<string, string | null>[];
+  const out = new Map<string, JudgedHost>();
   for (const row of rows) {
     const host = row.host as string;
     const reasons: HealthReason[] = [];
+    let untilUs = Number.POSITIVE_INFINITY;
     rules.forEach((rule, i) => {
       const j = slotOf[i];
       const count = Number(row[`c${j}`] ?? 0);
       const vms = Number(row[`v${j}`] ?? 0);
       const last = row[`t${j}`];
       const lastVm = row[`m${j}`];
+      const oldest = row[`o${j}`];
       if (count < rule.atLeast || vms < rule.vms || last == null || lastVm == null) return;
       const text = ruleReason(rule, count, vms, Number(last) / 1000, lastVm.slice(19));
       reasons.push({ state: rule.state, text, rule: i + 1 });
+      // Counted while now - within <= oldest.
+      if (oldest != null) untilUs = Math.min(untilUs, Number(oldest) + rule.withinMs * 1000);
     });
-    out.set(host, verdict(policy, host, reasons, now));
+    out.set(host, { health: verdict(policy, host, reasons, now), untilUs });
   }
   return out;
 }

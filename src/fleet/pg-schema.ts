@@ -8,7 +8,7 @@
  * delivered twice, by JetStream or by a collector that died before its ack,
  * inserts nothing the second time. vm_summary is kept in the same
  * transaction as the rows it counts, so `hosts` and `report` read counts
- * without scanning memory_failure. Partitioning by time is left to the
+ * without scanning memory_failure; host_summary adds it up per host. Partitioning by time is left to the
  * paper design (ARCHITECTURE.md): it would make the unique key include time.
  */
 import type { Sql } from 'postgres';
@@ -97,6 +97,22 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
         rejected_at timestamptz NOT NULL DEFAULT now(),
         UNIQUE (stream, stream_seq)
       );
+    `,
+  },
+  {
+    version: 2,
+    description: 'per-host counts beside vm_summary (the dashboard reads hosts, not VMs)',
+    sql: `
+      -- vm_summary added up per host, kept in the same transaction: what
+      -- changed since the dashboard last judged a host (failures never
+      -- decreases), and each host's last failure, in one row per host.
+      CREATE TABLE host_summary (
+        host     text   PRIMARY KEY,
+        failures bigint NOT NULL,  -- readable ones, as vm_summary.failures
+        last_us  bigint NOT NULL
+      );
+      INSERT INTO host_summary (host, failures, last_us)
+        SELECT host, sum(failures), max(last_us) FROM vm_summary GROUP BY host;
     `,
   },
 ];

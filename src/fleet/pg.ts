@@ -1,7 +1,7 @@
 /** Opening the fleet database with porsager's `postgres` client. */
-import postgres, { type Sql } from 'postgres';
+import postgres, { type Sql, type TransactionSql } from 'postgres';
 
-export type { Sql };
+export type { Sql, TransactionSql };
 
 /** `MEMFAIL_PG_URL` when no --pg was given. */
 export function pgUrlFrom(flag: string | undefined): string | undefined {

@@ -133,31 +133,66 @@ export async function pageExists(ctx: ApiContext, path: string): Promise<boolean
   return false;
 }
 
+/** The overview's host list: how many hosts in each state, and the 100 worst with their facts. */
 async function hostsOverview(ctx: ApiContext) {
   const now = nowMicrosOf(ctx);
   const byState = Object.fromEntries(HEALTH_STATES.map((s) => [s, 0])) as Record<
     HealthState,
     number
   >;
-  const hosts: { host: string; health: HealthVerdict; facts: HostFacts }[] = [];
-  ctx.health.prefetch?.();
-  for (const facts of await allFacts(ctx.source, now)) {
-    const host = facts.host;
-    const health = await ctx.health(facts);
+  const judged = await judgeHosts(ctx, now);
+  const worst: { host: string; health: HealthVerdict; facts: HostFacts | null }[] = [];
+  for (const { host, health, facts } of judged) {
     byState[health.state]++;
     // The list is for the worst hosts; the counts cover every host.
-    if (hosts.length < 100 || health.state !== 'healthy') hosts.push({ host, health, facts });
+    if (worst.length < 100 || health.state !== 'healthy') worst.push({ host, health, facts });
   }
-  hosts.sort(
+  worst.sort(
     (a, b) => HEALTH_STATES.indexOf(a.health.state) - HEALTH_STATES.indexOf(b.health.state),
   );
-  return { byState, hosts: hosts.slice(0, 100) };
+  const shown = worst.slice(0, 100);
+  // A verdict judged without facts: read the facts of the hosts shown alone.
+  const missing = shown.filter((h) => h.facts === null).map((h) => h.host);
+  const facts = new Map((await someFacts(ctx.source, now, missing)).map((f) => [f.host, f]));
+  const hosts = [];
+  for (const h of shown) {
+    const f = h.facts ?? facts.get(h.host);
+    if (f !== undefined) hosts.push({ host: h.host, health: h.health, facts: f });
+  }
+  return { byState, hosts };
 }
 
-async function allFacts(source: DataSource, nowUs: number): Promise<readonly HostFacts[]> {
-  if (source.hostsFacts !== undefined) return await source.hostsFacts(nowUs);
+/**
+ * Every host's verdict, sorted by host: by name when the verdicts need no
+ * facts (HealthOf.byHost: the fleet's policy), else from each host's facts.
+ */
+async function judgeHosts(
+  ctx: ApiContext,
+  nowUs: number,
+): Promise<{ host: string; health: HealthVerdict; facts: HostFacts | null }[]> {
+  const byHost = ctx.health.byHost;
+  if (byHost !== undefined) {
+    const [names, verdictOf] = await Promise.all([ctx.source.hosts(), byHost()]);
+    return names.map((host) => ({ host, health: verdictOf(host), facts: null }));
+  }
+  ctx.health.prefetch?.();
+  const out = [];
+  for (const facts of await someFacts(ctx.source, nowUs)) {
+    out.push({ host: facts.host, health: await ctx.health(facts), facts });
+  }
+  return out;
+}
+
+/** The facts of `hosts`, or of every host. */
+async function someFacts(
+  source: DataSource,
+  nowUs: number,
+  hosts?: readonly string[],
+): Promise<readonly HostFacts[]> {
+  if (hosts !== undefined && hosts.length === 0) return [];
+  if (source.hostsFacts !== undefined) return await source.hostsFacts(nowUs, hosts);
   const out: HostFacts[] = [];
-  for (const host of await source.hosts()) {
+  for (const host of hosts ?? (await source.hosts())) {
     const facts = await source.hostFacts(host, nowUs);
     if (facts !== null) out.push(facts);
   }

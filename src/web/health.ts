@@ -7,7 +7,7 @@
  */
 import type { Store } from '../agent/store.js';
 import type { Sql } from '../fleet/pg.js';
-import { fleetHealthInSql } from '../fleet/pg-health.js';
+import { FleetVerdicts } from '../fleet/pg-verdicts.js';
 import { evaluate, type HostHealth } from '../health/evaluate.js';
 import { hostHealth } from '../health/host.js';
 import type { Policy } from '../health/policy.js';
@@ -31,6 +31,12 @@ export interface HealthVerdict {
 export type HealthOf = ((facts: HostFacts) => HealthVerdict | Promise<HealthVerdict>) & {
   /** Starts judging every host now, so the work overlaps the caller's own reads. */
   readonly prefetch?: () => void;
+  /**
+   * For verdicts that need no facts: every host's verdict by name (a host
+   * never judged is healthy), so a list of thousands of hosts reads the facts
+   * of the hosts it shows alone.
+   */
+  readonly byHost?: () => Promise<(host: string) => HealthVerdict>;
 };
 
 /**
@@ -86,31 +92,43 @@ function toVerdict(health: HostHealth): HealthVerdict {
 }
 
 /**
- * The policy's verdict for each host of the fleet database. Every host is
- * judged at once, inside PostgreSQL (fleetHealthInSql in fleet/pg-health.ts) and
- * the verdicts kept for `cacheMs`: the overview asks for thousands of hosts,
- * and a page's several calls ask for the same one; concurrent askers share
- * one query.
+ * The policy's verdict for each host of the fleet database. Verdicts are kept
+ * by FleetVerdicts (fleet/pg-verdicts.ts): the first asking judges every host
+ * inside PostgreSQL, later ones only the hosts whose failures changed or whose
+ * verdict's window moved on. An asking is reused for `cacheMs` (a page's
+ * several calls ask for the same hosts) and concurrent askers share it. The
+ * first asking starts at once, so the first page does not wait for it.
  */
 export function fleetPolicyHealth(sql: Sql, policy: Policy, cacheMs = 1000): HealthOf {
+  const verdicts = new FleetVerdicts(sql, policy);
   let judged: { at: number; verdicts: Promise<Map<string, HostHealth>> } | null = null;
   const judge = () => {
     const now = Date.now();
     if (judged === null || now - judged.at >= cacheMs) {
-      const verdicts = fleetHealthInSql(sql, policy, new Date(now));
-      judged = { at: now, verdicts };
+      const found = verdicts.judge(new Date(now));
+      judged = { at: now, verdicts: found };
       // A failed query is not kept: the next call asks again.
-      verdicts.catch(() => {
-        if (judged?.verdicts === verdicts) judged = null;
+      found.catch(() => {
+        if (judged?.verdicts === found) judged = null;
       });
     }
     return judged;
   };
-  const healthOf = async (facts: HostFacts) => {
-    const { at, verdicts } = judge();
-    const health =
-      (await verdicts).get(facts.host) ?? evaluate(policy, facts.host, [], new Date(at));
-    return toVerdict(health);
+  // Kept verdicts are the same objects from one asking to the next: word each once.
+  const shown = new WeakMap<HostHealth, HealthVerdict>();
+  const healthy = toVerdict(evaluate(policy, '', [], new Date()));
+  const lookup = (found: Map<string, HostHealth>) => (host: string) => {
+    const health = found.get(host);
+    if (health === undefined) return healthy;
+    let verdict = shown.get(health);
+    if (verdict === undefined) {
+      verdict = toVerdict(health);
+      shown.set(health, verdict);
+    }
+    return verdict;
   };
-  return Object.assign(healthOf, { prefetch: () => void judge() });
+  const byHost = async () => lookup(await judge().verdicts);
+  const healthOf = async (facts: HostFacts) => (await byHost())(facts.host);
+  judge();
+  return Object.assign(healthOf, { prefetch: () => void judge(), byHost });
 }

@@ -4,7 +4,7 @@
  * pages are computed by PostgreSQL through the fleet's indexes: ranges by
  * event time (memory_failure_seen; per host memory_failure_host_seen), one
  * VM by memory_failure_key's (host, vm) prefix and lifecycle_vm_time, host
- * totals from vm_summary. Time here is event time (QMP's, else receipt) —
+ * totals from vm_summary and host_summary. Time here is event time (QMP's, else receipt) —
  * the fleet's one indexed clock — where a local store ranges by receipt;
  * the two differ only when a VM's clock and its agent's disagree.
  */
@@ -71,15 +71,13 @@ export class PgSource implements DataSource {
   constructor(private readonly sql: Sql) {}
 
   async hosts(): Promise<readonly string[]> {
-    const rows = await this.sql<
-      { host: string }[]
-    >`SELECT DISTINCT host FROM vm_summary ORDER BY host`;
+    const rows = await this.sql<{ host: string }[]>`SELECT host FROM host_summary ORDER BY host`;
     return rows.map((r) => r.host);
   }
 
   async hostFacts(host: string, nowUs: number): Promise<HostFacts | null> {
     const [known] = await this.sql<{ last: number | null }[]>`
-      SELECT max(last_us) AS last FROM vm_summary WHERE host = ${host}`;
+      SELECT last_us AS last FROM host_summary WHERE host = ${host}`;
     if (known === undefined || known.last === null) return null;
     const day = await this.sql<{ action: Action; n: number }[]>`
       SELECT action, count(*) AS n FROM memory_failure
@@ -94,20 +92,27 @@ export class PgSource implements DataSource {
   }
 
   /**
-   * Every host's facts in three concurrent statements (the overview's need): the last
-   * day's failures through the time index, the last failure from vm_summary.
+   * Every host's facts (or those of `hosts`) in three concurrent statements
+   * (the overview's need): the last day's failures through the time index
+   * (per host, the host's), the last failure from host_summary.
    */
-  async hostsFacts(nowUs: number): Promise<readonly HostFacts[]> {
+  async hostsFacts(nowUs: number, hosts?: readonly string[]): Promise<readonly HostFacts[]> {
+    const sql = this.sql;
+    const only =
+      hosts === undefined
+        ? sql``
+        : sql`AND host IN (SELECT json_array_elements_text(${JSON.stringify(hosts)}::text::json))`;
     // Independent statements: run side by side on the pool's connections.
     const [last, day, vms] = await Promise.all([
-      this.sql<{ host: string; last: number }[]>`
-        SELECT host, max(last_us) AS last FROM vm_summary GROUP BY host ORDER BY host`,
-      this.sql<{ host: string; action: Action; n: number }[]>`
+      sql<{ host: string; last: number }[]>`
+        SELECT host, last_us AS last FROM host_summary WHERE true ${only} ORDER BY host`,
+      sql<{ host: string; action: Action; n: number }[]>`
         SELECT host, action, count(*) AS n FROM memory_failure
-        WHERE seen_us >= ${nowUs - DAY_US} AND recipient IS NOT NULL GROUP BY host, action`,
-      this.sql<{ host: string; n: number }[]>`
+        WHERE seen_us >= ${nowUs - DAY_US} AND recipient IS NOT NULL ${only}
+        GROUP BY host, action`,
+      sql<{ host: string; n: number }[]>`
         SELECT host, count(DISTINCT vm) AS n FROM memory_failure
-        WHERE seen_us >= ${nowUs - DAY_US} AND recipient IS NOT NULL GROUP BY host`,
+        WHERE seen_us >= ${nowUs - DAY_US} AND recipient IS NOT NULL ${only} GROUP BY host`,
     ]);
     const byHost = new Map<string, Record<Action, number>>();
     for (const r of day) {

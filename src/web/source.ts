@@ -99,8 +99,11 @@ export interface DataSource {
   /** Names of the hosts, sorted. */
   hosts(): Awaitable<readonly string[]>;
   hostFacts(host: string, nowUs: number): Awaitable<HostFacts | null>;
-  /** Every host's facts at once, when the source can do better than one hostFacts() per host. */
-  hostsFacts?(nowUs: number): Awaitable<readonly HostFacts[]>;
+  /**
+   * Every host's facts (or those of `hosts`) at once, sorted by host, when the
+   * source can do better than one hostFacts() per host.
+   */
+  hostsFacts?(nowUs: number, hosts?: readonly string[]): Awaitable<readonly HostFacts[]>;
   series(range: TimeRange, filter: SeriesFilter): Awaitable<Series>;
   topHosts(range: TimeRange, limit: number): Awaitable<readonly HostCount[]>;
   topVms(range: TimeRange, limit: number, host?: string): Awaitable<readonly VmCount[]>;

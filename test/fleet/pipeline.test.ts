@@ -24,7 +24,7 @@ import {
   type StreamSettings,
 } from '../../src/fleet/nats.js';
 import { openPg, type Sql } from '../../src/fleet/pg.js';
-import { migratePg } from '../../src/fleet/pg-schema.js';
+import { migratePg, PG_MIGRATIONS, PG_SCHEMA_VERSION } from '../../src/fleet/pg-schema.js';
 import { Publisher } from '../../src/fleet/publisher.js';
 import { failure, invalidFailure, lifecycle, tempDir } from '../agent/fixtures.js';
 import { type NatsServer, type PostgresServer, startNats, startPostgres } from './services.js';
@@ -119,6 +119,11 @@ test('every record reaches PostgreSQL once, with the store key; a replay adds no
     { f: Number(summary!.f), i: Number(summary!.i), g: Number(summary!.g) },
     { f: 500, i: 1, g: 500 },
   );
+  const [host] =
+    await sql`SELECT failures, last_us FROM host_summary WHERE host = 'host-a.example'`;
+  const [last] =
+    await sql`SELECT max(seen_us) AS t FROM memory_failure WHERE host = 'host-a.example'`;
+  assert.deepEqual([Number(host!.failures), Number(host!.last_us)], [500, Number(last!.t)]);
   const [one] = await sql`SELECT vm, recipient, action, action_required, valid, raw
     FROM memory_failure WHERE host = 'host-a.example' AND vm = 'vm0' AND valid
     ORDER BY seen_us LIMIT 1`;
@@ -356,9 +361,36 @@ test('migrations run once under concurrency; a newer schema is refused', async (
   const rows = await sql`SELECT version FROM memfail_migrations ORDER BY version`;
   assert.deepEqual(
     rows.map((r) => r.version),
-    [1],
+    PG_MIGRATIONS.map((m) => m.version),
   );
   await sql`INSERT INTO memfail_migrations (version, description) VALUES (999, 'future')`;
   await assert.rejects(migratePg(sql), /schema version 999, newer than this memfail understands/);
   await sql`DELETE FROM memfail_migrations WHERE version = 999`;
+});
+
+test("migration 2 adds up a version-1 database's vm_summary per host", async () => {
+  await sql`CREATE DATABASE fleet_v1`;
+  const v1 = openPg(pg.url.replace(/\/[^/?]*(\?|$)/, '/fleet_v1$1'));
+  try {
+    await v1.unsafe(`CREATE TABLE memfail_migrations (version integer PRIMARY KEY,
+      description text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`);
+    await v1.unsafe(PG_MIGRATIONS[0]!.sql);
+    await v1`INSERT INTO memfail_migrations (version, description) VALUES (1, 'v1')`;
+    await v1`INSERT INTO vm_summary VALUES
+      ('h1', 'a', 3, 0, 3, 0, 3, 0, 0, 0, 0, 1, 10, 50),
+      ('h1', 'b', 2, 0, 2, 0, 2, 0, 0, 0, 0, 0, 20, 70),
+      ('h2', 'a', 0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 5, 6)`;
+    assert.equal(await migratePg(v1), PG_SCHEMA_VERSION);
+    const rows = await v1`SELECT host, failures, last_us FROM host_summary ORDER BY host`;
+    assert.deepEqual(
+      rows.map((r) => [r.host, Number(r.failures), Number(r.last_us)]),
+      [
+        ['h1', 5, 70],
+        ['h2', 0, 6],
+      ],
+    );
+  } finally {
+    await v1.end();
+    await sql`DROP DATABASE fleet_v1`;
+  }
 });

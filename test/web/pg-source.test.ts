@@ -255,6 +255,8 @@ test("the overview's range queries use indexes (EXPLAIN of the statements sent)"
     FROM generate_series(1, 50000) AS i`;
   await sql`INSERT INTO vm_summary SELECT host, vm, count(*), 0, count(*), 0, count(*), 0, 0, 0,
       0, 0, min(seen_us), max(seen_us) FROM memory_failure WHERE host ~ '^h[0-9]+$' GROUP BY host, vm`;
+  await sql`INSERT INTO host_summary SELECT host, sum(failures), max(last_us) FROM vm_summary
+      WHERE host ~ '^h[0-9]+$' GROUP BY host`;
   await sql`ANALYZE`;
   const sent: { query: string; params: unknown[] }[] = [];
   const traced = postgres(pg.url, {
@@ -295,6 +297,31 @@ test("the overview's range queries use indexes (EXPLAIN of the statements sent)"
     const plan = rows.map((r) => r['QUERY PLAN'] as string).join('\n');
     assert.match(plan, /memory_failure_seen|memory_failure_host_seen|memory_failure_pkey/, plan);
     assert.doesNotMatch(plan, /Seq Scan on memory_failure/, `${s.query}\n${plan}`);
+  }
+});
+
+test('the host list judges hosts by name and reads the facts of the hosts it shows alone', async () => {
+  // Over 500 hosts (the EXPLAIN test's and the fixtures'), the list shows 100.
+  const source = new PgSource(sql);
+  const health = fleetPolicyHealth(sql, DEFAULT_POLICY);
+  // The same verdicts without byHost: every host's facts read, then judged.
+  const byFacts = Object.assign((facts: Parameters<typeof health>[0]) => health(facts), {});
+  const fast = await startDashboard({ source, health, host: '127.0.0.1', port: 0 });
+  const slow = await startDashboard({ source, health: byFacts, host: '127.0.0.1', port: 0 });
+  try {
+    type Hosts = { byState: Record<string, number>; hosts: { host: string; facts: unknown }[] };
+    const [a, b] = await Promise.all([
+      json<Hosts>(fast.url, '/api/hosts'),
+      json<Hosts>(slow.url, '/api/hosts'),
+    ]);
+    assert.equal(a.hosts.length, 100);
+    assert.ok(Object.values(a.byState).reduce((x, y) => x + y) > 500);
+    assert.deepEqual(a, b);
+    const one = await json<{ facts: unknown }>(fast.url, `/api/hosts/${a.hosts[0]!.host}`);
+    assert.deepEqual(a.hosts[0]!.facts, one.facts);
+  } finally {
+    await fast.close();
+    await slow.close();
   }
 });
 
