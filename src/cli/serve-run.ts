@@ -2,13 +2,14 @@
  * `memfail serve`: opens the store read-only (or the fleet database with
  * --pg) and serves the dashboard until SIGINT/SIGTERM.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { defaultDbPath } from '../agent/paths.js';
 import { Store, StoreError } from '../agent/store.js';
 import { DEFAULT_POLICY, type Policy } from '../health/policy.js';
 import { openPg, redactPgUrl } from '../fleet/pg.js';
 import { checkPgSchema, PgSchemaError } from '../fleet/pg-schema.js';
+import { journalEvacuations } from '../web/evacuations.js';
 import { fleetPolicyHealth, policyHealth } from '../web/health.js';
 import { parseListen } from '../web/listen.js';
 import { type Dashboard, ListenError, startDashboard, type TlsFiles } from '../web/server.js';
@@ -35,24 +36,40 @@ export async function serve(opts: ServeFlags, io: Io): Promise<number> {
     ...(token === undefined ? {} : { token }),
     ...(tls === undefined ? {} : { tls }),
   };
+  if (opts.journal !== undefined && !existsSync(opts.journal)) {
+    io.stderr(`memfail: no evacuation journal at ${opts.journal}\n`);
+    return 1;
+  }
   const url = pgUrl(opts);
   const dashboard =
     url !== undefined
-      ? await openFleetDashboard(url, where, io, policy)
-      : await openDashboard(opts.db ?? defaultDbPath(), opts.host ?? hostname(), where, io, policy);
+      ? await openFleetDashboard(url, where, io, policy, opts.journal)
+      : await openDashboard(
+          opts.db ?? defaultDbPath(),
+          opts.host ?? hostname(),
+          where,
+          io,
+          policy,
+          opts.journal,
+        );
   if (dashboard === null) return 1;
   await untilSignal();
   await dashboard.close();
   return 0;
 }
 
-/** Starts a dashboard over `db` and says where; null (after saying why) when it cannot. */
+/**
+ * Starts a dashboard over `db` and says where; null (after saying why) when
+ * it cannot. Evacuations come from `journal` (default: `db`, where `health
+ * --act` and `evacuate` keep them unless told otherwise).
+ */
 export async function openDashboard(
   db: string,
   host: string,
   listen: { host: string; port: number; token?: string; tls?: TlsFiles },
   io: Io,
   policy: Policy = DEFAULT_POLICY,
+  journal: string = db,
 ): Promise<(Dashboard & { source: SqliteSource }) | null> {
   let source: SqliteSource;
   let store: Store;
@@ -73,7 +90,8 @@ export async function openDashboard(
   }
   try {
     const health = policyHealth(store, policy);
-    const dashboard = await startDashboard({ source, health, ...listen });
+    const evacuations = journalEvacuations(journal);
+    const dashboard = await startDashboard({ source, health, evacuations, ...listen });
     io.stderr(
       `memfail: dashboard at ${dashboard.url}${listen.token === undefined ? '' : ' (token required)'}` +
         `${listen.tls?.clientCa === undefined ? '' : ' (client certificate required)'}\n`,
@@ -83,6 +101,7 @@ export async function openDashboard(
       url: dashboard.url,
       close: async () => {
         await dashboard.close();
+        evacuations.close();
         source.close();
         store.close();
       },
@@ -106,12 +125,17 @@ export async function openDashboard(
   }
 }
 
-/** A dashboard over the fleet database; null (after saying why) when it cannot start. */
+/**
+ * A dashboard over the fleet database; null (after saying why) when it
+ * cannot start. Evacuations come from `journal` when given (the fleet
+ * database holds none).
+ */
 export async function openFleetDashboard(
   url: string,
   listen: { host: string; port: number; token?: string; tls?: TlsFiles },
   io: Io,
   policy: Policy = DEFAULT_POLICY,
+  journal?: string,
 ): Promise<Dashboard | null> {
   const sql = openPg(url, 4);
   try {
@@ -130,7 +154,8 @@ export async function openFleetDashboard(
   const source = new PgSource(sql);
   try {
     const health = fleetPolicyHealth(sql, policy);
-    const dashboard = await startDashboard({ source, health, ...listen });
+    const evacuations = journal === undefined ? undefined : journalEvacuations(journal);
+    const dashboard = await startDashboard({ source, health, evacuations, ...listen });
     io.stderr(
       `memfail: dashboard of ${redactPgUrl(url)} at ${dashboard.url}` +
         `${listen.token === undefined ? '' : ' (token required)'}` +
@@ -140,6 +165,7 @@ export async function openFleetDashboard(
       url: dashboard.url,
       close: async () => {
         await dashboard.close();
+        evacuations?.close();
         await source.close();
       },
     };
@@ -182,6 +208,7 @@ export interface ServeFlags {
   tlsKey?: string;
   tlsClientCa?: string;
   policy?: string;
+  journal?: string;
 }
 
 /** The TLS files, read; a usage error when half given or unreadable. */

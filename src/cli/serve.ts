@@ -25,6 +25,10 @@ export function registerServe(program: Command, ctx: CommandContext): void {
       '--policy <file>',
       'health policy judging the host (JSON, see README "Host health"; default: built-in)',
     )
+    .option(
+      '--journal <file>',
+      'evacuation journal shown on host pages (default: the --db file; with --pg: none)',
+    )
     .option('--tls-cert <file>', 'serve HTTPS with this certificate (PEM; with --tls-key)')
     .option('--tls-key <file>', "the certificate's private key (PEM)")
     .option(
@@ -44,7 +48,9 @@ Examples:
 
 The dashboard only reads the database (memfail watch or memfail collect may
 be writing it); with --pg, time ranges are by event time over every host and
-each host is judged by the policy. Pages update live (within a second of a
+each host is judged by the policy. Host pages list the evacuations of the
+journal that memfail health --act and memfail evacuate keep (their --db or
+--journal; give the same file here). Pages update live (within a second of a
 failure being recorded). Loopback addresses need no token; any other
 address is refused without --token or --tls-client-ca. A token must come with every request: open
 http://HOST:PORT/?token=TOKEN once (a cookie keeps it) or send

@@ -81,6 +81,23 @@ export class Journal {
     return new Journal(db);
   }
 
+  /**
+   * The journal in `path` for reading alone (the dashboard), or null while
+   * the file holds no journal yet (nothing was ever evacuated from it).
+   */
+  static openReadOnly(path: string): Journal | null {
+    const db = new Database(path, { readonly: true, fileMustExist: true });
+    db.pragma('busy_timeout = 5000');
+    const table = db
+      .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'evacuation_step'")
+      .get();
+    if (table === undefined) {
+      db.close();
+      return null;
+    }
+    return new Journal(db);
+  }
+
   close(): void {
     this.db.close();
   }

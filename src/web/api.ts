@@ -5,6 +5,7 @@
  */
 import { nowMicros } from '../agent/records.js';
 import { RequestError } from './errors.js';
+import type { EvacuationsSource } from './evacuations.js';
 import { HEALTH_STATES, type HealthOf, type HealthState, type HealthVerdict } from './health.js';
 import { clip, parseCount, parseRange } from './range.js';
 import type { DataSource, HostFacts } from './source.js';
@@ -12,6 +13,8 @@ import type { DataSource, HostFacts } from './source.js';
 export interface ApiContext {
   readonly source: DataSource;
   readonly health: HealthOf;
+  /** The evacuation journal, when there is one to read. */
+  readonly evacuations?: EvacuationsSource;
   readonly now?: () => number;
 }
 
@@ -75,8 +78,8 @@ const ROUTES: readonly Route[] = [
     params: [],
     run: async (ctx, [host]) => {
       const facts = await knownHost(ctx, host!);
-      // Evacuations live in the evacuation journal, which no data source reads yet.
-      return { host, health: await ctx.health(facts), facts, evacuations: [] };
+      const evacuations = ctx.evacuations?.evacuations(host!) ?? [];
+      return { host, health: await ctx.health(facts), facts, evacuations };
     },
   },
   {

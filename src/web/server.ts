@@ -20,6 +20,7 @@ import { isIP } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { type ApiContext, answer, pageExists } from './api.js';
 import { RequestError } from './errors.js';
+import type { EvacuationsSource } from './evacuations.js';
 import { type HealthOf, provisionalHealth } from './health.js';
 import type { DataSource, Marks } from './source.js';
 
@@ -33,6 +34,8 @@ export interface ServeOptions {
   readonly tls?: TlsFiles;
   /** The host health verdict (default: provisionalHealth; src/health plugs in here). */
   readonly health?: HealthOf;
+  /** Evacuations on the host pages (default: none); journalEvacuations() reads a journal. */
+  readonly evacuations?: EvacuationsSource;
   /** How often the live stream looks for new records (default 250 ms). */
   readonly pollMs?: number;
   /** Told about each API request and how long it took (server-side timing). */
@@ -102,7 +105,11 @@ export async function startDashboard(options: ServeOptions): Promise<Dashboard> 
     );
   }
   const files = loadAssets();
-  const ctx: ApiContext = { source: options.source, health: options.health ?? provisionalHealth };
+  const ctx: ApiContext = {
+    source: options.source,
+    health: options.health ?? provisionalHealth,
+    evacuations: options.evacuations,
+  };
   const live = new LiveMarks(options.source, options.pollMs ?? 250);
   const listener = (req: IncomingMessage, res: ServerResponse) => {
     handle(req, res).catch((err: unknown) => fail(res, err));

@@ -15,6 +15,7 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import { Journal } from '../../src/evacuate/journal.js';
 import { type Child, memfail, until } from '../agent/child.js';
 import { failureAt, lifecycleAt, minutesAgo, record, tempDir } from './fixtures.js';
 
@@ -61,6 +62,17 @@ describe('dashboard in chromium', () => {
         failureAt('web-1', minutesAgo(90), { recipient: 'hypervisor', action: 'fatal' }),
       ].sort((a, b) => a.receivedUs - b.receivedUs),
     ); // in receipt order, as the agent writes
+    // host-a was evacuated once, as health --act records it in the same file.
+    const journal = Journal.open(db);
+    const id = journal.begin('host-a', 'qmp', 'failing: 3 action-required failures on 2 VMs', [
+      { vm: 'web-1', dest: 'host-b' },
+      { vm: XSS, dest: 'host-b' },
+    ]);
+    assert.equal(typeof id, 'number');
+    journal.setStep(id as number, 'web-1', 'completed', 'migrated in 1.2 s, downtime 3 ms');
+    journal.setStep(id as number, XSS, 'failed', 'destination refused: no room');
+    journal.finish(id as number, 'incomplete', '1 of 2 VMs moved');
+    journal.close();
     const watch = memfail(['watch', `live=unix:${sock}`, '--db', db, '-q']);
     children.push(watch);
     await until(() => lifecycleCount(db, 'live') > 0, 'watch to connect to the VM');
@@ -143,6 +155,17 @@ describe('dashboard in chromium', () => {
     await visit(hostPath, async (page) => {
       await page.waitForSelector('.chart canvas');
       assert.match((await page.locator('#verdict-h').textContent()) ?? '', /failing/);
+      const evac = page.locator('section[aria-labelledby=evac-h] tbody tr');
+      assert.equal(await evac.count(), 2);
+      assert.deepEqual(await evac.first().locator('td').allTextContents(), [
+        '#1',
+        'web-1',
+        'host-b',
+        'completed',
+        'migrated in 1.2 s, downtime 3 ms',
+        await evac.first().locator('td').last().textContent(),
+      ]);
+      assert.equal(await evac.nth(1).locator('td').nth(1).textContent(), XSS);
       await page.screenshot({ path: join(SHOTS, 'host.png'), fullPage: true });
     });
     await visit(vmPath('web-1'), async (page) => {

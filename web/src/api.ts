@@ -48,7 +48,15 @@ export interface HostDetail {
   host: string;
   health: HealthVerdict;
   facts: HostFacts;
-  evacuations: { vm: string; to: string; at: string }[];
+  evacuations: {
+    evacuation: number;
+    vm: string;
+    to: string;
+    state: 'planned' | 'started' | 'completed' | 'failed' | 'skipped';
+    detail: string;
+    at: string;
+    reason: string;
+  }[];
 }
 export interface LifecycleEntry {
   id: number;

@@ -79,9 +79,16 @@ export function hostPage(host: string): View {
       detail.evacuations.length === 0
         ? h('p', { class: 'empty' }, 'No evacuation recorded for this host.')
         : table(
-            'Evacuations',
-            ['VM', 'To', 'When'],
-            detail.evacuations.map((e) => [e.vm, e.to, when(e.at)]),
+            'Evacuations, newest first: each VM moved off this host',
+            ['Evacuation', 'VM', 'To', 'Step', 'Detail', 'When'],
+            detail.evacuations.map((e) => [
+              `#${e.evacuation}`,
+              e.vm,
+              e.to,
+              e.state,
+              e.detail,
+              when(e.at),
+            ]),
             'none',
           ),
     );
