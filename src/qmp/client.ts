@@ -24,6 +24,10 @@
  * commands sent from then on fail at once, those already pending when the
  * connection ends, and the close reports the write error.
  *
+ * pause() stops reading once connected (the peer's output waits in the
+ * kernel, then in the peer: QEMU buffers its monitor output), until resume();
+ * it holds across reconnects. Greeting and negotiation are always read.
+ *
  * Invalid events (validateEvent returns a reason) are still delivered, on the
  * same channel, as `{ ...event, invalid: reason }`.
  *
@@ -156,6 +160,7 @@ export class QmpClient<C extends { [K in keyof C]: CommandSpec } = LooseCommands
   private readonly stateListeners = new Set<(state: RunState) => void>();
   private currentGreeting: QmpGreeting | null = null;
   private enabled: readonly string[] = [];
+  private readingPaused = false;
 
   constructor(private readonly options: QmpClientOptions = {}) {
     this.closedPromise = new Promise(() => {});
@@ -168,6 +173,27 @@ export class QmpClient<C extends { [K in keyof C]: CommandSpec } = LooseCommands
   /** The greeting of the current (or last) connection. */
   get greeting(): QmpGreeting | null {
     return this.currentGreeting;
+  }
+
+  /** Whether pause() holds (see resume()). */
+  get paused(): boolean {
+    return this.readingPaused;
+  }
+
+  /**
+   * Stops reading from the server once connected (now, or when the next
+   * connection is made), until resume(): what it sends meanwhile waits on
+   * its side. Replies wait too, so pending commands wait; so does EOF.
+   */
+  pause(): void {
+    this.readingPaused = true;
+    if (this.conn !== null && this.runState === 'running') this.conn.socket.pause();
+  }
+
+  /** Reads again after pause(). */
+  resume(): void {
+    this.readingPaused = false;
+    if (this.conn !== null) this.conn.socket.resume();
   }
 
   /** Capabilities enabled by negotiation on the current connection. */
@@ -223,6 +249,7 @@ export class QmpClient<C extends { [K in keyof C]: CommandSpec } = LooseCommands
         );
       }
       this.setState('running');
+      if (this.readingPaused) conn.socket.pause();
       return greeting;
     } finally {
       clearTimeout(timer);
