@@ -31,7 +31,8 @@ export interface BatchOptions {
   readonly sinks?: readonly string[];
   /**
    * Sources are told to pause at this many pending observations, and to
-   * resume at half (default 50,000: some 50-100 MB of parsed failures).
+   * resume at half (default 50,000: QEMU's failures take well under 1 KB
+   * each as parsed, so tens of MB).
    */
   readonly maxPending?: number;
 }
