@@ -6,12 +6,15 @@
  * store is back, every event the VMs sent is recorded.
  */
 import assert from 'node:assert/strict';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import Database from 'better-sqlite3';
+import { AcceptWatcher } from '../../src/agent/accept-source.js';
 import { BatchWriter } from '../../src/agent/batch.js';
 import { Store } from '../../src/agent/store.js';
 import { parseVmArgument, Watcher } from '../../src/agent/watcher.js';
+import { parseAddress } from '../../src/qmp/address.js';
 import { QmpServer } from '../../src/qmp/server.js';
 import { until, within } from '../support/wait.js';
 import { failure, tempDir } from './fixtures.js';
@@ -76,6 +79,25 @@ describe('the writer while the database is unavailable', () => {
   });
 });
 
+/** A QMP server whose events all have distinct timestamps (none is taken for a replay). */
+function countingVm(): QmpServer {
+  let tick = 0;
+  return new QmpServer({
+    clock: () => ({
+      seconds: 1_764_000_000 + Math.floor(tick / 1e6),
+      microseconds: tick++ % 1e6,
+    }),
+  });
+}
+
+/** Whether `promise` settles within `ms`. */
+function settles(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  return Promise.race([
+    promise.then(() => true),
+    new Promise<boolean>((r) => setTimeout(() => r(false), ms)),
+  ]);
+}
+
 describe('the watcher under a full backlog', () => {
   test('stops reading the VM while the store is down, stays bounded, then records every event', async () => {
     const { dir, cleanup } = tempDir('memfail-backlog-');
@@ -83,14 +105,7 @@ describe('the watcher under a full backlog', () => {
     const maxPending = 200;
     const writer = new BatchWriter(flaky, { maxEvents: 50, maxDelayMs: 2, maxPending });
     writer.onError(() => {});
-    // Distinct timestamps: no event is taken for a replay of another.
-    let tick = 0;
-    const vm = new QmpServer({
-      clock: () => ({
-        seconds: 1_764_000_000 + Math.floor(tick / 1e6),
-        microseconds: tick++ % 1e6,
-      }),
-    });
+    const vm = countingVm();
     const address = `unix:${join(dir, 'vm.qmp')}`;
     await vm.listen(address);
     const log: string[] = [];
@@ -110,11 +125,7 @@ describe('the watcher under a full backlog', () => {
       await until(() => writer.full, 'the backlog to fill');
       // Paused: the VM's output stays unread, and the backlog stops growing.
       await new Promise((r) => setTimeout(r, 300));
-      const drained = await Promise.race([
-        vm.drained().then(() => true),
-        new Promise<false>((r) => setTimeout(() => r(false), 200)),
-      ]);
-      assert.equal(drained, false, 'the agent stopped reading the VM');
+      assert.equal(await settles(vm.drained(), 200), false, 'the agent stopped reading the VM');
       most = Math.max(most, writer.pendingCount);
       assert.ok(most >= maxPending, `filled to ${most}`);
       // The overshoot is what one socket read had brought in when the writer said full.
@@ -138,6 +149,56 @@ describe('the watcher under a full backlog', () => {
     } finally {
       clearInterval(sample);
       await watcher.stop();
+      await vm.close();
+      writer.close();
+      store.close();
+      cleanup();
+    }
+  });
+});
+
+describe('watch --accept under a full backlog', () => {
+  test('a dialled-in VM is paused while the store is down, then every event is recorded', async () => {
+    const { dir, cleanup } = tempDir('memfail-backlog-');
+    const { store, flaky, state } = storeWithOutage(join(dir, 'events.db'));
+    const maxPending = 200;
+    const writer = new BatchWriter(flaky, { maxEvents: 50, maxDelayMs: 2, maxPending });
+    writer.onError(() => {});
+    const accept = new AcceptWatcher(parseAddress(join(dir, 'agent.sock')), writer);
+    const vm = countingVm();
+    vm.handle('query-name', () => ({ name: 'dialer' }));
+    let most = 0;
+    const sample = setInterval(() => {
+      most = Math.max(most, writer.pendingCount);
+    }, 1);
+    const sent = 3000;
+    try {
+      await accept.start();
+      const socket = connect({ path: join(dir, 'agent.sock') });
+      await new Promise<void>((resolve, reject) => {
+        socket.once('connect', resolve);
+        socket.once('error', reject);
+      });
+      vm.serve(socket);
+      await until(() => accept.sessions === 1, 'the dialer named');
+      state.down = true;
+      for (let i = 0; i < sent; i++) vm.emit('MEMORY_FAILURE', QEMU_INJECT);
+      await until(() => writer.full, 'the backlog to fill');
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(await settles(vm.drained(), 200), false, 'the agent stopped reading');
+      most = Math.max(most, writer.pendingCount);
+      assert.ok(most < maxPending + 600, `at most ${most} pending, cap ${maxPending}`);
+      state.down = false;
+      await within(vm.drained(), 'the agent to read the rest', 30_000);
+      await until(
+        () => store.countFailures({ vm: 'dialer' }) === sent,
+        `all ${sent} failures recorded`,
+        30_000,
+      );
+      assert.ok(most < maxPending + 600, `at most ${most} pending, cap ${maxPending}`);
+    } finally {
+      clearInterval(sample);
+      await accept.stop();
       await vm.close();
       writer.close();
       store.close();
