@@ -6,6 +6,8 @@
  * store is back, every event the VMs sent is recorded.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -60,6 +62,52 @@ describe('the writer while the database is unavailable', () => {
       assert.equal(writer.full, false);
       assert.equal(store.countFailures({ vm: 'vm' }), 150);
     } finally {
+      writer.close();
+      store.close();
+      cleanup();
+    }
+  });
+
+  test('a database locked past the busy timeout by another process: bounded, no wait per push, all kept', async () => {
+    const { dir, cleanup } = tempDir('memfail-backlog-');
+    const path = join(dir, 'events.db');
+    const store = Store.open(path);
+    // Another process holds the write lock until told to let go (the store waits 5 s, then SQLITE_BUSY).
+    const sqlite = createRequire(import.meta.url).resolve('better-sqlite3');
+    const holder = spawn(
+      process.execPath,
+      [
+        '-e',
+        `const db = new (require(process.argv[1]))(process.argv[2]);
+         db.exec('BEGIN EXCLUSIVE'); process.stdout.write('locked\\n');
+         process.stdin.once('data', () => { db.exec('COMMIT'); db.close(); process.exit(0); });`,
+        sqlite,
+        path,
+      ],
+      { stdio: ['pipe', 'pipe', 'inherit'] },
+    );
+    const exited = new Promise<number | null>((r) => holder.once('exit', r));
+    const writer = new BatchWriter(store, { maxEvents: 10, maxDelayMs: 1, maxPending: 100 });
+    const errors: string[] = [];
+    writer.onError((e) => errors.push(e.message));
+    try {
+      await new Promise<void>((resolve) => holder.stdout?.once('data', () => resolve()));
+      for (let i = 0; i < 5; i++) writer.push(failure('vm', i));
+      await until(() => errors.length === 1, 'the commit to give up on the lock', 20_000);
+      assert.match(errors[0] ?? '', /locked|busy/i);
+      const start = Date.now();
+      for (let i = 5; i < 150; i++) writer.push(failure('vm', i));
+      const tookMs = Date.now() - start;
+      assert.ok(tookMs < 1000, `145 pushes took ${tookMs} ms: a retry on each would wait 5 s`);
+      assert.equal(writer.full, true);
+      assert.equal(writer.pendingCount, 150);
+      holder.stdin?.write('go\n');
+      assert.equal(await exited, 0);
+      await until(() => writer.pendingCount === 0, 'the retry after the lock', 20_000);
+      assert.equal(writer.full, false);
+      assert.equal(store.countFailures({ vm: 'vm' }), 150);
+    } finally {
+      holder.kill();
       writer.close();
       store.close();
       cleanup();
