@@ -20,9 +20,10 @@
  * A write the peer can no longer take (EPIPE, ECONNRESET: a VM exiting as we
  * send it a command) does not end the connection: Node would destroy the
  * socket and drop what the peer sent just before, such as the fatal
- * MEMORY_FAILURE a dying VM reports. The client reads on to EOF instead;
- * commands sent from then on fail at once, those already pending when the
- * connection ends, and the close reports the write error.
+ * MEMORY_FAILURE a dying VM reports. The client reads on to EOF instead
+ * and delivers everything; commands sent after the failure fail at once,
+ * those still pending fail when the connection ends, and the close (reason
+ * 'eof') carries the write error.
  *
  * pause() stops reading once connected (the peer's output waits in the
  * kernel, then in the peer: QEMU buffers its monitor output), until resume();
