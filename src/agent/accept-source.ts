@@ -15,6 +15,9 @@
  * A dialer that does not speak QMP (garbage, no greeting within the connect
  * timeout, oversized messages) is logged and hung up on; it costs nothing
  * else. At most `maxConnections` dialers at once (default 4096).
+ *
+ * While the writer's backlog is full every dialer is paused, as the
+ * watcher's VMs are (see watcher.ts).
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import { readMemoryFailure } from '../event/dialect.js';
@@ -55,7 +58,14 @@ export class AcceptWatcher {
     readonly address: QmpAddress,
     private readonly writer: BatchWriter,
     private readonly options: AcceptOptions = {},
-  ) {}
+  ) {
+    writer.onBacklog((full) => {
+      for (const client of this.live) {
+        if (full) client.pause();
+        else client.resume();
+      }
+    });
+  }
 
   /** Parses ADDRESS as for NAME=ADDRESS (unix:PATH, tcp:HOST:PORT, a path). */
   static parse(text: string): QmpAddress {
@@ -127,6 +137,7 @@ export class AcceptWatcher {
   private async watch(socket: Socket, peer: string): Promise<void> {
     const client = new QmpClient({ connectTimeoutMs: this.options.connectTimeoutMs ?? 10_000 });
     this.live.add(client);
+    if (this.writer.full) client.pause();
     let vm: string | null = null;
     let dialect: Dialect | null = null;
     const early: QmpEvent<LooseEvents>[] = [];

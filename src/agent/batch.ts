@@ -11,6 +11,13 @@
  * the reason (Store.quarantine) and the rest commit. Only when the database
  * itself is unavailable (locked, full, read-only, I/O error) does the batch
  * stay pending, retried every second; each distinct error is reported once.
+ *
+ * Backlog: what stays pending is bounded by backpressure, not by dropping.
+ * At `maxPending` observations the writer tells its sources it is full
+ * (onBacklog); they stop reading (a paused QMP socket: QEMU keeps its
+ * events meanwhile) until half the backlog is committed. What a source had
+ * already read when told is still taken, so the count can pass the cap by a
+ * few socket reads' worth per source; nothing offered is ever refused.
  */
 import type { Observation } from './records.js';
 import type { InsertResult, Store } from './store.js';
@@ -22,7 +29,16 @@ export interface BatchOptions {
   readonly maxDelayMs?: number;
   /** Alert sinks owed an outbox row per new failure (see alerts.ts). */
   readonly sinks?: readonly string[];
+  /**
+   * Sources are told to pause at this many pending observations, and to
+   * resume at half (default 50,000: QEMU's failures take well under 1 KB
+   * each as parsed, so tens of MB).
+   */
+  readonly maxPending?: number;
 }
+
+/** Default BatchOptions.maxPending. */
+export const MAX_PENDING = 50_000;
 
 export interface CommittedBatch {
   readonly observations: readonly Observation[];
@@ -30,6 +46,8 @@ export interface CommittedBatch {
 }
 
 export type CommitListener = (batch: CommittedBatch) => void;
+/** Hears the backlog fill (`full`: sources should stop reading) and drain again. */
+export type BacklogListener = (full: boolean) => void;
 export type CommitErrorListener = (error: Error, batch: readonly Observation[]) => void;
 export type QuarantineListener = (q: {
   readonly observation: Observation;
@@ -55,12 +73,17 @@ export class BatchWriter {
   private readonly listeners: CommitListener[] = [];
   private readonly errorListeners: CommitErrorListener[] = [];
   private readonly quarantineListeners: QuarantineListener[] = [];
+  private readonly backlogListeners: BacklogListener[] = [];
   /** The last error reported, so that a retry failing the same way is not reported again. */
   private lastError: string | null = null;
   private readonly maxEvents: number;
   private readonly maxDelayMs: number;
   private readonly sinks: readonly string[];
+  private readonly maxPending: number;
   private closed = false;
+  /** The last commit failed: the next try is the retry timer's, not every push's. */
+  private failing = false;
+  private backlogged = false;
 
   constructor(
     private readonly store: Store,
@@ -69,13 +92,20 @@ export class BatchWriter {
     this.maxEvents = options.maxEvents ?? 1000;
     this.maxDelayMs = options.maxDelayMs ?? 20;
     this.sinks = options.sinks ?? [];
+    this.maxPending = options.maxPending ?? MAX_PENDING;
+    if (!(Number.isInteger(this.maxPending) && this.maxPending >= 1)) {
+      throw new RangeError(`maxPending must be a positive integer, not ${options.maxPending}`);
+    }
   }
 
   /** Queues an observation; it is acknowledged when a later onCommitted names it. */
   push(observation: Observation): void {
     if (this.closed) throw new Error('BatchWriter is closed');
     this.pending.push(observation);
-    if (this.pending.length >= this.maxEvents) this.flush();
+    if (!this.backlogged && this.pending.length >= this.maxPending) this.setBacklogged(true);
+    // While the database is unavailable, trying again on every push would only
+    // spend the busy timeout each time: the retry timer is already set.
+    if (this.pending.length >= this.maxEvents && !this.failing) this.flush();
     else if (this.timer === null) {
       this.timer = setTimeout(() => this.flush(), this.maxDelayMs);
     }
@@ -98,8 +128,26 @@ export class BatchWriter {
     this.quarantineListeners.push(listener);
   }
 
+  /**
+   * Hears when the backlog reaches maxPending (true: stop reading) and when
+   * it is down to half (false: read again). See `full` for the state now.
+   */
+  onBacklog(listener: BacklogListener): void {
+    this.backlogListeners.push(listener);
+  }
+
   get pendingCount(): number {
     return this.pending.length;
+  }
+
+  /** Whether sources should be paused now (see onBacklog). */
+  get full(): boolean {
+    return this.backlogged;
+  }
+
+  private setBacklogged(full: boolean): void {
+    this.backlogged = full;
+    for (const listener of this.backlogListeners) listener(full);
   }
 
   /** Commits everything pending now. Returns false if the commit failed. */
@@ -113,10 +161,12 @@ export class BatchWriter {
     this.pending = [];
     const { committed, results, rest, error } = this.commit(batch);
     this.pending = rest;
+    this.failing = error !== null;
     if (committed.length > 0) {
       const done = { observations: committed, result: mergeResults(results) };
       for (const listener of this.listeners) listener(done);
     }
+    if (this.backlogged && this.pending.length <= this.maxPending >> 1) this.setBacklogged(false);
     if (error === null) {
       this.lastError = null;
       return true;

@@ -8,6 +8,10 @@
  * connect (see dialect-probe.ts); until the answer arrives, or when the VM
  * cannot say, each event's own shape decides.
  *
+ * Backpressure: while the writer's backlog is full (the database cannot take
+ * events: locked, disk full) every VM's socket is paused; QEMU keeps what
+ * it sends meanwhile, and reading resumes once the backlog has drained.
+ *
  * `once` mode: a VM is done when its first connection closes (the VM exited),
  * or when it never could be reached within `onceWaitMs`; the watcher is done
  * when every VM is. VMs that were never reached are reported by `unreached`.
@@ -95,6 +99,15 @@ export class Watcher {
 
   constructor(targets: readonly VmTarget[], writer: BatchWriter, options: WatcherOptions = {}) {
     this.vms = targets.map((t) => new VmWatch(t, writer, options));
+    writer.onBacklog((full) => {
+      options.log?.(
+        full
+          ? `${writer.pendingCount} events wait for the database: pausing reading from every VM`
+          : 'the database takes events again: reading from every VM',
+      );
+      for (const vm of this.vms) vm.setPaused(full);
+    });
+    if (writer.full) for (const vm of this.vms) vm.setPaused(true);
     // Every VM has a connection-state series from the start, not from its first connect.
     for (const t of targets) options.metrics?.setConnected(t.name, false);
     this.done = Promise.all(this.vms.map((v) => v.finished)).then(() => undefined);
@@ -197,6 +210,12 @@ class VmWatch {
   stop(): void {
     this.stopped = true;
     void this.link.stop();
+  }
+
+  /** Stops or restarts reading from the VM (the writer's backlog; see Watcher). */
+  setPaused(paused: boolean): void {
+    if (paused) this.link.client.pause();
+    else this.link.client.resume();
   }
 
   private finish(): void {

@@ -17,6 +17,18 @@
  * received before EOF is dispatched before pending commands are rejected,
  * streams end and 'disconnect' fires.
  *
+ * A write the peer can no longer take (EPIPE, ECONNRESET: a VM exiting as we
+ * send it a command) does not end the connection: Node would destroy the
+ * socket and drop what the peer sent just before, such as the fatal
+ * MEMORY_FAILURE a dying VM reports. The client reads on to EOF instead
+ * and delivers everything; commands sent after the failure fail at once,
+ * those still pending fail when the connection ends, and the close (reason
+ * 'eof') carries the write error.
+ *
+ * pause() stops reading once connected (the peer's output waits in the
+ * kernel, then in the peer: QEMU buffers its monitor output), until resume();
+ * it holds across reconnects. Greeting and negotiation are always read.
+ *
  * Invalid events (validateEvent returns a reason) are still delivered, on the
  * same channel, as `{ ...event, invalid: reason }`.
  *
@@ -127,6 +139,8 @@ interface Connection {
   onGreeting: ((g: QmpGreeting) => void) | null;
   /** Why we are hanging up, set before the socket is destroyed. */
   reason: { reason: DisconnectReason; error: Error | null } | null;
+  /** The first write the peer could not take; reading goes on to EOF. */
+  writeError: Error | null;
   resolveClosed(info: DisconnectInfo): void;
 }
 
@@ -147,6 +161,7 @@ export class QmpClient<C extends { [K in keyof C]: CommandSpec } = LooseCommands
   private readonly stateListeners = new Set<(state: RunState) => void>();
   private currentGreeting: QmpGreeting | null = null;
   private enabled: readonly string[] = [];
+  private readingPaused = false;
 
   constructor(private readonly options: QmpClientOptions = {}) {
     this.closedPromise = new Promise(() => {});
@@ -159,6 +174,27 @@ export class QmpClient<C extends { [K in keyof C]: CommandSpec } = LooseCommands
   /** The greeting of the current (or last) connection. */
   get greeting(): QmpGreeting | null {
     return this.currentGreeting;
+  }
+
+  /** Whether pause() holds (see resume()). */
+  get paused(): boolean {
+    return this.readingPaused;
+  }
+
+  /**
+   * Stops reading from the server once connected (now, or when the next
+   * connection is made), until resume(): what it sends meanwhile waits on
+   * its side. Replies wait too, so pending commands wait; so does EOF.
+   */
+  pause(): void {
+    this.readingPaused = true;
+    if (this.conn !== null && this.runState === 'running') this.conn.socket.pause();
+  }
+
+  /** Reads again after pause(). */
+  resume(): void {
+    this.readingPaused = false;
+    if (this.conn !== null) this.conn.socket.resume();
   }
 
   /** Capabilities enabled by negotiation on the current connection. */
@@ -214,6 +250,7 @@ export class QmpClient<C extends { [K in keyof C]: CommandSpec } = LooseCommands
         );
       }
       this.setState('running');
+      if (this.readingPaused) conn.socket.pause();
       return greeting;
     } finally {
       clearTimeout(timer);
@@ -245,11 +282,15 @@ export class QmpClient<C extends { [K in keyof C]: CommandSpec } = LooseCommands
       greeting: null,
       onGreeting: null,
       reason: null,
+      writeError: null,
       resolveClosed,
     };
     this.conn = conn;
     this.currentGreeting = null;
     this.enabled = [];
+    keepReadingWhenPeerGone(socket, (err) => {
+      conn.writeError ??= err;
+    });
     socket.on('data', (chunk: Buffer) => conn.framer.push(chunk));
     socket.on('error', (err) => {
       conn.reason ??= { reason: 'socket-error', error: err };
@@ -374,6 +415,15 @@ export class QmpClient<C extends { [K in keyof C]: CommandSpec } = LooseCommands
   }
 
   private send(conn: Connection, name: string, oob: boolean, args: unknown): Promise<unknown> {
+    if (conn.writeError !== null) {
+      return Promise.reject(
+        new QmpConnectionError(
+          'disconnected',
+          `${name}: cannot write to ${formatAddress(conn.address)} (${conn.writeError.message}); the peer has gone`,
+          { cause: conn.writeError },
+        ),
+      );
+    }
     const id = this.nextId++;
     const request: JsonObject = oob ? { 'exec-oob': name } : { execute: name };
     if (args !== undefined) request.arguments = args;
@@ -500,7 +550,8 @@ export class QmpClient<C extends { [K in keyof C]: CommandSpec } = LooseCommands
     this.conn = null; // first, so that nothing below can re-enter hangUp() for this connection
     const truncated = conn.reason === null && conn.framer.end() !== null;
     if (this.runState !== 'disconnecting') this.setState('disconnecting');
-    const { reason, error } = conn.reason ?? { reason: 'eof' as const, error: null };
+    // After a failed write the peer hung up first; its EOF was read to the end.
+    const { reason, error } = conn.reason ?? { reason: 'eof' as const, error: conn.writeError };
     const info: DisconnectInfo = { reason, error, truncated };
     const why = error ? `${reason}: ${error.message}` : reason;
     for (const [id, p] of this.pending) {
@@ -525,4 +576,32 @@ export class QmpClient<C extends { [K in keyof C]: CommandSpec } = LooseCommands
     this.runState = state;
     for (const l of [...this.stateListeners]) l(state);
   }
+}
+
+/** Write errors that say the peer closed its end, not that this socket is broken. */
+const PEER_GONE: ReadonlySet<string> = new Set(['EPIPE', 'ECONNRESET']);
+
+/**
+ * Keeps `socket` readable after a write the peer could not take. Node marks
+ * a duplex stream errored on any write error, which stops its reading and
+ * closes the handle with the peer's last bytes unread; this hands such an
+ * error to `onPeerGone` instead and reports the write as done, so that the
+ * socket reads on to the peer's EOF. (The bytes are lost either way: the
+ * peer closed its end.)
+ */
+function keepReadingWhenPeerGone(socket: Socket, onPeerGone: (err: Error) => void): void {
+  type Done = (error?: Error | null) => void;
+  const filter =
+    (done: Done): Done =>
+    (error) => {
+      const code = (error as NodeJS.ErrnoException | null | undefined)?.code;
+      if (error && code !== undefined && PEER_GONE.has(code)) {
+        onPeerGone(error);
+        done(null);
+      } else done(error);
+    };
+  const write = socket._write.bind(socket);
+  socket._write = (chunk, encoding, done) => write(chunk, encoding, filter(done));
+  const writev = socket._writev?.bind(socket);
+  if (writev !== undefined) socket._writev = (chunks, done) => writev(chunks, filter(done));
 }
