@@ -7,6 +7,7 @@ import { InventoryError } from '../evacuate/inventory.js';
 import { LibvirtDriver } from '../evacuate/libvirt-driver.js';
 import { QmpDriver } from '../evacuate/qmp-driver.js';
 import { EvacuateError, evacuate } from '../evacuate/run.js';
+import { PgDrainGate } from '../fleet/drain-pg.js';
 import { readPolicy } from './health-run.js';
 import type { EvacuateFlags } from './health.js';
 import { type Io, UsageError } from './io.js';
@@ -18,6 +19,10 @@ export async function evacuateCommand(host: string, opts: EvacuateFlags, io: Io)
   const driver = makeDriver(opts);
   const policy = readPolicy(opts.policy, io);
   if (policy === null) return 1;
+  if (opts.drainPg !== undefined && drainLimit === undefined) {
+    throw new UsageError('--drain-pg goes with --drain-limit N');
+  }
+  const drainGate = opts.drainPg === undefined ? undefined : PgDrainGate.open(opts.drainPg);
   try {
     const result = await evacuate({
       host,
@@ -30,6 +35,7 @@ export async function evacuateCommand(host: string, opts: EvacuateFlags, io: Io)
       dryRun: opts.dryRun === true,
       reason: 'operator',
       ...(drainLimit === undefined ? {} : { drainLimit }),
+      ...(drainGate === undefined ? {} : { drainGate }),
       out: (line) => io.stdout(`${line}\n`),
     });
     return result.outcome === 'incomplete' || result.outcome === 'drain-limit' ? 1 : 0;
@@ -39,6 +45,8 @@ export async function evacuateCommand(host: string, opts: EvacuateFlags, io: Io)
       return 1;
     }
     throw err;
+  } finally {
+    await drainGate?.close();
   }
 }
 

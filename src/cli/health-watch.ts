@@ -2,6 +2,7 @@
 import type { AgentMetrics } from '../agent/metrics.js';
 import type { Store } from '../agent/store.js';
 import { HealthActor } from '../evacuate/act.js';
+import { PgDrainGate } from '../fleet/drain-pg.js';
 import { defaultHost } from '../health/host.js';
 import { registerHealthMetric } from '../health/metrics.js';
 import { DEFAULT_POLICY, loadPolicy, PolicyError } from '../health/policy.js';
@@ -19,6 +20,7 @@ export function healthActor(
   if (opts.policy === undefined && !opts.act) return null;
   if (opts.act && opts.inventory === undefined)
     throw new UsageError('--act needs --inventory FILE');
+  if (opts.drainPg !== undefined && !opts.act) throw new UsageError('--drain-pg goes with --act');
   const drainLimit = Number(opts.drainLimit);
   if (!Number.isInteger(drainLimit) || drainLimit < 1) {
     throw new UsageError(`--drain-limit '${opts.drainLimit}' is not a positive integer`);
@@ -44,6 +46,7 @@ export function healthActor(
             journalPath: opts.journal ?? store.path,
             driver: makeDriver(opts),
             drainLimit,
+            ...(opts.drainPg === undefined ? {} : { drainGate: PgDrainGate.open(opts.drainPg) }),
             parallel: 2,
           },
         }

@@ -73,6 +73,10 @@ A policy file with a mistake is refused whole, with FILE:LINE:COL.`,
     )
     .option('--policy <file>', 'health policy judging destinations (default: built-in)')
     .option('--drain-limit <n>', 'refuse if this many other hosts are draining already')
+    .option(
+      '--drain-pg <url>',
+      'count the drain limit in this fleet database too (agents that share no journal)',
+    )
     .option('--dry-run', 'print the plan; move and record nothing')
     .addHelpText(
       'after',
@@ -96,7 +100,13 @@ unhealthy is refused even then. Every step is recorded in the journal
 (planned, started, completed, failed and why, skipped); run it again after an
 interruption and it settles what was under way and carries on; run it again
 after it finished and it finds nothing to do. Exit 0 when the host is empty
-(or nothing was to do), 1 when something is left.`,
+(or nothing was to do), 1 when something is left.
+
+Drain limit: --drain-limit counts the hosts draining in the journal (the
+memfails sharing its file); with --drain-pg URL it also counts them in the
+fleet database, where every agent given the same URL (watch --act --drain-pg)
+holds one limit. A host's place there is a lease renewed while it drains and
+cleared 5 minutes after its memfail stopped renewing it.`,
     )
     .action(async (host: string, opts: EvacuateFlags) => {
       const { evacuateCommand } = await import('./evacuate-run.js');
@@ -114,6 +124,7 @@ export interface EvacuateFlags {
   maxBandwidth?: string;
   policy?: string;
   drainLimit?: string;
+  drainPg?: string;
   dryRun?: boolean;
 }
 
@@ -152,6 +163,10 @@ export function addHealthWatchOptions(watch: Command): Command {
     .option('--exec <cmd>', 'with --driver exec: command per VM ({vm} {uuid} {host} {dest})')
     .option('--drain-limit <n>', 'with --act: hosts that may drain at once (journal-wide)', '1')
     .option(
+      '--drain-pg <url>',
+      'with --act: count the drain limit across every agent using this fleet database too',
+    )
+    .option(
       '--max-bandwidth <bytes>',
       'with --act, qmp and libvirt drivers: bytes per second a migration may use',
     );
@@ -166,5 +181,6 @@ export interface HealthWatchFlags {
   driver: 'qmp' | 'exec' | 'libvirt';
   exec?: string;
   drainLimit: string;
+  drainPg?: string;
   maxBandwidth?: string;
 }

@@ -3,7 +3,8 @@
  * committed, logs every change of state with its reasons, and — only when
  * allowed (`--act`) — evacuates the host once it is `failing`. Without `act`
  * it says what it would do. At most `drainLimit` hosts drain at once across
- * every memfail sharing the journal; a host held back by the limit is tried
+ * every memfail sharing the journal (and, with a drain gate, every memfail
+ * sharing the gate's database); a host held back by the limit is tried
  * again every `retryMs` while it stays failing. An evacuation an earlier
  * process left running is resumed at start.
  */
@@ -11,6 +12,7 @@ import type { Store } from '../agent/store.js';
 import type { HostHealth } from '../health/evaluate.js';
 import { hostHealth } from '../health/host.js';
 import type { Policy } from '../health/policy.js';
+import type { DrainGate } from './drain.js';
 import type { MigrationDriver } from './driver.js';
 import { Journal } from './journal.js';
 import { type EvacuationSummary, evacuate } from './run.js';
@@ -27,6 +29,8 @@ export interface ActorOptions {
     readonly journalPath: string;
     readonly driver: MigrationDriver;
     readonly drainLimit: number;
+    /** Counts the drain limit across agents too; the actor closes it when stopped. */
+    readonly drainGate?: DrainGate;
     readonly parallel: number;
     readonly to?: readonly string[];
   };
@@ -115,6 +119,7 @@ export class HealthActor {
     if (this.retry !== null) clearTimeout(this.retry);
     if (this.deferred !== null) clearTimeout(this.deferred);
     await this.running;
+    await this.options.evacuation?.drainGate?.close();
   }
 
   private judge(): HostHealth {
@@ -155,6 +160,7 @@ export class HealthActor {
       parallel: ev.parallel,
       reason,
       drainLimit: ev.drainLimit,
+      ...(ev.drainGate === undefined ? {} : { drainGate: ev.drainGate }),
       out: (line) => this.options.log(line.trimStart()),
     })
       .then((result) => {

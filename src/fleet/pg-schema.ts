@@ -115,6 +115,21 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
         SELECT host, sum(failures), max(last_us) FROM vm_summary GROUP BY host;
     `,
   },
+  {
+    version: 3,
+    description: 'hosts draining: the drain limit across agents (watch --act --drain-pg)',
+    sql: `
+      -- One row per host being evacuated, a lease its agent renews
+      -- (fleet/drain-pg.ts); the drain limit counts the rows.
+      CREATE TABLE draining (
+        host       text        PRIMARY KEY,
+        reason     text        NOT NULL,
+        owner      text        NOT NULL,  -- hostname:pid of the memfail draining it
+        started_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+        renewed_at timestamptz NOT NULL DEFAULT clock_timestamp()
+      );
+    `,
+  },
 ];
 
 export const PG_SCHEMA_VERSION = PG_MIGRATIONS[PG_MIGRATIONS.length - 1]!.version;
