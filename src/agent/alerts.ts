@@ -104,7 +104,12 @@ export interface DispatcherOptions {
   readonly onFailure?: (sink: AlertSink, error: string, retryInMs: number) => void;
   /** Hears each alert given up on (a dead letter). */
   readonly onDead?: (sink: AlertSink, entry: OutboxEntry, error: string) => void;
+  /** With nothing owed, how often a queue looks for alerts owed anew by another process (ms). */
+  readonly idleLookMs?: number;
 }
+
+/** The default of DispatcherOptions.idleLookMs: one small query per sink every 5 s when idle. */
+export const IDLE_LOOK_MS = 5000;
 
 /**
  * Delivers the outbox: one queue per sink, each its own loop, so a sink that
@@ -139,6 +144,7 @@ export class AlertDispatcher {
   start(): void {
     if (this.running || this.sinks.length === 0) return;
     this.running = true;
+    this.options.metrics?.countDeadAlertsWith(() => this.deadCounts());
     this.updateDead();
     for (const q of this.queues) q.start();
   }
@@ -183,11 +189,14 @@ export class AlertDispatcher {
   }
 
   private updateDead(): void {
-    const metrics = this.options.metrics;
-    if (metrics === undefined) return;
+    this.options.metrics?.setDeadAlerts(this.deadCounts());
+  }
+
+  /** Dead letters per configured sink (0 for none), and per sink no longer configured. */
+  private deadCounts(): { sink: string; dead: number }[] {
     const dead = new Map(this.sinkIds.map((id) => [id, 0]));
     for (const d of this.store.deadBySink()) dead.set(d.sink, d.dead);
-    metrics.setDeadAlerts([...dead].map(([sink, n]) => ({ sink, dead: n })));
+    return [...dead].map(([sink, n]) => ({ sink, dead: n }));
   }
 }
 
@@ -226,7 +235,9 @@ class SinkQueue {
       const eager = ctx.draining();
       const claimed = ctx.store.claimAlert(this.id, ctx.owner, now, leaseUs, eager);
       if (claimed === null) {
-        await this.sleep(Number.POSITIVE_INFINITY);
+        // Woken by each commit; and looks again now and then, for alerts
+        // owed anew by another process (`memfail alerts retry`, a second agent).
+        await this.sleep(options.idleLookMs ?? IDLE_LOOK_MS);
         continue;
       }
       if ('waitUntilUs' in claimed) {

@@ -71,11 +71,23 @@ export class AgentMetrics {
     help: 'Observations the database refused, set aside in the quarantine table',
     registers: [this.registry],
   });
-  private readonly deadAlerts = new Gauge({
+  /** Where the dead letters are counted at each scrape (the dispatcher's store). */
+  private deadSource: (() => readonly { readonly sink: string; readonly dead: number }[]) | null =
+    null;
+  private readonly deadAlerts: Gauge<'sink'> = new Gauge({
     name: 'memfail_alerts_dead',
     help: 'Alerts given up on (dead letters) per sink; memfail alerts retry sends them again',
     labelNames: ['sink'] as const,
     registers: [this.registry],
+    // Counted when scraped: `memfail alerts retry` (another process) changes it too.
+    collect: () => {
+      if (this.deadSource === null) return;
+      try {
+        this.setDeadAlerts(this.deadSource());
+      } catch {
+        // The store is closing: keep the last figures.
+      }
+    },
   });
 
   /** Counts what a committed batch added. */
@@ -139,6 +151,13 @@ export class AgentMetrics {
   /** Dead letters per sink id, as the store counts them. */
   setDeadAlerts(bySink: readonly { readonly sink: string; readonly dead: number }[]): void {
     for (const { sink, dead } of bySink) this.deadAlerts.set({ sink }, dead);
+  }
+
+  /** Counts dead letters with `source` at every scrape from now on. */
+  countDeadAlertsWith(
+    source: () => readonly { readonly sink: string; readonly dead: number }[],
+  ): void {
+    this.deadSource = source;
   }
 }
 

@@ -34,7 +34,7 @@ export function retryAlerts(opts: AlertsFlags, io: Io): number {
   return withStore(opts.db, true, io, (store) => {
     const n = store.retryDeadAlerts(opts.sink);
     io.stdout(
-      `${n} dead alert${n === 1 ? '' : 's'} owed again; the next \`memfail watch\` with ${n === 1 ? 'its sink' : 'their sinks'} delivers them\n`,
+      `${n} dead alert${n === 1 ? '' : 's'} owed again; a \`memfail watch\` running with ${n === 1 ? 'its sink' : 'their sinks'} delivers them within 5 s (else the next one started)\n`,
     );
     return 0;
   });

@@ -215,7 +215,8 @@ function registerAlerts(program: Command, ctx: CommandContext): void {
 An alert becomes a dead letter when its webhook answers 4xx (other than 408
 and 429: the request itself is refused) or after 30 failed attempts (about
 half an hour). Dead letters stay in the database; \`memfail alerts retry\`
-makes them owed again.`,
+makes them owed again, and a running \`memfail watch\` with their sinks sends
+them within 5 seconds.`,
     )
     .action(async (opts: AlertsFlags) => {
       const { listAlerts } = await import('./agent-alerts.js');

@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { AlertDispatcher, type AlertSink, runCommand, sinkId } from '../../src/agent/alerts.js';
+import { AgentMetrics } from '../../src/agent/metrics.js';
 import { Store } from '../../src/agent/store.js';
 import { until } from '../support/wait.js';
 import { failure, tempDir } from './fixtures.js';
@@ -139,6 +140,42 @@ describe('alerts that cannot wedge', () => {
       dispatcher.start();
       await until(() => hook.ids.length === 2, 'both delivered after retry', 5000);
       assert.deepEqual(store.deadBySink(), []);
+    } finally {
+      await dispatcher.stop();
+      await hook.close();
+      store.close();
+      cleanup();
+    }
+  });
+
+  test('a running agent sends alerts another process made owed again, and its dead-letter gauge follows at scrape', async () => {
+    const { dir, cleanup } = tempDir();
+    const path = join(dir, 'events.db');
+    const store = Store.open(path);
+    let status = 400;
+    const hook = await receiver(() => status);
+    const metrics = new AgentMetrics();
+    const dispatcher = new AlertDispatcher(store, [hook.sink], {
+      baseDelayMs: 5,
+      metrics,
+      idleLookMs: 100,
+    });
+    const gauge = async () => {
+      const text = await metrics.registry.getSingleMetricAsString('memfail_alerts_dead');
+      return Number(/memfail_alerts_dead\{[^}]*\} (\d+)/.exec(text)?.[1]);
+    };
+    try {
+      store.insert([failure('vm', 1), failure('vm', 2)], dispatcher.sinkIds);
+      dispatcher.start();
+      await until(() => store.deadBySink()[0]?.dead === 2, 'two dead letters', 5000);
+      assert.equal(await gauge(), 2);
+      status = 200;
+      // `memfail alerts retry`, as another process: its own connection, no wake.
+      const cli = Store.open(path, { mustExist: true });
+      assert.equal(cli.retryDeadAlerts(), 2);
+      cli.close();
+      assert.equal(await gauge(), 0);
+      await until(() => hook.ids.length === 2, 'both delivered with no new event', 5000);
     } finally {
       await dispatcher.stop();
       await hook.close();
