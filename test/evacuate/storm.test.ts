@@ -5,83 +5,15 @@
  * drained in the end, and no VM is sent to a host that is not healthy.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { after, describe, test } from 'node:test';
-import { Store } from '../../src/agent/store.js';
-import { HealthActor } from '../../src/evacuate/act.js';
-import { ExecDriver } from '../../src/evacuate/exec-driver.js';
-import { type Evacuation, Journal } from '../../src/evacuate/journal.js';
-import { DEFAULT_POLICY } from '../../src/health/policy.js';
-import { BASE_SECONDS, failure } from '../agent/fixtures.js';
+import { Journal } from '../../src/evacuate/journal.js';
 import { memfail, until } from '../agent/child.js';
+import { maxOverlap, stormActors, stormFleet } from './storm-fleet.js';
 
 const FAILING = ['f1', 'f2', 'f3', 'f4', 'f5', 'f6'];
 const HEALTHY = ['h1', 'h2'];
 const DEGRADED = 'd1';
-
-function ago(ms: number): number {
-  return (Date.now() - ms) * 1000 - BASE_SECONDS * 1_000_000;
-}
-
-/** A fleet in a temp dir: failing hosts with 2 VMs each, healthy and degraded ones. */
-function fleet() {
-  const dir = mkdtempSync(join(tmpdir(), 'mf-storm-'));
-  const hosts: Record<string, { db: string; vms: Record<string, { uuid: string }> }> = {};
-  const stores: Record<string, Store> = {};
-  for (const h of [...FAILING, ...HEALTHY, DEGRADED]) {
-    const db = join(dir, `${h}.db`);
-    const store = Store.open(db);
-    const vms: Record<string, { uuid: string }> = {};
-    if (FAILING.includes(h)) {
-      vms[`${h}-vm1`] = { uuid: `u-${h}-1` };
-      vms[`${h}-vm2`] = { uuid: `u-${h}-2` };
-      store.insert([
-        failure(`${h}-vm1`, ago(60_000), { actionRequired: true }),
-        failure(`${h}-vm2`, ago(50_000), { actionRequired: true }),
-        failure(`${h}-vm1`, ago(40_000), { actionRequired: true }),
-      ]);
-    }
-    if (h === DEGRADED) {
-      store.insert([
-        failure('d1-x', ago(60_000), { actionRequired: true }),
-        failure('d1-x', ago(50_000), { actionRequired: true }),
-      ]);
-    }
-    stores[h] = store;
-    hosts[h] = { db, vms };
-  }
-  const inventory = join(dir, 'hosts.json');
-  writeFileSync(inventory, JSON.stringify({ hosts }, null, 2));
-  return {
-    dir,
-    inventory,
-    journal: join(dir, 'journal.db'),
-    stores,
-    close: () => {
-      for (const s of Object.values(stores)) s.close();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
-
-/** The most evacuations that were running at one instant. */
-function maxOverlap(evacuations: readonly Evacuation[]): number {
-  const points = evacuations.flatMap((e) => [
-    { t: Date.parse(e.startedAt), d: 1 },
-    { t: Date.parse(e.endedAt ?? new Date().toISOString()), d: -1 },
-  ]);
-  // Ends before starts at the same millisecond: one ending lets the next begin.
-  points.sort((a, b) => a.t - b.t || a.d - b.d);
-  let now = 0;
-  let max = 0;
-  for (const p of points) {
-    now += p.d;
-    max = Math.max(max, now);
-  }
-  return max;
-}
 
 describe('a storm of failing hosts', () => {
   const cleanups: (() => void)[] = [];
@@ -90,27 +22,13 @@ describe('a storm of failing hosts', () => {
   });
 
   test('acting hosts in one process: at most 2 drain at once, all drained, only to healthy hosts', async () => {
-    const f = fleet();
+    const f = stormFleet(FAILING, HEALTHY, DEGRADED);
     cleanups.push(f.close);
     const logs: string[] = [];
-    const actors = FAILING.map(
-      (host) =>
-        new HealthActor({
-          host,
-          policy: DEFAULT_POLICY,
-          store: f.stores[host]!,
-          act: true,
-          evacuation: {
-            inventoryPath: f.inventory,
-            journalPath: f.journal,
-            driver: new ExecDriver({ argv: ['sh', '-c', 'sleep 0.2'] }),
-            drainLimit: 2,
-            parallel: 2,
-          },
-          retryMs: 50,
-          log: (l) => logs.push(`${host}: ${l}`),
-        }),
-    );
+    const actors = stormActors(f, FAILING, logs, {
+      journalOf: () => f.journal,
+      migrateSeconds: 0.2,
+    });
     for (const a of actors) assert.equal(a.current.state, 'failing');
     for (const a of actors) a.start();
     const journal = Journal.open(f.journal);
@@ -150,7 +68,7 @@ describe('a storm of failing hosts', () => {
   });
 
   test('separate memfail processes sharing the journal never exceed the limit', async () => {
-    const f = fleet();
+    const f = stormFleet(FAILING, HEALTHY, DEGRADED);
     cleanups.push(f.close);
     const runs = FAILING.map(
       (host) =>

@@ -6,19 +6,13 @@
  * the limit at once.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { Store } from '../../src/agent/store.js';
-import { HealthActor } from '../../src/evacuate/act.js';
-import { ExecDriver } from '../../src/evacuate/exec-driver.js';
-import { type Evacuation, Journal } from '../../src/evacuate/journal.js';
+import { Journal } from '../../src/evacuate/journal.js';
 import { PgDrainGate } from '../../src/fleet/drain-pg.js';
 import { openPg, type Sql } from '../../src/fleet/pg.js';
-import { DEFAULT_POLICY } from '../../src/health/policy.js';
-import { BASE_SECONDS, failure } from '../agent/fixtures.js';
 import { memfail, until } from '../agent/child.js';
+import { maxOverlap, stormActors, stormFleet } from '../evacuate/storm-fleet.js';
 import { type PostgresServer, startPostgres } from './services.js';
 
 let pg: PostgresServer;
@@ -92,82 +86,14 @@ test('a place not renewed expires; a renewed one holds', async () => {
 const FAILING = ['f1', 'f2', 'f3', 'f4', 'f5'];
 const HEALTHY = ['h1', 'h2'];
 
-function ago(ms: number): number {
-  return (Date.now() - ms) * 1000 - BASE_SECONDS * 1_000_000;
-}
-
-/** Failing hosts each with a journal of its own (its store), and healthy ones. */
-function fleet() {
-  const dir = mkdtempSync(join(tmpdir(), 'mf-drain-pg-'));
-  const hosts: Record<string, { db: string; vms: Record<string, { uuid: string }> }> = {};
-  const stores: Record<string, Store> = {};
-  for (const h of [...FAILING, ...HEALTHY]) {
-    const db = join(dir, `${h}.db`);
-    const store = Store.open(db);
-    const vms: Record<string, { uuid: string }> = {};
-    if (FAILING.includes(h)) {
-      vms[`${h}-vm1`] = { uuid: `u-${h}-1` };
-      vms[`${h}-vm2`] = { uuid: `u-${h}-2` };
-      store.insert([
-        failure(`${h}-vm1`, ago(60_000), { actionRequired: true }),
-        failure(`${h}-vm2`, ago(50_000), { actionRequired: true }),
-        failure(`${h}-vm1`, ago(40_000), { actionRequired: true }),
-      ]);
-    }
-    stores[h] = store;
-    hosts[h] = { db, vms };
-  }
-  const inventory = join(dir, 'hosts.json');
-  writeFileSync(inventory, JSON.stringify({ hosts }, null, 2));
-  return {
-    dir,
-    inventory,
-    stores,
-    close: () => {
-      for (const s of Object.values(stores)) s.close();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
-
-/** The most evacuations that were running at one instant. */
-function maxOverlap(evacuations: readonly Evacuation[]): number {
-  const points = evacuations.flatMap((e) => [
-    { t: Date.parse(e.startedAt), d: 1 },
-    { t: Date.parse(e.endedAt ?? new Date().toISOString()), d: -1 },
-  ]);
-  points.sort((a, b) => a.t - b.t || a.d - b.d);
-  let now = 0;
-  let max = 0;
-  for (const p of points) {
-    now += p.d;
-    max = Math.max(max, now);
-  }
-  return max;
-}
-
 test('failing hosts with journals of their own: never more than the limit drain at once, all drained', async () => {
-  const f = fleet();
+  const f = stormFleet(FAILING, HEALTHY);
   const logs: string[] = [];
-  const actors = FAILING.map(
-    (host) =>
-      new HealthActor({
-        host,
-        policy: DEFAULT_POLICY,
-        store: f.stores[host]!,
-        act: true,
-        evacuation: {
-          inventoryPath: f.inventory,
-          journalPath: f.stores[host]!.path, // no journal shared
-          driver: new ExecDriver({ argv: ['sh', '-c', 'sleep 0.3'] }),
-          drainLimit: 2,
-          drainGate: PgDrainGate.open(pg.url),
-          parallel: 2,
-        },
-        retryMs: 50,
-        log: (l) => logs.push(`${host}: ${l}`),
-      }),
-  );
+  const actors = stormActors(f, FAILING, logs, {
+    journalOf: (host) => f.stores[host]!.path, // no journal shared
+    gate: () => PgDrainGate.open(pg.url),
+    migrateSeconds: 0.3,
+  });
   try {
     for (const a of actors) a.start();
     let sampledMax = 0;
@@ -212,7 +138,7 @@ test('failing hosts with journals of their own: never more than the limit drain 
 });
 
 test('memfail evacuate --drain-pg: needs --drain-limit; an unreachable database holds the host back with why', async () => {
-  const f = fleet();
+  const f = stormFleet(FAILING, HEALTHY);
   try {
     const alone = memfail(['evacuate', 'f1', '--inventory', f.inventory, '--drain-pg', pg.url]);
     assert.equal(await alone.exited, 2);

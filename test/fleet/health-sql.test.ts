@@ -12,6 +12,7 @@ import { fleetHealth, fleetHealthInSql } from '../../src/fleet/pg-health.js';
 import { migratePg } from '../../src/fleet/pg-schema.js';
 import { evaluate, type HostFailure, type HostHealth } from '../../src/health/evaluate.js';
 import { DEFAULT_POLICY, type Policy, parsePolicy } from '../../src/health/policy.js';
+import { random } from '../support/random.js';
 import { type PostgresServer, startPostgres } from './services.js';
 
 let pg: PostgresServer;
@@ -59,17 +60,6 @@ function add(host: string, vm: string, seenUs: number, f: Partial<Row> = {}): vo
     seenUs,
     ...f,
   });
-}
-
-/** Deterministic pseudo-random numbers (mulberry32). */
-function random(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function buildFleet(): void {

@@ -14,6 +14,7 @@ import { dumpSchema } from './dump.js';
 import { Include } from '../../src/qapi/entities.js';
 import { checkSchemaFile, loadSchema } from '../../src/qapi/load.js';
 import { QEMU_SRC, REPO_ROOT, requireQemuSource } from './qemu-source.js';
+import { random } from '../support/random.js';
 
 function runQemuFrontEnd(mode: 'entities' | 'dump' | 'batch', ...schemaFiles: string[]): string {
   return execFileSync(
@@ -83,16 +84,10 @@ describe("QEMU's tests/qapi-schema corpus", () => {
   }
 });
 
-/** A small seeded PRNG (mulberry32): the same mutants on every run. */
+/** A seeded integer below n (test/support/random.ts): the same mutants on every run. */
 function prng(seed: number): (n: number) => number {
-  let a = seed >>> 0;
-  return (n) => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return Math.floor((((t ^ (t >>> 14)) >>> 0) / 4294967296) * n);
-  };
+  const next = random(seed);
+  return (n) => Math.floor(next() * n);
 }
 
 /** Fragments that make mutants hit the semantic checks, not only the parser. */
