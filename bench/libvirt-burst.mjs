@@ -30,7 +30,7 @@ const dist = (p) => join(root, 'dist', p);
 const { useLibvirtd, createDomain } = await import(dist('test/libvirt/libvirtd.js'));
 const { QmpClient } = await import(dist('src/qmp/client.js'));
 const { waitForGuest } = await import(dist('src/qemu/guest.js'));
-const { presetFault, mceCommandLine } = await import(dist('src/hypervisor/inject.js'));
+const { presetFault, mceCommandLine } = await import(dist('src/hypervisor/faults.js'));
 
 const python = peerPython();
 const flag = (name, fallback) => {
