@@ -7,7 +7,9 @@
 //            (QEMU's monitor event matched with libvirt's own, one row each);
 //   virsh:   `virsh event --event memory-failure --loop`, lines counted;
 //   python:  libvirt's Python binding (python3-libvirt) merely counting
-//            (bench/libvirt_count.py).
+//            (bench/libvirt_count.py);
+//   node:    memfail's own libvirt client (src/libvirt) merely counting
+//            (bench/libvirt_count.mjs): the floor for any Node receiver.
 // Each receiver's time is from the first injection to the moment it had the
 // last event (memfail: the last row committed, polled every 10 ms); CPU is its
 // user+sys from /proc over the same span. A warm-up event first proves every
@@ -138,12 +140,24 @@ async function oneRun(injectSock, dir, run) {
     },
   );
 
+  // node floor
+  let nodeReady = false;
+  let nodeResult = null;
+  const floor = startLines(
+    [process.execPath, join(root, 'bench/libvirt_count.mjs'), String(total), 'qemu:///system'],
+    (line) => {
+      if (line === 'ready') nodeReady = true;
+      else nodeResult = line.split(' ').map(Number);
+    },
+  );
+
   const client = new QmpClient();
   await client.connect(`unix:${injectSock}`);
   await waitForGuest(client, { mce: true, timeoutMs: 60_000 });
   const cmd = mceCommandLine(presetFault('corrected', 0, 0x1000n));
   const hmp = () => client.execute('human-monitor-command', { 'command-line': cmd });
   await until(() => pyReady, 'python registered', 30_000);
+  await until(() => nodeReady, 'node floor registered', 30_000);
   await until(() => memfailConnected(), 'memfail registered', 30_000);
   // Warm-up: WARM events a second apart; python (registered) gets all of them,
   // virsh and memfail at least the last. Their targets count from what they had.
@@ -157,7 +171,12 @@ async function oneRun(injectSock, dir, run) {
     );
   }
   target = { memfail: memfailRows() + count, virsh: virshCount + count };
-  const cpu0 = { memfail: cpuMs(agent.pid), virsh: cpuMs(virsh.pid), python: cpuMs(py.pid) };
+  const cpu0 = {
+    memfail: cpuMs(agent.pid),
+    virsh: cpuMs(virsh.pid),
+    python: cpuMs(py.pid),
+    node: cpuMs(floor.pid),
+  };
   const t0 = Date.now();
   let sent = 0;
   const inflight = new Set();
@@ -175,27 +194,35 @@ async function oneRun(injectSock, dir, run) {
     if (done.memfail === undefined && memfailRows() >= target.memfail) done.memfail = Date.now();
   }, 10);
   await until(
-    () => done.memfail !== undefined && done.virsh !== undefined && pyResult !== null,
+    () =>
+      done.memfail !== undefined &&
+      done.virsh !== undefined &&
+      pyResult !== null &&
+      nodeResult !== null,
     'every receiver',
     300_000,
   );
   clearInterval(poll);
   done.python = Math.round(pyResult[1] * 1000);
+  done.node = Math.round(nodeResult[1] * 1000);
   const cpu = {
     memfail: cpuMs(agent.pid) - cpu0.memfail,
     virsh: cpuMs(virsh.pid) - cpu0.virsh,
     python: cpuMs(py.pid) - cpu0.python,
+    node: cpuMs(floor.pid) - cpu0.node,
   };
   const got = {
     memfail: memfailRows() - (target.memfail - count),
     virsh: virshCount - (target.virsh - count),
     python: pyResult[0] - WARM,
+    node: nodeResult[0] - WARM,
   };
   reader?.close();
   await client.close();
   agent.kill('SIGTERM');
   virsh.kill('SIGTERM');
   py.stdin.end();
+  floor.stdin.end();
   await new Promise((r) => agent.on('close', r));
   // Every row: valid, canonical (guest inject, corrected → action-optional), QEMU's timestamp kept.
   const check = new Database(db, { readonly: true });
@@ -231,7 +258,7 @@ try {
     const r = await oneRun(injectSock, dir, run);
     const fastest = Math.min(...Object.values(r.ms));
     console.log(`run ${run}: injected in ${r.injectedMs} ms`);
-    for (const who of ['memfail', 'virsh', 'python']) {
+    for (const who of ['memfail', 'virsh', 'python', 'node']) {
       console.log(
         `  ${who.padEnd(8)} received ${String(r.got[who]).padStart(6)}/${count}  last at ${String(r.ms[who]).padStart(6)} ms (${(r.ms[who] / fastest).toFixed(2)}x fastest)  CPU ${r.cpu[who].toFixed(0).padStart(5)} ms (${(r.cpu[who] / r.cpu.python).toFixed(2)}x python)`,
       );
