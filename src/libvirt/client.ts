@@ -23,6 +23,11 @@
  * Every way a connection ends goes through teardown() on the socket's
  * 'close', after its last data: events received before EOF are delivered
  * before pending calls are rejected and 'disconnect' fires.
+ *
+ * The socket reads into one buffer of the connection's (net's `onread`), not
+ * a new Buffer and a stream 'data' event per read: under a burst of events
+ * that is most of the work per packet. Packets are views of that buffer
+ * (see framing.ts), so every packet is decoded before the read returns.
  */
 import { connect as netConnect, type Socket } from 'node:net';
 import {
@@ -97,9 +102,13 @@ const KEEPALIVE_PONG = 2;
 
 interface Pending {
   readonly name: string;
+  /** Decodes the reply's body at once (it is a view of the read buffer) and settles the call. */
   resolve(body: Buffer): void;
   reject(err: Error): void;
 }
+
+/** Bytes read from the socket at a time; a longer packet is gathered across reads. */
+const READ_BUFFER_BYTES = 64 * 1024;
 
 interface Connection {
   readonly socket: Socket;
@@ -155,7 +164,18 @@ export class LibvirtClient {
       throw new LibvirtConnectionError('busy', `connect() while ${this.runState}`);
     }
     this.runState = 'connecting';
-    const socket = netConnect({ path });
+    const readBuffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
+    const socket = netConnect({
+      path,
+      onread: {
+        buffer: readBuffer,
+        callback: (bytes: number) => {
+          conn.sawData = true;
+          conn.framer.push(readBuffer.subarray(0, bytes));
+          return true;
+        },
+      },
+    });
     let resolveClosed!: (info: LibvirtDisconnectInfo) => void;
     this.closedPromise = new Promise((r) => {
       resolveClosed = r;
@@ -177,10 +197,6 @@ export class LibvirtClient {
       resolveClosed,
     };
     this.conn = conn;
-    socket.on('data', (chunk: Buffer) => {
-      conn.sawData = true;
-      conn.framer.push(chunk);
-    });
     socket.on('error', (err) => {
       conn.reason ??= { reason: 'socket-error', error: err };
     });
@@ -247,8 +263,18 @@ export class LibvirtClient {
     const serial = this.nextSerial;
     this.nextSerial = (this.nextSerial + 1) >>> 0 || 1;
     const body = encode(spec.args, args);
-    return new Promise<Buffer>((resolve, reject) => {
-      this.pending.set(serial, { name: spec.name, resolve, reject });
+    return new Promise<R>((resolve, reject) => {
+      this.pending.set(serial, {
+        name: spec.name,
+        resolve: (reply) => {
+          try {
+            resolve(decode(spec.ret, reply));
+          } catch (err) {
+            reject(err as Error);
+          }
+        },
+        reject,
+      });
       conn.socket.write(
         encodePacket(
           {
@@ -262,7 +288,7 @@ export class LibvirtClient {
           body,
         ),
       );
-    }).then((reply) => decode(spec.ret, reply));
+    });
   }
 
   /** Sends CONNECT_CLOSE (waiting at most `timeoutMs`), then hangs up; resolves once torn down. */
