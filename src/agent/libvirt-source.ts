@@ -368,15 +368,18 @@ export class LibvirtWatcher {
     // QEMU's message as QMP carries it; libvirt hands the data on as compact JSON.
     const raw = `{"timestamp":{"seconds":${body.seconds},"microseconds":${body.micros}},"event":"MEMORY_FAILURE"${body.details === null ? '' : `,"data":${body.details}`}}`;
     const message: Record<string, unknown> = {
-      timestamp: { seconds: body.seconds, microseconds: body.micros },
+      timestamp: timestamp ?? { seconds: body.seconds, microseconds: body.micros },
       event,
-      ...(data === undefined ? {} : { data }),
     };
+    if (data !== undefined) message.data = data;
+    const read = readMemoryFailure(data);
     this.failures++;
     this.writer.push({
       kind: 'failure',
       vm: dom.name,
-      ...readMemoryFailure(data),
+      dialect: read.dialect,
+      failure: read.failure,
+      error: read.error,
       timestamp,
       receivedUs,
       message,

@@ -85,6 +85,13 @@ export class XdrReader {
     return out;
   }
 
+  /** `n` bytes (and their zero padding) as UTF-8 text, decoded in place. */
+  utf8(n: number, what: string): string {
+    const start = this.pos;
+    this.bytes(n, what);
+    return this.buf.toString('utf8', start, start + n);
+  }
+
   /** A length word checked against `max` before anything is read or allocated. */
   length(max: number, what: string): number {
     const n = this.uint();
@@ -228,7 +235,7 @@ export function string(max: number): Codec<string> {
   const xdr = `string<${max}>`;
   return {
     xdr,
-    read: (r) => r.bytes(r.length(max, xdr), xdr).toString('utf8'),
+    read: (r) => r.utf8(r.length(max, xdr), xdr),
     write: (w, v) => {
       const b = Buffer.from(v, 'utf8');
       if (b.length > max) throw new RangeError(`${xdr}: ${b.length} bytes`);
