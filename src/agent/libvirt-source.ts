@@ -53,6 +53,15 @@ const MONITORED_EVENTS = `^(MEMORY_FAILURE|${QMP_LIFECYCLE_EVENTS.join('|')})$`;
 
 export const DEFAULT_LIBVIRT_URI = 'qemu:///system';
 
+/**
+ * While events pour in, the connection reads every READ_GATHER_MS (see
+ * LibvirtClient's gatherMs): a burst of failures costs a wake-up per read
+ * rather than per event. Under a burst the batch commits at most every
+ * 100 ms anyway (BatchWriter's minCommitIntervalMs), so this adds little to
+ * when an event is acknowledged; a lone event is read at once.
+ */
+export const READ_GATHER_MS = 50;
+
 export interface LibvirtTarget {
   readonly uri: string;
   readonly socket: string;
@@ -219,6 +228,7 @@ export class LibvirtWatcher {
       this.state = 'connecting';
       const client = new LibvirtClient({
         connectTimeoutMs: this.options.connectTimeoutMs ?? 10_000,
+        gatherMs: READ_GATHER_MS,
         ...(this.options.keepaliveIntervalMs === undefined
           ? {}
           : { keepaliveIntervalMs: this.options.keepaliveIntervalMs }),

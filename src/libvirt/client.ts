@@ -88,6 +88,14 @@ export interface LibvirtClientOptions {
   readonly keepaliveIntervalMs?: number;
   readonly keepaliveCount?: number;
   readonly limits?: LibvirtFramerLimits;
+  /**
+   * Under a burst (reads a few `gatherMs` apart or closer), pause reading
+   * for this long after each read, so that many packets come in one read:
+   * a receiver of event floods spends most of its CPU on wake-ups. Delays a
+   * packet by at most this much, and only while packets keep coming; a lone
+   * packet is read at once. Default 0: read every packet as it comes.
+   */
+  readonly gatherMs?: number;
   /** Hears about MESSAGE packets of procedures memfail does not know (they are dropped). */
   readonly onUnknownMessage?: (program: number, procedure: number) => void;
 }
@@ -109,6 +117,12 @@ interface Pending {
 
 /** Bytes read from the socket at a time; a longer packet is gathered across reads. */
 const READ_BUFFER_BYTES = 64 * 1024;
+/**
+ * With `gatherMs`: reads this many pauses apart (or closer) are one burst.
+ * After a pause the next read comes `gatherMs` after the last, so a burst
+ * is told by reads a few pauses apart, not by reads closer than one.
+ */
+const BURST_GAP_PAUSES = 4;
 
 interface Connection {
   readonly socket: Socket;
@@ -119,6 +133,9 @@ interface Connection {
   sawData: boolean;
   silentIntervals: number;
   keepalive: NodeJS.Timeout | null;
+  /** gatherMs: when the last read was (performance.now()), and the pause under way. */
+  lastReadAt: number;
+  gathering: NodeJS.Timeout | null;
   resolveClosed(info: LibvirtDisconnectInfo): void;
 }
 
@@ -172,7 +189,7 @@ export class LibvirtClient {
         callback: (bytes: number) => {
           conn.sawData = true;
           conn.framer.push(readBuffer.subarray(0, bytes));
-          return true;
+          return this.gather(conn);
         },
       },
     });
@@ -194,6 +211,8 @@ export class LibvirtClient {
       sawData: false,
       silentIntervals: 0,
       keepalive: null,
+      lastReadAt: Number.NEGATIVE_INFINITY,
+      gathering: null,
       resolveClosed,
     };
     this.conn = conn;
@@ -397,6 +416,26 @@ export class LibvirtClient {
     for (const l of [...this.eventListeners]) l(event);
   }
 
+  /**
+   * Whether to read on at once (net's onread: false pauses the socket). With
+   * `gatherMs`, a read that follows the last within a burst's gap pauses
+   * reading for `gatherMs`, so that the packets sent meanwhile come in one
+   * read: a wake-up per packet is most of what a packet costs.
+   */
+  private gather(conn: Connection): boolean {
+    const pause = this.options.gatherMs ?? 0;
+    if (pause <= 0) return true;
+    const now = performance.now();
+    const burst = now - conn.lastReadAt < pause * BURST_GAP_PAUSES;
+    conn.lastReadAt = now;
+    if (!burst || conn.reason !== null || conn.gathering !== null) return true;
+    conn.gathering = setTimeout(() => {
+      conn.gathering = null;
+      if (conn.reason === null) conn.socket.resume();
+    }, pause);
+    return false;
+  }
+
   private protocolError(
     conn: Connection,
     code: LibvirtProtocolError['code'],
@@ -457,6 +496,7 @@ export class LibvirtClient {
     if (this.conn !== conn) return;
     this.conn = null;
     if (conn.keepalive !== null) clearInterval(conn.keepalive);
+    if (conn.gathering !== null) clearTimeout(conn.gathering);
     const truncated = conn.reason === null ? conn.framer.end() : null;
     const info: LibvirtDisconnectInfo =
       conn.reason ??
