@@ -4,18 +4,20 @@
 // human-monitor-command "mce" in flight; corrected errors, so the guest is
 // never reset). Received in the same run by:
 //   memfail: `memfail watch --libvirt -q --db DB`, recording every event durably
-//            (QEMU's monitor event matched with libvirt's own, one row each);
+//            (QEMU's monitor events, one row each);
 //   virsh:   `virsh event --event memory-failure --loop`, lines counted;
 //   python:  libvirt's Python binding (python3-libvirt) merely counting
 //            (bench/libvirt_count.py);
 //   node:    memfail's own libvirt client (src/libvirt) merely counting
-//            (bench/libvirt_count.mjs): the floor for any Node receiver.
+//            (bench/libvirt_count.mjs): the floor for any Node receiver;
+//   baseline (with --baseline DIR): DIR's memfail (another checkout, built),
+//            run as memfail is: a change measured against the code before it.
 // Each receiver's time is from the first injection to the moment it had the
 // last event (memfail: the last row committed, polled every 10 ms); CPU is its
 // user+sys from /proc over the same span. A warm-up event first proves every
 // receiver is registered.
 //
-//   node bench/libvirt-burst.mjs [--events N] [--runs R]
+//   node bench/libvirt-burst.mjs [--events N] [--runs R] [--baseline DIR]
 //
 // Needs root, libvirt (scripts/setup.sh) and a build (npm run build): it starts
 // the shared test libvirtd (test/libvirt/libvirtd.ts) and stops it at the end.
@@ -41,6 +43,7 @@ const flag = (name, fallback) => {
 };
 const count = Number(flag('--events', 20_000));
 const runs = Number(flag('--runs', 1));
+const baselineRoot = flag('--baseline', null);
 // MEMFAIL_BENCH_AGENT_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=DIR") go to the agent's node alone.
 const nodeArgs = (process.env.MEMFAIL_BENCH_AGENT_NODE_ARGS ?? '').split(' ').filter(Boolean);
 const WINDOW = 64;
@@ -82,42 +85,48 @@ async function until(check, what, limitMs) {
   }
 }
 
-async function oneRun(injectSock, dir, run) {
-  const total = count + WARM; // python's: the warm-up events and the burst
-  const db = join(dir, `run${run}.db`);
-  const done = {};
-  let target = null;
-  // memfail
-  const agent = spawn(
+/** `memfail watch --libvirt` of the checkout at `at`, recording into `db`. */
+function startAgent(at, db) {
+  const child = spawn(
     process.execPath,
-    [...nodeArgs, join(root, 'bin/memfail.js'), 'watch', '--libvirt', '-q', '--db', db],
-    {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    },
+    [...nodeArgs, join(at, 'bin/memfail.js'), 'watch', '--libvirt', '-q', '--db', db],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
   );
-  let agentErr = '';
-  agent.stderr.on('data', (c) => (agentErr += c));
+  let stderr = '';
+  child.stderr.on('data', (c) => (stderr += c));
   let reader = null;
-  const memfailRows = () => {
+  const count = (sql) => {
     try {
       reader ??= new Database(db, { readonly: true, fileMustExist: true });
-      return reader.prepare('SELECT count(*) AS n FROM memory_failure').get().n;
+      return reader.prepare(sql).get().n;
     } catch {
       reader = null;
       return 0;
     }
   };
-  const memfailConnected = () => {
-    try {
-      reader ??= new Database(db, { readonly: true, fileMustExist: true });
-      return (
-        reader.prepare("SELECT count(*) AS n FROM lifecycle WHERE kind = 'CONNECTED'").get().n > 0
-      );
-    } catch {
+  return {
+    child,
+    stderr: () => stderr,
+    rows: () => count('SELECT count(*) AS n FROM memory_failure'),
+    connected: () => count("SELECT count(*) AS n FROM lifecycle WHERE kind = 'CONNECTED'") > 0,
+    async stop() {
+      reader?.close();
       reader = null;
-      return false;
-    }
+      child.kill('SIGTERM');
+      if (child.exitCode === null) await new Promise((r) => child.on('close', r));
+    },
   };
+}
+
+async function oneRun(injectSock, dir, run) {
+  const total = count + WARM; // python's: the warm-up events and the burst
+  const db = join(dir, `run${run}.db`);
+  const done = {};
+  let target = null;
+  const memfail = startAgent(root, db);
+  const baseline = baselineRoot === null ? null : startAgent(baselineRoot, `${db}.baseline`);
+  const agents = { memfail, ...(baseline === null ? {} : { baseline }) };
+  const memfailRows = memfail.rows;
   // virsh
   let virshCount = 0;
   const virsh = startLines(
@@ -158,21 +167,24 @@ async function oneRun(injectSock, dir, run) {
   const hmp = () => client.execute('human-monitor-command', { 'command-line': cmd });
   await until(() => pyReady, 'python registered', 30_000);
   await until(() => nodeReady, 'node floor registered', 30_000);
-  await until(() => memfailConnected(), 'memfail registered', 30_000);
+  for (const [who, a] of Object.entries(agents)) {
+    await until(() => a.connected(), `${who} registered`, 30_000);
+  }
   // Warm-up: WARM events a second apart; python (registered) gets all of them,
   // virsh and memfail at least the last. Their targets count from what they had.
   for (let i = 0; i < WARM; i++) {
     await hmp();
     await sleep(1000);
   }
-  if (memfailRows() < 1 || virshCount < 1) {
+  if (Object.values(agents).some((a) => a.rows() < 1) || virshCount < 1) {
     throw new Error(
-      `receivers not ready: memfail ${memfailRows()} virsh ${virshCount}\n${agentErr}`,
+      `receivers not ready: memfail ${memfailRows()} virsh ${virshCount}\n${memfail.stderr()}`,
     );
   }
-  target = { memfail: memfailRows() + count, virsh: virshCount + count };
+  target = { virsh: virshCount + count };
+  for (const [who, a] of Object.entries(agents)) target[who] = a.rows() + count;
   const cpu0 = {
-    memfail: cpuMs(agent.pid),
+    ...Object.fromEntries(Object.entries(agents).map(([who, a]) => [who, cpuMs(a.child.pid)])),
     virsh: cpuMs(virsh.pid),
     python: cpuMs(py.pid),
     node: cpuMs(floor.pid),
@@ -191,11 +203,13 @@ async function oneRun(injectSock, dir, run) {
   await Promise.all(inflight);
   const injectedMs = Date.now() - t0;
   const poll = setInterval(() => {
-    if (done.memfail === undefined && memfailRows() >= target.memfail) done.memfail = Date.now();
+    for (const [who, a] of Object.entries(agents)) {
+      if (done[who] === undefined && a.rows() >= target[who]) done[who] = Date.now();
+    }
   }, 10);
   await until(
     () =>
-      done.memfail !== undefined &&
+      Object.keys(agents).every((who) => done[who] !== undefined) &&
       done.virsh !== undefined &&
       pyResult !== null &&
       nodeResult !== null,
@@ -206,24 +220,26 @@ async function oneRun(injectSock, dir, run) {
   done.python = Math.round(pyResult[1] * 1000);
   done.node = Math.round(nodeResult[1] * 1000);
   const cpu = {
-    memfail: cpuMs(agent.pid) - cpu0.memfail,
+    ...Object.fromEntries(
+      Object.entries(agents).map(([who, a]) => [who, cpuMs(a.child.pid) - cpu0[who]]),
+    ),
     virsh: cpuMs(virsh.pid) - cpu0.virsh,
     python: cpuMs(py.pid) - cpu0.python,
     node: cpuMs(floor.pid) - cpu0.node,
   };
   const got = {
-    memfail: memfailRows() - (target.memfail - count),
+    ...Object.fromEntries(
+      Object.entries(agents).map(([who, a]) => [who, a.rows() - (target[who] - count)]),
+    ),
     virsh: virshCount - (target.virsh - count),
     python: pyResult[0] - WARM,
     node: nodeResult[0] - WARM,
   };
-  reader?.close();
   await client.close();
-  agent.kill('SIGTERM');
+  for (const a of Object.values(agents)) await a.stop();
   virsh.kill('SIGTERM');
   py.stdin.end();
   floor.stdin.end();
-  await new Promise((r) => agent.on('close', r));
   // Every row: valid, canonical (guest inject, corrected → action-optional), QEMU's timestamp kept.
   const check = new Database(db, { readonly: true });
   const bad = check
@@ -258,7 +274,13 @@ try {
     const r = await oneRun(injectSock, dir, run);
     const fastest = Math.min(...Object.values(r.ms));
     console.log(`run ${run}: injected in ${r.injectedMs} ms`);
-    for (const who of ['memfail', 'virsh', 'python', 'node']) {
+    for (const who of [
+      'memfail',
+      ...(baselineRoot === null ? [] : ['baseline']),
+      'virsh',
+      'python',
+      'node',
+    ]) {
       console.log(
         `  ${who.padEnd(8)} received ${String(r.got[who]).padStart(6)}/${count}  last at ${String(r.ms[who]).padStart(6)} ms (${(r.ms[who] / fastest).toFixed(2)}x fastest)  CPU ${r.cpu[who].toFixed(0).padStart(5)} ms (${(r.cpu[who] / r.cpu.python).toFixed(2)}x python)`,
       );
