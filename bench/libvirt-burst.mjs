@@ -12,6 +12,8 @@
 //            (bench/libvirt_count.mjs): the floor for any Node receiver;
 //   baseline (with --baseline DIR): DIR's memfail (another checkout, built),
 //            run as memfail is: a change measured against the code before it.
+// Every receiver hears the bench's domain alone: other users of the same
+// libvirtd (tests running meanwhile) neither count nor cost.
 // Each receiver's time is from the first injection to the moment it had the
 // last event (memfail: the last row committed, polled every 10 ms); CPU is its
 // user+sys from /proc over the same span. A warm-up event first proves every
@@ -85,8 +87,8 @@ async function until(check, what, limitMs) {
   }
 }
 
-/** `memfail watch --libvirt` of the checkout at `at`, recording into `db`. */
-function startAgent(at, db) {
+/** `memfail watch --libvirt` of the checkout at `at`, recording into `db`; rows of domain `vm` counted. */
+function startAgent(at, db, vm) {
   const child = spawn(
     process.execPath,
     [...nodeArgs, join(at, 'bin/memfail.js'), 'watch', '--libvirt', '-q', '--db', db],
@@ -98,7 +100,7 @@ function startAgent(at, db) {
   const count = (sql) => {
     try {
       reader ??= new Database(db, { readonly: true, fileMustExist: true });
-      return reader.prepare(sql).get().n;
+      return reader.prepare(sql).get(vm).n;
     } catch {
       reader = null;
       return 0;
@@ -107,8 +109,9 @@ function startAgent(at, db) {
   return {
     child,
     stderr: () => stderr,
-    rows: () => count('SELECT count(*) AS n FROM memory_failure'),
-    connected: () => count("SELECT count(*) AS n FROM lifecycle WHERE kind = 'CONNECTED'") > 0,
+    rows: () => count('SELECT count(*) AS n FROM memory_failure WHERE vm = ?'),
+    connected: () =>
+      count("SELECT count(*) AS n FROM lifecycle WHERE kind = 'CONNECTED' AND vm = ?") > 0,
     async stop() {
       reader?.close();
       reader = null;
@@ -118,19 +121,30 @@ function startAgent(at, db) {
   };
 }
 
-async function oneRun(injectSock, dir, run) {
+async function oneRun(injectSock, domainName, dir, run) {
   const total = count + WARM; // python's: the warm-up events and the burst
   const db = join(dir, `run${run}.db`);
   const done = {};
   let target = null;
-  const memfail = startAgent(root, db);
-  const baseline = baselineRoot === null ? null : startAgent(baselineRoot, `${db}.baseline`);
+  const memfail = startAgent(root, db, domainName);
+  const baseline =
+    baselineRoot === null ? null : startAgent(baselineRoot, `${db}.baseline`, domainName);
   const agents = { memfail, ...(baseline === null ? {} : { baseline }) };
   const memfailRows = memfail.rows;
   // virsh
   let virshCount = 0;
   const virsh = startLines(
-    ['virsh', '-c', 'qemu:///system', 'event', '--event', 'memory-failure', '--loop'],
+    [
+      'virsh',
+      '-c',
+      'qemu:///system',
+      'event',
+      '--domain',
+      domainName,
+      '--event',
+      'memory-failure',
+      '--loop',
+    ],
     (line) => {
       if (line.includes("'memory-failure'")) {
         virshCount++;
@@ -142,7 +156,7 @@ async function oneRun(injectSock, dir, run) {
   let pyReady = false;
   let pyResult = null;
   const py = startLines(
-    [python, join(root, 'bench/libvirt_count.py'), String(total), 'qemu:///system'],
+    [python, join(root, 'bench/libvirt_count.py'), String(total), 'qemu:///system', domainName],
     (line) => {
       if (line === 'ready') pyReady = true;
       else pyResult = line.split(' ').map(Number);
@@ -153,7 +167,13 @@ async function oneRun(injectSock, dir, run) {
   let nodeReady = false;
   let nodeResult = null;
   const floor = startLines(
-    [process.execPath, join(root, 'bench/libvirt_count.mjs'), String(total), 'qemu:///system'],
+    [
+      process.execPath,
+      join(root, 'bench/libvirt_count.mjs'),
+      String(total),
+      'qemu:///system',
+      domainName,
+    ],
     (line) => {
       if (line === 'ready') nodeReady = true;
       else nodeResult = line.split(' ').map(Number);
@@ -244,9 +264,9 @@ async function oneRun(injectSock, dir, run) {
   const check = new Database(db, { readonly: true });
   const bad = check
     .prepare(
-      "SELECT count(*) AS n FROM memory_failure WHERE valid = 0 OR recipient <> 'guest' OR action <> 'inject' OR ts_seconds < 0",
+      "SELECT count(*) AS n FROM memory_failure WHERE vm = ? AND (valid = 0 OR recipient <> 'guest' OR action <> 'inject' OR ts_seconds < 0)",
     )
-    .get().n;
+    .get(domainName).n;
   check.close();
   if (bad !== 0) throw new Error(`${bad} memfail rows are not the injected failure`);
   return {
@@ -271,7 +291,7 @@ try {
     `libvirt burst: ${count} MEMORY_FAILURE per run, ${runs} run(s); python ${pythonVersion(python)}; load ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`,
   );
   for (let run = 1; run <= runs; run++) {
-    const r = await oneRun(injectSock, dir, run);
+    const r = await oneRun(injectSock, domain.name, dir, run);
     const fastest = Math.min(...Object.values(r.ms));
     console.log(`run ${run}: injected in ${r.injectedMs} ms`);
     for (const who of [

@@ -1,7 +1,8 @@
 // The Node floor for bench/libvirt-burst.mjs: memfail's own libvirt client
 // (src/libvirt) registered for MEMORY_FAILURE (event 25), merely counting —
 // what bench/libvirt_count.py does with libvirt's Python binding.
-//   node bench/libvirt_count.mjs COUNT URI [SOCKET]
+//   node bench/libvirt_count.mjs COUNT URI [DOMAIN]
+// (DOMAIN: that domain's events alone; else every domain's.)
 // Prints "ready" once registered, then "COUNT EPOCH_SECONDS_OF_THE_LAST", and
 // exits when its stdin closes (so that the bench can read its CPU time first).
 import { dirname, join } from 'node:path';
@@ -14,7 +15,8 @@ const { LibvirtClient, REMOTE, DOMAIN_EVENT_ID } = await import(
 
 const want = Number(process.argv[2]);
 const uri = process.argv[3];
-const socket = process.argv[4] ?? '/var/run/libvirt/libvirt-sock';
+const domainName = process.argv[4] ?? null;
+const socket = '/var/run/libvirt/libvirt-sock';
 let count = 0;
 let last = 0;
 const client = new LibvirtClient();
@@ -27,9 +29,13 @@ client.on('event', (ev) => {
   }
 });
 await client.connect(socket, { uri });
+const dom =
+  domainName === null
+    ? null
+    : (await client.call(REMOTE.domainLookupByName, { name: domainName })).dom;
 await client.call(REMOTE.connectDomainEventCallbackRegisterAny, {
   eventID: DOMAIN_EVENT_ID.memoryFailure,
-  dom: null,
+  dom,
 });
 console.log('ready');
 process.stdin.resume();
