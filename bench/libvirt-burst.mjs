@@ -4,16 +4,22 @@
 // human-monitor-command "mce" in flight; corrected errors, so the guest is
 // never reset). Received in the same run by:
 //   memfail: `memfail watch --libvirt -q --db DB`, recording every event durably
-//            (QEMU's monitor event matched with libvirt's own, one row each);
+//            (QEMU's monitor events, one row each);
 //   virsh:   `virsh event --event memory-failure --loop`, lines counted;
 //   python:  libvirt's Python binding (python3-libvirt) merely counting
-//            (bench/libvirt_count.py).
+//            (bench/libvirt_count.py);
+//   node:    memfail's own libvirt client (src/libvirt) merely counting
+//            (bench/libvirt_count.mjs): the floor for any Node receiver;
+//   baseline (with --baseline DIR): DIR's memfail (another checkout, built),
+//            run as memfail is: a change measured against the code before it.
+// Every receiver hears the bench's domain alone: other users of the same
+// libvirtd (tests running meanwhile) neither count nor cost.
 // Each receiver's time is from the first injection to the moment it had the
 // last event (memfail: the last row committed, polled every 10 ms); CPU is its
 // user+sys from /proc over the same span. A warm-up event first proves every
 // receiver is registered.
 //
-//   node bench/libvirt-burst.mjs [--events N] [--runs R]
+//   node bench/libvirt-burst.mjs [--events N] [--runs R] [--baseline DIR]
 //
 // Needs root, libvirt (scripts/setup.sh) and a build (npm run build): it starts
 // the shared test libvirtd (test/libvirt/libvirtd.ts) and stops it at the end.
@@ -30,7 +36,7 @@ const dist = (p) => join(root, 'dist', p);
 const { useLibvirtd, createDomain } = await import(dist('test/libvirt/libvirtd.js'));
 const { QmpClient } = await import(dist('src/qmp/client.js'));
 const { waitForGuest } = await import(dist('src/qemu/guest.js'));
-const { presetFault, mceCommandLine } = await import(dist('src/hypervisor/inject.js'));
+const { presetFault, mceCommandLine } = await import(dist('src/hypervisor/faults.js'));
 
 const python = peerPython();
 const flag = (name, fallback) => {
@@ -39,6 +45,7 @@ const flag = (name, fallback) => {
 };
 const count = Number(flag('--events', 20_000));
 const runs = Number(flag('--runs', 1));
+const baselineRoot = flag('--baseline', null);
 // MEMFAIL_BENCH_AGENT_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=DIR") go to the agent's node alone.
 const nodeArgs = (process.env.MEMFAIL_BENCH_AGENT_NODE_ARGS ?? '').split(' ').filter(Boolean);
 const WINDOW = 64;
@@ -80,46 +87,64 @@ async function until(check, what, limitMs) {
   }
 }
 
-async function oneRun(injectSock, dir, run) {
-  const total = count + WARM; // python's: the warm-up events and the burst
-  const db = join(dir, `run${run}.db`);
-  const done = {};
-  let target = null;
-  // memfail
-  const agent = spawn(
+/** `memfail watch --libvirt` of the checkout at `at`, recording into `db`; rows of domain `vm` counted. */
+function startAgent(at, db, vm) {
+  const child = spawn(
     process.execPath,
-    [...nodeArgs, join(root, 'bin/memfail.js'), 'watch', '--libvirt', '-q', '--db', db],
-    {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    },
+    [...nodeArgs, join(at, 'bin/memfail.js'), 'watch', '--libvirt', '-q', '--db', db],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
   );
-  let agentErr = '';
-  agent.stderr.on('data', (c) => (agentErr += c));
+  let stderr = '';
+  child.stderr.on('data', (c) => (stderr += c));
   let reader = null;
-  const memfailRows = () => {
+  const count = (sql) => {
     try {
       reader ??= new Database(db, { readonly: true, fileMustExist: true });
-      return reader.prepare('SELECT count(*) AS n FROM memory_failure').get().n;
+      return reader.prepare(sql).get(vm).n;
     } catch {
       reader = null;
       return 0;
     }
   };
-  const memfailConnected = () => {
-    try {
-      reader ??= new Database(db, { readonly: true, fileMustExist: true });
-      return (
-        reader.prepare("SELECT count(*) AS n FROM lifecycle WHERE kind = 'CONNECTED'").get().n > 0
-      );
-    } catch {
+  return {
+    child,
+    stderr: () => stderr,
+    rows: () => count('SELECT count(*) AS n FROM memory_failure WHERE vm = ?'),
+    connected: () =>
+      count("SELECT count(*) AS n FROM lifecycle WHERE kind = 'CONNECTED' AND vm = ?") > 0,
+    async stop() {
+      reader?.close();
       reader = null;
-      return false;
-    }
+      child.kill('SIGTERM');
+      if (child.exitCode === null) await new Promise((r) => child.on('close', r));
+    },
   };
+}
+
+async function oneRun(injectSock, domainName, dir, run) {
+  const total = count + WARM; // python's: the warm-up events and the burst
+  const db = join(dir, `run${run}.db`);
+  const done = {};
+  let target = null;
+  const memfail = startAgent(root, db, domainName);
+  const baseline =
+    baselineRoot === null ? null : startAgent(baselineRoot, `${db}.baseline`, domainName);
+  const agents = { memfail, ...(baseline === null ? {} : { baseline }) };
+  const memfailRows = memfail.rows;
   // virsh
   let virshCount = 0;
   const virsh = startLines(
-    ['virsh', '-c', 'qemu:///system', 'event', '--event', 'memory-failure', '--loop'],
+    [
+      'virsh',
+      '-c',
+      'qemu:///system',
+      'event',
+      '--domain',
+      domainName,
+      '--event',
+      'memory-failure',
+      '--loop',
+    ],
     (line) => {
       if (line.includes("'memory-failure'")) {
         virshCount++;
@@ -131,10 +156,27 @@ async function oneRun(injectSock, dir, run) {
   let pyReady = false;
   let pyResult = null;
   const py = startLines(
-    [python, join(root, 'bench/libvirt_count.py'), String(total), 'qemu:///system'],
+    [python, join(root, 'bench/libvirt_count.py'), String(total), 'qemu:///system', domainName],
     (line) => {
       if (line === 'ready') pyReady = true;
       else pyResult = line.split(' ').map(Number);
+    },
+  );
+
+  // node floor
+  let nodeReady = false;
+  let nodeResult = null;
+  const floor = startLines(
+    [
+      process.execPath,
+      join(root, 'bench/libvirt_count.mjs'),
+      String(total),
+      'qemu:///system',
+      domainName,
+    ],
+    (line) => {
+      if (line === 'ready') nodeReady = true;
+      else nodeResult = line.split(' ').map(Number);
     },
   );
 
@@ -144,20 +186,29 @@ async function oneRun(injectSock, dir, run) {
   const cmd = mceCommandLine(presetFault('corrected', 0, 0x1000n));
   const hmp = () => client.execute('human-monitor-command', { 'command-line': cmd });
   await until(() => pyReady, 'python registered', 30_000);
-  await until(() => memfailConnected(), 'memfail registered', 30_000);
+  await until(() => nodeReady, 'node floor registered', 30_000);
+  for (const [who, a] of Object.entries(agents)) {
+    await until(() => a.connected(), `${who} registered`, 30_000);
+  }
   // Warm-up: WARM events a second apart; python (registered) gets all of them,
   // virsh and memfail at least the last. Their targets count from what they had.
   for (let i = 0; i < WARM; i++) {
     await hmp();
     await sleep(1000);
   }
-  if (memfailRows() < 1 || virshCount < 1) {
+  if (Object.values(agents).some((a) => a.rows() < 1) || virshCount < 1) {
     throw new Error(
-      `receivers not ready: memfail ${memfailRows()} virsh ${virshCount}\n${agentErr}`,
+      `receivers not ready: memfail ${memfailRows()} virsh ${virshCount}\n${memfail.stderr()}`,
     );
   }
-  target = { memfail: memfailRows() + count, virsh: virshCount + count };
-  const cpu0 = { memfail: cpuMs(agent.pid), virsh: cpuMs(virsh.pid), python: cpuMs(py.pid) };
+  target = { virsh: virshCount + count };
+  for (const [who, a] of Object.entries(agents)) target[who] = a.rows() + count;
+  const cpu0 = {
+    ...Object.fromEntries(Object.entries(agents).map(([who, a]) => [who, cpuMs(a.child.pid)])),
+    virsh: cpuMs(virsh.pid),
+    python: cpuMs(py.pid),
+    node: cpuMs(floor.pid),
+  };
   const t0 = Date.now();
   let sent = 0;
   const inflight = new Set();
@@ -172,38 +223,50 @@ async function oneRun(injectSock, dir, run) {
   await Promise.all(inflight);
   const injectedMs = Date.now() - t0;
   const poll = setInterval(() => {
-    if (done.memfail === undefined && memfailRows() >= target.memfail) done.memfail = Date.now();
+    for (const [who, a] of Object.entries(agents)) {
+      if (done[who] === undefined && a.rows() >= target[who]) done[who] = Date.now();
+    }
   }, 10);
   await until(
-    () => done.memfail !== undefined && done.virsh !== undefined && pyResult !== null,
+    () =>
+      Object.keys(agents).every((who) => done[who] !== undefined) &&
+      done.virsh !== undefined &&
+      pyResult !== null &&
+      nodeResult !== null,
     'every receiver',
     300_000,
   );
   clearInterval(poll);
   done.python = Math.round(pyResult[1] * 1000);
+  done.node = Math.round(nodeResult[1] * 1000);
   const cpu = {
-    memfail: cpuMs(agent.pid) - cpu0.memfail,
+    ...Object.fromEntries(
+      Object.entries(agents).map(([who, a]) => [who, cpuMs(a.child.pid) - cpu0[who]]),
+    ),
     virsh: cpuMs(virsh.pid) - cpu0.virsh,
     python: cpuMs(py.pid) - cpu0.python,
+    node: cpuMs(floor.pid) - cpu0.node,
   };
   const got = {
-    memfail: memfailRows() - (target.memfail - count),
+    ...Object.fromEntries(
+      Object.entries(agents).map(([who, a]) => [who, a.rows() - (target[who] - count)]),
+    ),
     virsh: virshCount - (target.virsh - count),
     python: pyResult[0] - WARM,
+    node: nodeResult[0] - WARM,
   };
-  reader?.close();
   await client.close();
-  agent.kill('SIGTERM');
+  for (const a of Object.values(agents)) await a.stop();
   virsh.kill('SIGTERM');
   py.stdin.end();
-  await new Promise((r) => agent.on('close', r));
+  floor.stdin.end();
   // Every row: valid, canonical (guest inject, corrected → action-optional), QEMU's timestamp kept.
   const check = new Database(db, { readonly: true });
   const bad = check
     .prepare(
-      "SELECT count(*) AS n FROM memory_failure WHERE valid = 0 OR recipient <> 'guest' OR action <> 'inject' OR ts_seconds < 0",
+      "SELECT count(*) AS n FROM memory_failure WHERE vm = ? AND (valid = 0 OR recipient <> 'guest' OR action <> 'inject' OR ts_seconds < 0)",
     )
-    .get().n;
+    .get(domainName).n;
   check.close();
   if (bad !== 0) throw new Error(`${bad} memfail rows are not the injected failure`);
   return {
@@ -228,10 +291,16 @@ try {
     `libvirt burst: ${count} MEMORY_FAILURE per run, ${runs} run(s); python ${pythonVersion(python)}; load ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`,
   );
   for (let run = 1; run <= runs; run++) {
-    const r = await oneRun(injectSock, dir, run);
+    const r = await oneRun(injectSock, domain.name, dir, run);
     const fastest = Math.min(...Object.values(r.ms));
     console.log(`run ${run}: injected in ${r.injectedMs} ms`);
-    for (const who of ['memfail', 'virsh', 'python']) {
+    for (const who of [
+      'memfail',
+      ...(baselineRoot === null ? [] : ['baseline']),
+      'virsh',
+      'python',
+      'node',
+    ]) {
       console.log(
         `  ${who.padEnd(8)} received ${String(r.got[who]).padStart(6)}/${count}  last at ${String(r.ms[who]).padStart(6)} ms (${(r.ms[who] / fastest).toFixed(2)}x fastest)  CPU ${r.cpu[who].toFixed(0).padStart(5)} ms (${(r.cpu[who] / r.cpu.python).toFixed(2)}x python)`,
       );

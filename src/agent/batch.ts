@@ -1,7 +1,13 @@
 /**
  * Groups observations into transactions: a batch is committed when it reaches
  * `maxEvents` or `maxDelayMs` after its first observation, whichever comes
- * first. An observation is *acknowledged* once its batch committed; listeners
+ * first — but, short of `maxEvents`, no sooner than `minCommitIntervalMs`
+ * after the previous commit. A lone observation is committed `maxDelayMs`
+ * after it came; under a steady stream commits settle at one per
+ * `minCommitIntervalMs`, each with all that came meanwhile: a commit has a
+ * fixed cost (every page it touches goes to the WAL whole), so rows cost
+ * less than half as much in batches of 140 as in batches of 15. An
+ * observation is *acknowledged* once its batch committed; listeners
  * registered with onCommitted hear about each committed batch, in order.
  *
  * One bad observation never blocks the others: store-rows.ts makes any observation
@@ -25,8 +31,10 @@ import type { InsertResult, Store } from './store.js';
 export interface BatchOptions {
   /** Commit once this many observations are pending (default 1000). */
   readonly maxEvents?: number;
-  /** Commit at most this long after the first pending observation (default 20 ms). */
+  /** Commit at most this long after the first pending observation (default 20 ms)... */
   readonly maxDelayMs?: number;
+  /** ...unless the previous commit was less than this long ago (default 100 ms; 0: no limit). */
+  readonly minCommitIntervalMs?: number;
   /** Alert sinks owed an outbox row per new failure (see alerts.ts). */
   readonly sinks?: readonly string[];
   /**
@@ -78,6 +86,9 @@ export class BatchWriter {
   private lastError: string | null = null;
   private readonly maxEvents: number;
   private readonly maxDelayMs: number;
+  private readonly minCommitIntervalMs: number;
+  /** performance.now() of the last commit (successful or not). */
+  private lastCommitAt = Number.NEGATIVE_INFINITY;
   private readonly sinks: readonly string[];
   private readonly maxPending: number;
   private closed = false;
@@ -91,6 +102,7 @@ export class BatchWriter {
   ) {
     this.maxEvents = options.maxEvents ?? 1000;
     this.maxDelayMs = options.maxDelayMs ?? 20;
+    this.minCommitIntervalMs = options.minCommitIntervalMs ?? 100;
     this.sinks = options.sinks ?? [];
     this.maxPending = options.maxPending ?? MAX_PENDING;
     if (!(Number.isInteger(this.maxPending) && this.maxPending >= 1)) {
@@ -107,7 +119,9 @@ export class BatchWriter {
     // spend the busy timeout each time: the retry timer is already set.
     if (this.pending.length >= this.maxEvents && !this.failing) this.flush();
     else if (this.timer === null) {
-      this.timer = setTimeout(() => this.flush(), this.maxDelayMs);
+      const sinceCommit = performance.now() - this.lastCommitAt;
+      const delay = Math.max(this.maxDelayMs, this.minCommitIntervalMs - sinceCommit);
+      this.timer = setTimeout(() => this.flush(), delay);
     }
   }
 
@@ -159,6 +173,7 @@ export class BatchWriter {
     if (this.pending.length === 0) return true;
     const batch = this.pending;
     this.pending = [];
+    this.lastCommitAt = performance.now();
     const { committed, results, rest, error } = this.commit(batch);
     this.pending = rest;
     this.failing = error !== null;

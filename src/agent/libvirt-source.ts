@@ -3,15 +3,15 @@
  * running now and any started later, recording each MEMORY_FAILURE and the
  * domains' lifecycle through the same BatchWriter as the QMP watcher.
  *
- * Two streams carry a failure. The QEMU program's monitor events give QEMU's
- * own message (event name, QEMU's timestamp, data as JSON): recorded exactly
- * as the QMP path records it. libvirt's MEMORY_FAILURE event (id 25) gives
- * only integers (recipient, action, flags) and no timestamp: it is the
- * fallback. The two are matched per domain by canonical content, first come
- * first matched, within MATCH_WINDOW_MS: a monitor event is recorded at once
- * and absorbs its libvirt twin; a libvirt event with no monitor twin in the
- * window (monitor events not allowed, or lost) is recorded from its integers.
- * One failure is one row either way.
+ * One stream carries the failures, whichever libvirtd grants. The QEMU
+ * program's monitor events give QEMU's own message (event name, QEMU's
+ * timestamp, data as JSON): recorded exactly as the QMP path records it, and
+ * asked for first. Only when that stream is refused (a read-only socket, an
+ * ACL) is libvirt's MEMORY_FAILURE event (id 25) registered instead: integers
+ * only (recipient, action, flags), no timestamp, recorded from those. Never
+ * both: every MEMORY_FAILURE QEMU emits is on the monitor stream, so event 25
+ * would only double the packets and the work per failure, and a failure is
+ * one row without any matching of twins.
  *
  * Lifecycle: QEMU's run-state events (SHUTDOWN, RESET, STOP, RESUME,
  * GUEST_PANICKED) come raw from the monitor stream, as on the QMP path;
@@ -41,7 +41,6 @@ import {
 import { backoffDelay } from '../qmp/reconnect.js';
 import type { BatchWriter } from './batch.js';
 import type { AgentMetrics } from './metrics.js';
-import { contentCode } from './store-rows.js';
 import {
   isQmpLifecycleEvent,
   type LifecycleKind,
@@ -52,10 +51,16 @@ import {
 /** The QEMU events asked of libvirt's monitor stream, as its regular expression. */
 const MONITORED_EVENTS = `^(MEMORY_FAILURE|${QMP_LIFECYCLE_EVENTS.join('|')})$`;
 
-/** How long a failure from one stream waits for its twin from the other. */
-export const MATCH_WINDOW_MS = 500;
-
 export const DEFAULT_LIBVIRT_URI = 'qemu:///system';
+
+/**
+ * While events pour in, the connection reads every READ_GATHER_MS (see
+ * LibvirtClient's gatherMs): a burst of failures costs a wake-up per read
+ * rather than per event. Under a burst the batch commits at most every
+ * 100 ms anyway (BatchWriter's minCommitIntervalMs), so this adds little to
+ * when an event is acknowledged; a lone event is read at once.
+ */
+export const READ_GATHER_MS = 50;
 
 export interface LibvirtTarget {
   readonly uri: string;
@@ -130,14 +135,6 @@ export interface LibvirtWatchStatus {
   readonly failures: number;
 }
 
-/** A failure seen on one stream, waiting for its twin from the other. */
-interface Unmatched {
-  readonly content: number;
-  readonly at: number;
-  /** A libvirt event not yet recorded (recorded on expiry); null for a recorded monitor event. */
-  readonly record: (() => void) | null;
-}
-
 const LIBVIRT_LIFECYCLE = [
   'defined',
   'undefined',
@@ -176,11 +173,10 @@ export class LibvirtWatcher {
   private wakeSleep: (() => void) | null = null;
   /** Running domains by UUID (text): their names, for gaps and status. */
   private readonly running = new Map<string, string>();
-  /** Per domain UUID: failures from one stream not yet matched with the other. */
-  private readonly monitorSeen = new Map<string, Unmatched[]>();
-  private readonly libvirtSeen = new Map<string, Unmatched[]>();
-  private sweeper: NodeJS.Timeout | null = null;
-  /** Whether this connection has raw monitor events (else libvirt's REBOOT stands in for RESET). */
+  /**
+   * Whether this connection has raw monitor events; else libvirt's own events
+   * stand in: MEMORY_FAILURE (event 25) for QEMU's, REBOOT for RESET.
+   */
   private monitorEvents = false;
   private resolveDone!: () => void;
   readonly done = new Promise<void>((r) => {
@@ -194,7 +190,6 @@ export class LibvirtWatcher {
   ) {}
 
   start(): void {
-    this.sweeper = setInterval(() => this.sweep(false), MATCH_WINDOW_MS / 2);
     this.run().then(
       () => this.finish(),
       (err: unknown) => {
@@ -222,8 +217,6 @@ export class LibvirtWatcher {
   }
 
   private finish(): void {
-    if (this.sweeper !== null) clearInterval(this.sweeper);
-    this.sweep(true);
     this.state = 'done';
     this.resolveDone();
   }
@@ -235,6 +228,7 @@ export class LibvirtWatcher {
       this.state = 'connecting';
       const client = new LibvirtClient({
         connectTimeoutMs: this.options.connectTimeoutMs ?? 10_000,
+        gatherMs: READ_GATHER_MS,
         ...(this.options.keepaliveIntervalMs === undefined
           ? {}
           : { keepaliveIntervalMs: this.options.keepaliveIntervalMs }),
@@ -287,15 +281,12 @@ export class LibvirtWatcher {
     }
   }
 
-  /** Registers for events first (so nothing between listing and registering is missed), then lists. */
+  /**
+   * Registers for events first (so nothing between listing and registering is
+   * missed), then lists. The monitor stream first: whether it is granted
+   * decides which of libvirt's own events are needed.
+   */
   private async subscribe(client: LibvirtClient): Promise<void> {
-    for (const id of [
-      DOMAIN_EVENT_ID.memoryFailure,
-      DOMAIN_EVENT_ID.lifecycle,
-      DOMAIN_EVENT_ID.reboot,
-    ]) {
-      await client.call(REMOTE.connectDomainEventCallbackRegisterAny, { eventID: id, dom: null });
-    }
     try {
       // Only the events recorded: a busy host's other QEMU events never cross the socket.
       await client.call(QEMU.connectDomainMonitorEventRegister, {
@@ -308,6 +299,12 @@ export class LibvirtWatcher {
       // A read-only socket or an ACL may refuse the QEMU program: libvirt's own events remain.
       this.monitorEvents = false;
       this.log(`no raw QEMU monitor events (${describe(err)}); recording libvirt's events alone`);
+    }
+    const ids = this.monitorEvents
+      ? [DOMAIN_EVENT_ID.lifecycle]
+      : [DOMAIN_EVENT_ID.memoryFailure, DOMAIN_EVENT_ID.lifecycle, DOMAIN_EVENT_ID.reboot];
+    for (const id of ids) {
+      await client.call(REMOTE.connectDomainEventCallbackRegisterAny, { eventID: id, dom: null });
     }
     const { domains } = await client.call(REMOTE.connectListAllDomains, {
       needResults: 1,
@@ -347,6 +344,7 @@ export class LibvirtWatcher {
         this.onLifecycle(ev.body.msg.dom, ev.body.msg.event, ev.body.msg.detail);
         return;
       case 'reboot':
+        // Only registered without the monitor stream, whose raw RESET it stands in for.
         if (!this.monitorEvents) {
           this.lifecycle(ev.body.msg.dom, 'RESET', { via: 'libvirt', event: 'reboot' });
         }
@@ -380,65 +378,47 @@ export class LibvirtWatcher {
     // QEMU's message as QMP carries it; libvirt hands the data on as compact JSON.
     const raw = `{"timestamp":{"seconds":${body.seconds},"microseconds":${body.micros}},"event":"MEMORY_FAILURE"${body.details === null ? '' : `,"data":${body.details}`}}`;
     const message: Record<string, unknown> = {
-      timestamp: { seconds: body.seconds, microseconds: body.micros },
+      timestamp: timestamp ?? { seconds: body.seconds, microseconds: body.micros },
       event,
-      ...(data === undefined ? {} : { data }),
     };
+    if (data !== undefined) message.data = data;
     const read = readMemoryFailure(data);
     this.failures++;
     this.writer.push({
       kind: 'failure',
       vm: dom.name,
-      ...read,
+      dialect: read.dialect,
+      failure: read.failure,
+      error: read.error,
       timestamp,
       receivedUs,
       message,
       raw,
     });
-    if (read.failure === null) return;
-    const uuid = formatUuid(dom.uuid);
-    const content = contentCode(read.failure);
-    // Its libvirt twin may have come first (it waits); else the twin will come.
-    if (takeMatch(this.libvirtSeen, uuid, content)) return;
-    queue(this.monitorSeen, uuid, { content, at: Date.now(), record: null });
   }
 
+  /** libvirt's own event: only registered when the monitor stream is refused. */
   private onLibvirtFailure(body: Extract<LibvirtEvent, { name: 'memoryFailure' }>['body']): void {
-    const uuid = formatUuid(body.dom.uuid);
     const failure = libvirtFailure(body.recipient, body.action, body.flags);
-    const receivedUs = nowMicros();
     const message = {
       libvirt: 'MEMORY_FAILURE',
-      domain: { name: body.dom.name, uuid, id: body.dom.id },
+      domain: { name: body.dom.name, uuid: formatUuid(body.dom.uuid), id: body.dom.id },
       recipient: body.recipient,
       action: body.action,
       flags: body.flags,
     };
-    const record = () => {
-      this.failures++;
-      this.writer.push({
-        kind: 'failure',
-        vm: body.dom.name,
-        failure: failure.ok ? failure.value : null,
-        error: failure.ok ? null : failure.error,
-        timestamp: null,
-        receivedUs,
-        dialect: null,
-        message,
-        raw: JSON.stringify(message),
-      });
-    };
-    if (!failure.ok) {
-      record();
-      return;
-    }
-    const content = contentCode(failure.value);
-    if (takeMatch(this.monitorSeen, uuid, content)) return;
-    if (!this.monitorEvents) {
-      record();
-      return;
-    }
-    queue(this.libvirtSeen, uuid, { content, at: Date.now(), record });
+    this.failures++;
+    this.writer.push({
+      kind: 'failure',
+      vm: body.dom.name,
+      failure: failure.ok ? failure.value : null,
+      error: failure.ok ? null : failure.error,
+      timestamp: null,
+      receivedUs: nowMicros(),
+      dialect: null,
+      message,
+      raw: JSON.stringify(message),
+    });
   }
 
   private onLifecycle(dom: DomainRef, event: number, detail: number): void {
@@ -494,7 +474,6 @@ export class LibvirtWatcher {
 
   /** Every running domain: DISCONNECTED now, because the agent no longer hears it. */
   private recordGap(reason: 'libvirtd-lost' | 'agent-stopped', error: string | null): void {
-    this.sweep(true);
     for (const [uuid, name] of this.running) {
       this.options.metrics?.setConnected(name, false);
       this.writer.push({
@@ -505,19 +484,6 @@ export class LibvirtWatcher {
         receivedUs: nowMicros(),
         data: { via: 'libvirt', uuid, reason, ...(error === null ? {} : { error }) },
       });
-    }
-  }
-
-  /** Records libvirt events whose monitor twin did not come in time; forgets old monitor events. */
-  private sweep(all: boolean): void {
-    const cutoff = Date.now() - MATCH_WINDOW_MS;
-    for (const seen of [this.libvirtSeen, this.monitorSeen]) {
-      for (const [uuid, list] of seen) {
-        while (list.length > 0 && (all || (list[0] as Unmatched).at <= cutoff)) {
-          (list.shift() as Unmatched).record?.();
-        }
-        if (list.length === 0) seen.delete(uuid);
-      }
     }
   }
 
@@ -537,23 +503,6 @@ export class LibvirtWatcher {
   private log(line: string): void {
     this.options.log?.(`libvirt ${this.target.uri}: ${line}`);
   }
-}
-
-function queue(seen: Map<string, Unmatched[]>, uuid: string, entry: Unmatched): void {
-  const list = seen.get(uuid);
-  if (list === undefined) seen.set(uuid, [entry]);
-  else list.push(entry);
-}
-
-/** Removes the oldest unmatched entry with this content; whether there was one. */
-function takeMatch(seen: Map<string, Unmatched[]>, uuid: string, content: number): boolean {
-  const list = seen.get(uuid);
-  if (list === undefined) return false;
-  const i = list.findIndex((e) => e.content === content);
-  if (i < 0) return false;
-  list.splice(i, 1);
-  if (list.length === 0) seen.delete(uuid);
-  return true;
 }
 
 type LibvirtRead = { ok: true; value: MemoryFailure } | { ok: false; error: string };

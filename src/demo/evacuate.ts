@@ -54,7 +54,7 @@ export async function runEvacuationDemo(
   const inventory = join(dir, 'hosts.json');
   const clients: QmpClient[] = [];
   const store = Store.open(dbA);
-  const writer = new BatchWriter(store, { maxDelayMs: 5 });
+  const writer = new BatchWriter(store, { maxDelayMs: 5, minCommitIntervalMs: 0 });
   let watcher: Watcher | null = null;
   let actor: HealthActor | null = null;
   try {

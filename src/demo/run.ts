@@ -183,7 +183,7 @@ class Recorder {
   private readonly waiters: Array<() => void> = [];
 
   constructor(store: Store, out: (text: string) => void) {
-    this.writer = new BatchWriter(store, { maxDelayMs: 5 });
+    this.writer = new BatchWriter(store, { maxDelayMs: 5, minCommitIntervalMs: 0 });
     this.writer.onCommitted((batch) => {
       for (const obs of batch.observations) {
         this.recorded.push(obs);

@@ -197,10 +197,15 @@ export function domainState(n: number): DomainState | 'unknown' {
   return DOMAIN_STATES[n] ?? 'unknown';
 }
 
+/** EVENTS by program, then procedure: looked up for every MESSAGE packet. */
+const EVENT_BY_NUMBER = new Map<number, Map<number, EventName>>();
+for (const [name, spec] of Object.entries(EVENTS)) {
+  const procedures = EVENT_BY_NUMBER.get(spec.program) ?? new Map<number, EventName>();
+  procedures.set(spec.procedure, name as EventName);
+  EVENT_BY_NUMBER.set(spec.program, procedures);
+}
+
 /** Finds an event spec by its header words; undefined for a procedure memfail does not know. */
 export function findEvent(program: number, procedure: number): EventName | undefined {
-  for (const [name, spec] of Object.entries(EVENTS)) {
-    if (spec.program === program && spec.procedure === procedure) return name as EventName;
-  }
-  return undefined;
+  return EVENT_BY_NUMBER.get(program)?.get(procedure);
 }

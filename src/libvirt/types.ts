@@ -232,7 +232,15 @@ export const getJobStatsRet = struct({
 function hyperAsNumber(): Codec<number> {
   return {
     xdr: 'hyper',
-    read: (r) => toSafe(hyper.read(r), 'hyper'),
+    // Two words, no BigInt: this is read for every monitor event (its seconds).
+    read: (r) => {
+      const high = r.int();
+      const value = high * 0x1_0000_0000 + r.uint();
+      if (!Number.isSafeInteger(value)) {
+        throw new LibvirtProtocolError('xdr-invalid', `hyper: ${value} is beyond 2^53`);
+      }
+      return value;
+    },
     write: (w, v) => hyper.write(w, BigInt(v)),
   };
 }

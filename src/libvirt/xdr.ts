@@ -73,16 +73,28 @@ export class XdrReader {
 
   /** `n` bytes, then the padding to a multiple of 4 (which must be zero). */
   bytes(n: number, what: string): Buffer {
+    const start = this.skip(n, what);
+    return this.buf.subarray(start, start + n);
+  }
+
+  /** `n` bytes (and their zero padding) as UTF-8 text, decoded in place. */
+  utf8(n: number, what: string): string {
+    const start = this.skip(n, what);
+    return this.buf.toString('utf8', start, start + n);
+  }
+
+  /** Moves past `n` bytes and their padding (checked zero); returns where they start. */
+  private skip(n: number, what: string): number {
     const padded = (n + 3) & ~3;
     this.need(padded, what);
-    const out = this.buf.subarray(this.pos, this.pos + n);
-    for (let i = this.pos + n; i < this.pos + padded; i++) {
+    const start = this.pos;
+    for (let i = start + n; i < start + padded; i++) {
       if (this.buf[i] !== 0) {
         throw new LibvirtProtocolError('xdr-invalid', `${what}: non-zero padding at offset ${i}`);
       }
     }
     this.pos += padded;
-    return out;
+    return start;
   }
 
   /** A length word checked against `max` before anything is read or allocated. */
@@ -228,7 +240,7 @@ export function string(max: number): Codec<string> {
   const xdr = `string<${max}>`;
   return {
     xdr,
-    read: (r) => r.bytes(r.length(max, xdr), xdr).toString('utf8'),
+    read: (r) => r.utf8(r.length(max, xdr), xdr),
     write: (w, v) => {
       const b = Buffer.from(v, 'utf8');
       if (b.length > max) throw new RangeError(`${xdr}: ${b.length} bytes`);

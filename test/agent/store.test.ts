@@ -7,6 +7,7 @@ import { BatchWriter, type CommittedBatch } from '../../src/agent/batch.js';
 import { MIGRATIONS, SCHEMA_VERSION } from '../../src/agent/migrations.js';
 import { ACTIONS, type MemoryFailure, RECIPIENTS } from '../../src/event/model.js';
 import { migrate, Store, StoreError } from '../../src/agent/store.js';
+import { until } from '../support/wait.js';
 import { failure, invalidFailure, lifecycle, tempDir } from './fixtures.js';
 
 function ts3(t: { seconds: number }) {
@@ -516,6 +517,51 @@ describe('BatchWriter', () => {
       const batch = await done;
       assert.equal(batch.observations.length, 1);
       assert.equal(store.countFailures(), 1);
+      writer.close();
+      store.close();
+    } finally {
+      cleanup();
+    }
+  });
+
+  test('a commit follows the previous one by at least minCommitIntervalMs, unless the batch is full', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const store = Store.open(join(dir, 'events.db'));
+      const writer = new BatchWriter(store, {
+        maxEvents: 3,
+        maxDelayMs: 5,
+        minCommitIntervalMs: 300,
+      });
+      const commits: { at: number; size: number }[] = [];
+      writer.onCommitted((b) =>
+        commits.push({ at: performance.now(), size: b.observations.length }),
+      );
+      const committed = (n: number) => until(() => commits.length >= n, `${n} commits`, 5000);
+      // A lone observation: only maxDelayMs.
+      let t0 = performance.now();
+      writer.push(failure('a', 1));
+      await committed(1);
+      assert.ok(commits[0]!.at - t0 < 250, `lone: ${commits[0]!.at - t0} ms`);
+      // Right after a commit: held until the interval is over, and all of it in one commit.
+      t0 = performance.now();
+      writer.push(failure('a', 2));
+      writer.push(failure('a', 3));
+      await committed(2);
+      assert.ok(commits[1]!.at - commits[0]!.at >= 295, `${commits[1]!.at - commits[0]!.at} ms`);
+      assert.equal(commits[1]!.size, 2);
+      // A full batch does not wait.
+      writer.push(failure('a', 4));
+      writer.push(failure('a', 5));
+      writer.push(failure('a', 6));
+      assert.equal(commits.length, 3);
+      assert.equal(store.countFailures(), 6);
+      // After a quiet spell longer than the interval: maxDelayMs again.
+      await new Promise((r) => setTimeout(r, 350));
+      t0 = performance.now();
+      writer.push(failure('a', 7));
+      await committed(4);
+      assert.ok(commits[3]!.at - t0 < 250, `after quiet: ${commits[3]!.at - t0} ms`);
       writer.close();
       store.close();
     } finally {

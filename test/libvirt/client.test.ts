@@ -133,6 +133,47 @@ describe('LibvirtClient calls', () => {
   });
 });
 
+describe('LibvirtClient gatherMs', () => {
+  test('a lone packet is read at once; under a burst, the packets of a pause come in one read, in order, none lost', async () => {
+    const { daemon, client } = await connected({}, { gatherMs: 100 });
+    const ids: number[] = [];
+    const at: number[] = [];
+    client.on('event', (ev) => {
+      if (ev.name !== 'memoryFailure') return;
+      ids.push(ev.body.callbackID);
+      at.push(performance.now());
+    });
+    const send = (callbackID: number) =>
+      message(
+        daemon.sockets[0]!,
+        { procedure: EVENTS.memoryFailure.procedure },
+        encode(memoryFailureMsg, {
+          callbackID,
+          dom: { name: 'vm1', uuid: Buffer.alloc(16, 1), id: 7 },
+          recipient: 1,
+          action: 0,
+          flags: 0,
+        }),
+      );
+    // Quiet for longer than a burst's gap (4 pauses) since connect's last reply.
+    await new Promise((r) => setTimeout(r, 500));
+    const sent = performance.now();
+    send(1);
+    await until(() => ids.length === 1);
+    assert.ok(at[0]! - sent < 90, `a lone packet waited ${at[0]! - sent} ms`);
+    send(2); // read at once too; a burst now, so reading pauses after it
+    await until(() => ids.length === 2);
+    for (let id = 3; id <= 10; id++) send(id);
+    await until(() => ids.length === 10);
+    assert.deepEqual(ids, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    assert.ok(at[2]! - at[1]! >= 95, `the pause lasted ${at[2]! - at[1]!} ms`);
+    assert.ok(
+      at[9]! - at[2]! < 10,
+      `packets 3-10 came over ${at[9]! - at[2]!} ms, not in one read`,
+    );
+  });
+});
+
 describe('LibvirtClient auth', () => {
   for (const [types, word] of [
     [[1], 'SASL'],

@@ -1,8 +1,8 @@
 /**
- * LibvirtWatcher's own logic against a scripted libvirt peer: the two streams
- * of one failure become one row whatever their order, libvirt's event alone
- * is recorded from its integers, URIs map to sockets, and a lost daemon
- * leaves a recorded gap.
+ * LibvirtWatcher's own logic against a scripted libvirt peer: one stream per
+ * connection (QEMU's monitor events when granted, else libvirt's event 25,
+ * recorded from its integers), one row per failure, URIs map to sockets, and
+ * a lost daemon leaves a recorded gap.
  */
 import assert from 'node:assert/strict';
 import { afterEach, describe, test } from 'node:test';
@@ -12,11 +12,17 @@ import {
   LibvirtWatcher,
   libvirtFailure,
   libvirtTarget,
-  MATCH_WINDOW_MS,
 } from '../../src/agent/libvirt-source.js';
 import { AgentMetrics } from '../../src/agent/metrics.js';
 import type { Observation } from '../../src/agent/records.js';
-import { EVENTS, QEMU, QEMU_PROGRAM, REMOTE, REMOTE_PROGRAM } from '../../src/libvirt/index.js';
+import {
+  DOMAIN_EVENT_ID,
+  EVENTS,
+  QEMU,
+  QEMU_PROGRAM,
+  REMOTE,
+  REMOTE_PROGRAM,
+} from '../../src/libvirt/index.js';
 import {
   lifecycleMsg,
   memoryFailureMsg,
@@ -38,9 +44,12 @@ afterEach(async () => {
 });
 
 const monitorRegistrations: { event: string | null; flags: number }[] = [];
+/** libvirt's own event ids registered, in order, by the last setUp's watcher. */
+const eventRegistrations: number[] = [];
 
 async function setUp(options: { monitorEvents?: boolean; metrics?: AgentMetrics } = {}) {
   let nextCallback = 1;
+  eventRegistrations.length = 0;
   const daemon = await fakeDaemon({
     onCall: (call) => {
       const { program, procedure } = call.header;
@@ -48,6 +57,9 @@ async function setUp(options: { monitorEvents?: boolean; metrics?: AgentMetrics 
         program === REMOTE_PROGRAM &&
         procedure === REMOTE.connectDomainEventCallbackRegisterAny.procedure
       ) {
+        eventRegistrations.push(
+          decode(REMOTE.connectDomainEventCallbackRegisterAny.args, call.body).eventID,
+        );
         reply(
           call,
           encode(REMOTE.connectDomainEventCallbackRegisterAny.ret, { callbackID: nextCallback++ }),
@@ -145,7 +157,7 @@ const INJECT =
   '{"recipient":"guest","action":"inject","flags":{"action-required":true,"recursive":false}}';
 const failures = (seen: Observation[]) => seen.filter((o) => o.kind === 'failure');
 
-describe('LibvirtWatcher: one failure, one row', () => {
+describe('LibvirtWatcher: one stream, one row per failure', () => {
   test('only running domains are announced, with their UUID; only recorded QEMU events are asked for', async () => {
     monitorRegistrations.length = 0;
     const { seen } = await setUp();
@@ -164,14 +176,15 @@ describe('LibvirtWatcher: one failure, one row', () => {
     });
   });
 
-  test("monitor event first: recorded at once from QEMU's message; its libvirt twin adds nothing", async () => {
+  test("with the monitor stream: libvirt's event 25 and REBOOT are not asked for; a failure is recorded at once from QEMU's message", async () => {
     const { daemon, seen } = await setUp();
+    assert.deepEqual(eventRegistrations, [DOMAIN_EVENT_ID.lifecycle]);
     sendMonitor(daemon, INJECT);
-    sendLibvirt(daemon, 1, 1, 1);
-    await until(() => failures(seen).length === 1);
-    await sleep(MATCH_WINDOW_MS * 2);
+    sendMonitor(daemon, INJECT, 1_764_000_000, 123_457);
+    await until(() => failures(seen).length === 2);
+    await sleep(50);
     const rows = failures(seen);
-    assert.equal(rows.length, 1);
+    assert.equal(rows.length, 2);
     const f = rows[0]!;
     assert.ok(f.kind === 'failure');
     assert.deepEqual(f.failure, {
@@ -189,23 +202,16 @@ describe('LibvirtWatcher: one failure, one row', () => {
     );
   });
 
-  test('libvirt event first: it waits for its monitor twin, and only the twin is recorded', async () => {
-    const { daemon, seen } = await setUp();
+  test('without monitor events (refused), event 25 is asked for and each is recorded at once from its integers', async () => {
+    const { daemon, seen } = await setUp({ monitorEvents: false });
+    assert.deepEqual(eventRegistrations, [
+      DOMAIN_EVENT_ID.memoryFailure,
+      DOMAIN_EVENT_ID.lifecycle,
+      DOMAIN_EVENT_ID.reboot,
+    ]);
     sendLibvirt(daemon, 1, 1, 1);
-    await sleep(50);
-    sendMonitor(daemon, INJECT);
-    await sleep(MATCH_WINDOW_MS * 2);
-    const rows = failures(seen);
-    assert.equal(rows.length, 1);
-    assert.equal(rows[0]?.kind === 'failure' && rows[0].dialect, 'qemu');
-  });
-
-  test('a libvirt event with no twin is recorded from its integers after the window', async () => {
-    const { daemon, seen } = await setUp();
-    sendMonitor(daemon, INJECT);
-    sendLibvirt(daemon, 1, 1, 1);
-    sendLibvirt(daemon, 1, 3, 3); // reset, action-required, recursive: no monitor twin
-    await until(() => failures(seen).length === 2, MATCH_WINDOW_MS * 4);
+    sendLibvirt(daemon, 1, 3, 3); // reset, action-required, recursive
+    await until(() => failures(seen).length === 2, 200);
     const f = failures(seen)[1]!;
     assert.ok(f.kind === 'failure');
     assert.deepEqual(f.failure, {
@@ -225,7 +231,7 @@ describe('LibvirtWatcher: one failure, one row', () => {
     });
   });
 
-  test('without monitor events (refused), libvirt events are recorded at once', async () => {
+  test('a refused monitor stream is logged with its reason; a hypervisor failure from event 25 maps too', async () => {
     const { daemon, seen, logs } = await setUp({ monitorEvents: false });
     assert.ok(
       logs.some((l) => /no raw QEMU monitor events .*read only access/.test(l)),

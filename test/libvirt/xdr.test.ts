@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { LibvirtProtocolError } from '../../src/libvirt/errors.js';
-import { remoteError } from '../../src/libvirt/types.js';
+import { monitorEventMsg, remoteError } from '../../src/libvirt/types.js';
 import {
   array,
   bool,
@@ -175,6 +175,40 @@ const sample: fc.Arbitrary<Sample> = fc.letrec<{ s: Sample }>((tie) => ({
     })),
   ),
 })).s;
+
+describe("a monitor event's seconds: a hyper read as a number", () => {
+  const event = (seconds: bigint) => {
+    const body = encode(monitorEventMsg, {
+      callbackID: 1,
+      dom: { name: 'vm', uuid: Buffer.alloc(16), id: 1 },
+      event: 'MEMORY_FAILURE',
+      seconds: 0,
+      micros: 0,
+      details: null,
+    });
+    // seconds sit after callbackID (4), the domain (4 + 4 + 16 + 4) and the event name (4 + 16).
+    body.writeBigInt64BE(seconds, 52);
+    return body;
+  };
+
+  test('every value within ±(2^53 - 1) reads exactly; beyond is xdr-invalid', () => {
+    for (const v of [
+      0n,
+      1n,
+      -1n,
+      1_764_000_000n,
+      2n ** 32n,
+      -(2n ** 32n) + 1n,
+      2n ** 53n - 1n,
+      -(2n ** 53n) + 1n,
+    ]) {
+      assert.equal(decode(monitorEventMsg, event(v)).seconds, Number(v));
+    }
+    for (const v of [2n ** 53n, -(2n ** 53n), 2n ** 63n - 1n, -(2n ** 63n)]) {
+      assert.throws(() => decode(monitorEventMsg, event(v)), protocolError('xdr-invalid', /2\^53/));
+    }
+  });
+});
 
 describe('XDR properties', () => {
   test('decode(encode(v)) is v, the size is a multiple of 4, and every strict prefix is truncated', () => {
