@@ -187,7 +187,22 @@ export class LibvirtWatcher {
     readonly target: LibvirtTarget,
     private readonly writer: BatchWriter,
     private readonly options: LibvirtWatcherOptions = {},
-  ) {}
+  ) {
+    // Backpressure, as the QMP watcher's: while the database is unavailable
+    // and the backlog full, stop reading. libvirt holds what it sends only
+    // while its keepalive allows (~30 s by default), then drops the
+    // connection: the watch reconnects and records the gap.
+    writer.onBacklog((full) => {
+      if (this.state !== 'connected') return;
+      this.log(
+        full
+          ? `${writer.pendingCount} events wait for the database: pausing reading from libvirtd`
+          : 'the database takes events again: reading from libvirtd',
+      );
+      if (full) this.client?.pause();
+      else this.client?.resume();
+    });
+  }
 
   start(): void {
     this.run().then(
@@ -259,6 +274,7 @@ export class LibvirtWatcher {
       attempts = 0;
       this.connections++;
       this.state = 'connected';
+      if (this.writer.full) client.pause();
       const reconnected = this.connections > 1;
       const domains = [...this.running.values()];
       this.log(

@@ -142,6 +142,8 @@ interface Connection {
 export class LibvirtClient {
   private runState: LibvirtRunState = 'idle';
   private conn: Connection | null = null;
+  /** pause() holds: the connection reads nothing until resume(). */
+  private readingPaused = false;
   private closedPromise: Promise<LibvirtDisconnectInfo> = new Promise(() => {});
   private nextSerial = 1;
   private readonly pending = new Map<number, Pending>();
@@ -189,7 +191,7 @@ export class LibvirtClient {
         callback: (bytes: number) => {
           conn.sawData = true;
           conn.framer.push(readBuffer.subarray(0, bytes));
-          return this.gather(conn);
+          return !this.readingPaused && this.gather(conn);
         },
       },
     });
@@ -431,9 +433,27 @@ export class LibvirtClient {
     if (!burst || conn.reason !== null || conn.gathering !== null) return true;
     conn.gathering = setTimeout(() => {
       conn.gathering = null;
-      if (conn.reason === null) conn.socket.resume();
+      if (conn.reason === null && !this.readingPaused) conn.socket.resume();
     }, pause);
     return false;
+  }
+
+  /**
+   * Stops reading from the daemon (what it sends waits in the kernel, then in
+   * libvirtd) until resume(); on this connection only. Replies wait too, and
+   * so do libvirtd's keepalive pings: a daemon that sees no answer for its
+   * keepalive interval × count closes the connection.
+   */
+  pause(): void {
+    this.readingPaused = true;
+    this.conn?.socket.pause();
+  }
+
+  /** Reads again after pause(). */
+  resume(): void {
+    this.readingPaused = false;
+    const conn = this.conn;
+    if (conn !== null && conn.gathering === null && conn.reason === null) conn.socket.resume();
   }
 
   private protocolError(

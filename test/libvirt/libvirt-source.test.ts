@@ -112,7 +112,18 @@ async function setUp(options: { monitorEvents?: boolean; metrics?: AgentMetrics 
   });
   daemons.push(daemon);
   const seen: Observation[] = [];
-  const writer = { push: (o: Observation) => seen.push(o) } as unknown as BatchWriter;
+  const backlog: ((full: boolean) => void)[] = [];
+  const writer = {
+    push: (o: Observation) => seen.push(o),
+    onBacklog: (l: (full: boolean) => void) => backlog.push(l),
+    full: false,
+    pendingCount: 50_000,
+  } as unknown as BatchWriter;
+  /** What BatchWriter says when its backlog fills (true) and drains (false). */
+  const setFull = (full: boolean) => {
+    (writer as unknown as { full: boolean }).full = full;
+    for (const l of backlog) l(full);
+  };
   const logs: string[] = [];
   const watcher = new LibvirtWatcher({ uri: 'qemu:///system', socket: daemon.path }, writer, {
     log: (l) => logs.push(l),
@@ -122,7 +133,7 @@ async function setUp(options: { monitorEvents?: boolean; metrics?: AgentMetrics 
   watchers.push(watcher);
   watcher.start();
   await until(() => seen.some((o) => o.kind === 'lifecycle' && o.event === 'CONNECTED'));
-  return { daemon, seen, logs, watcher };
+  return { daemon, seen, logs, watcher, setFull };
 }
 
 function sendMonitor(
@@ -260,6 +271,18 @@ describe('LibvirtWatcher: one stream, one row per failure', () => {
     assert.ok(f.kind === 'failure');
     assert.equal(f.failure, null);
     assert.match(f.error ?? '', /action/);
+  });
+
+  test('a full backlog pauses reading from libvirtd; what it sent meanwhile comes once it drains', async () => {
+    const { daemon, seen, logs, setFull } = await setUp();
+    setFull(true);
+    assert.ok(logs.some((l) => /50000 events wait for the database: pausing reading/.test(l)));
+    for (let i = 0; i < 3; i++) sendMonitor(daemon, INJECT, 1_764_000_000 + i);
+    await sleep(300);
+    assert.equal(failures(seen).length, 0, 'read while paused');
+    setFull(false);
+    await until(() => failures(seen).length === 3);
+    assert.ok(logs.some((l) => /the database takes events again/.test(l)));
   });
 
   test('a lost daemon is a recorded gap; the watch reconnects and says so', async () => {
