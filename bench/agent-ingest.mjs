@@ -8,11 +8,18 @@
 //                    reading the stream at all, bench/agent-floor.mjs);
 //   python:          QEMU 7.2's own client (python/qemu/qmp) merely receiving them.
 // Wall and CPU time from spawn to exit (/usr/bin/time), alternating runs,
-// fresh database each run; every memfail run is checked for all COUNT rows.
+// fresh database each run; every memfail run is checked for all COUNT rows,
+// then its database deleted and `sync` run (untimed), so that no run pays
+// for the write-back of the one before.
 //
-//   node bench/agent-ingest.mjs [--events N] [--runs R] [--durability normal|full] [--python PATH]
+//   node bench/agent-ingest.mjs [--events N] [--runs R] [--durability normal|full] [--python PATH] [--baseline DIR]
+//
+// --baseline DIR: also run another built checkout's `memfail watch --once`
+// (contender "baseline"), alternating with this one: a change against the
+// code before it, in the same run.
 //
 // Needs a build (npx tsc -p tsconfig.json) and the fetched QEMU source.
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -55,12 +62,15 @@ function checkReceived(r, who) {
   return r;
 }
 
-const contenders = {
-  async memfail(i) {
-    const db = join(dir, `run${i}.db`);
+const baseline = flag('--baseline', undefined);
+
+/** `memfail watch --once` of the checkout at `tree`, checked for every row and raw message. */
+async function watchOnce(tree, i) {
+  {
+    const db = join(dir, `run${i}-${tree === root ? 'this' : 'baseline'}.db`);
     const r = await run([
       process.execPath,
-      join(root, 'bin/memfail.js'),
+      join(tree, 'bin/memfail.js'),
       'watch',
       `vm=unix:${sock}`,
       '--db',
@@ -83,13 +93,22 @@ const contenders = {
     const sent = (i) => [BASE_SECONDS + Math.floor(i / 1_000_000), i % 1_000_000];
     const wrong = [0, count >> 1, count - 1].filter((i) => rawOf.get(...sent(i)) !== lines[i]);
     conn.close();
+    // The next run must not pay for this one's writes: drop the database and
+    // let the kernel write back what it still holds, outside any timing.
+    for (const f of [db, `${db}-wal`, `${db}-shm`]) rmSync(f, { force: true });
+    execFileSync('sync');
     if (n !== count || uniq !== count) {
       throw new Error(`memfail recorded ${n} rows (${uniq} distinct), not ${count}`);
     }
     if (wrong.length > 0)
       throw new Error(`raw message of event(s) ${wrong} differs from the line sent`);
     return r;
-  },
+  }
+}
+
+const contenders = {
+  memfail: (i) => watchOnce(root, i),
+  ...(baseline === undefined ? {} : { baseline: (i) => watchOnce(baseline, i) }),
   async 'memfail-receive'() {
     const argv = [process.execPath, join(root, 'bench/agent-receive.mjs'), sock, String(count)];
     return checkReceived(await run(argv), 'QmpClient');
@@ -104,7 +123,13 @@ const contenders = {
   },
 };
 
-const samples = { memfail: [], 'memfail-receive': [], floor: [], python: [] };
+const samples = {
+  memfail: [],
+  ...(baseline === undefined ? {} : { baseline: [] }),
+  'memfail-receive': [],
+  floor: [],
+  python: [],
+};
 const order = Object.keys(samples);
 try {
   for (let i = 0; i < runs; i++) {
@@ -125,6 +150,7 @@ const median = (xs) => {
 const med = (name, key) => median(samples[name].map((x) => x[key]));
 const what = {
   memfail: 'watch --once: validate, canonicalise, commit to SQLite',
+  baseline: `the same, by ${baseline}`,
   'memfail-receive': 'memfail QmpClient: receive only (reference)',
   floor: 'node: connect, negotiate, count lines (reference)',
   python: 'qemu.qmp QMPClient: receive only',
@@ -151,3 +177,10 @@ console.log(
   `speed-up, python / memfail: ${(med('python', 'ms') / med('memfail', 'ms')).toFixed(2)}x wall, ` +
     `${(med('python', 'cpuMs') / med('memfail', 'cpuMs')).toFixed(2)}x CPU`,
 );
+if (baseline !== undefined) {
+  console.log(
+    `this / baseline: ${(med('memfail', 'ms') / med('baseline', 'ms')).toFixed(3)} wall, ` +
+      `${(med('memfail', 'cpuMs') / med('baseline', 'cpuMs')).toFixed(3)} CPU; ` +
+      `python / baseline: ${(med('python', 'ms') / med('baseline', 'ms')).toFixed(2)}x wall`,
+  );
+}

@@ -120,7 +120,9 @@ export class BatchWriter {
     if (this.pending.length >= this.maxEvents && !this.failing) this.flush();
     else if (this.timer === null) {
       const sinceCommit = performance.now() - this.lastCommitAt;
-      const delay = Math.max(this.maxDelayMs, this.minCommitIntervalMs - sinceCommit);
+      // Whole milliseconds: Node keeps a timer list per distinct duration, and
+      // a new fractional one per batch cost ~9% of a 200,000-event ingest.
+      const delay = Math.ceil(Math.max(this.maxDelayMs, this.minCommitIntervalMs - sinceCommit));
       this.timer = setTimeout(() => this.flush(), delay);
     }
   }
