@@ -27,6 +27,8 @@ export class StoreError extends Error {
   constructor(
     readonly code: StoreErrorCode,
     message: string,
+    /** SQLite said busy (another connection held a lock it could not wait for). */
+    readonly busy = false,
   ) {
     super(message);
   }
@@ -48,6 +50,31 @@ export function openDatabase(path: string, options: OpenOptions = {}): Database.
   if (options.mustExist && !existsSync(path)) {
     throw new StoreError('missing', `no database at ${path} (has \`memfail watch\` run?)`);
   }
+  // Several processes opening one new file at once can meet SQLITE_BUSY
+  // that no busy handler waited for (seen once under load in CI: "database is
+  // locked" 0.4 s into a 6-process race on a new file, well inside the busy
+  // timeout): open again, a few times, briefly.
+  // A busy error after a long wait is a real lock holder: reported, not retried.
+  for (let attempt = 1; ; attempt++) {
+    const started = performance.now();
+    try {
+      return openOnce(path, options);
+    } catch (err) {
+      const quick = performance.now() - started < QUICK_BUSY_MS;
+      const busy = err instanceof StoreError && err.busy && quick;
+      if (!busy || attempt >= OPEN_ATTEMPTS) throw err;
+      Atomics.wait(SLEEPER, 0, 0, 20 * attempt);
+    }
+  }
+}
+
+/** Tries before a busy database is reported: under 1 s of waiting in all. */
+const OPEN_ATTEMPTS = 10;
+/** A busy error sooner than this came without the busy timeout's wait. */
+const QUICK_BUSY_MS = 1000;
+const SLEEPER = new Int32Array(new SharedArrayBuffer(4));
+
+function openOnce(path: string, options: OpenOptions): Database.Database {
   let db: Database.Database;
   try {
     if (!options.mustExist) createPrivately(path);
@@ -186,7 +213,8 @@ function asStoreError(err: unknown, path: string): StoreError {
   if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT') {
     return new StoreError('corrupt', `${path} is not a memfail database (${errorText(err)})`);
   }
-  return new StoreError('unwritable', `cannot use database ${path}: ${errorText(err)}`);
+  const busy = typeof code === 'string' && code.startsWith('SQLITE_BUSY');
+  return new StoreError('unwritable', `cannot use database ${path}: ${errorText(err)}`, busy);
 }
 
 export function errorText(err: unknown): string {
