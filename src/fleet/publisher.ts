@@ -15,7 +15,7 @@
  */
 import { hostname } from 'node:os';
 import Database from 'better-sqlite3';
-import { type JetStreamClient, jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { LifecycleKind } from '../agent/records.js';
 import type { Dialect } from '../event/model.js';
@@ -28,6 +28,7 @@ import {
   messageId,
   subjectOf,
 } from './message.js';
+import { AckedPublisher } from './js-acks.js';
 import { connectPatiently, ensureStream, type NatsTarget, type StreamSettings } from './nats.js';
 
 export interface PublisherOptions {
@@ -87,7 +88,7 @@ export class Publisher {
   private readonly chunk: number;
   private readonly log: (line: string) => void;
   private nc: NatsConnection | null = null;
-  private js: JetStreamClient | null = null;
+  private acks: AckedPublisher | null = null;
   private stopping = false;
   private wakeUp: (() => void) | null = null;
   private runPromise: Promise<void> | null = null;
@@ -163,6 +164,7 @@ export class Publisher {
     this.wake();
     const done = this.runPromise ?? Promise.resolve();
     await Promise.race([done, new Promise((r) => setTimeout(r, graceMs).unref())]);
+    this.acks?.close();
     await this.nc?.close().catch(() => {});
     this.state = 'stopped';
     if (this.db.open) this.db.close();
@@ -199,7 +201,7 @@ export class Publisher {
     }
     if (this.nc === null) return;
     void this.watchStatus(this.nc);
-    this.js = jetstream(this.nc, { timeout: 10_000 });
+    this.acks = new AckedPublisher(this.nc, 10_000);
     let streamReady = false;
     while (!this.stopping) {
       let progressed = false;
@@ -286,9 +288,8 @@ export class Publisher {
   }
 
   private async publishAll(records: readonly FleetRecord[]): Promise<void> {
-    const js = this.js!;
-    await Promise.all(
-      records.map((r) => js.publish(subjectOf(r), encode(r), { msgID: messageId(r) })),
+    await this.acks!.publishAll(
+      records.map((r) => ({ subject: subjectOf(r), data: encode(r), msgId: messageId(r) })),
     );
     this.published += records.length;
   }
