@@ -20,7 +20,9 @@ import {
   QEMU,
   REMOTE,
 } from '../libvirt/index.js';
-import { LOAD_ADDRESS, MCE_HANDLER_OFFSET, mceBootSector } from '../qemu/bootsector.js';
+import { mceBootSector } from '../qemu/bootsector.js';
+import { domainXml } from '../qemu/domain-xml.js';
+import { waitForGuestVia } from '../qemu/guest.js';
 
 export const LIBVIRT_SOCKET = '/var/run/libvirt/libvirt-sock';
 const URI = 'qemu:///system';
@@ -85,7 +87,18 @@ export async function runLibvirtPart(ctx: LibvirtPartContext): Promise<LibvirtPa
     ctx.out(
       `  started ${name} through libvirt (${URI}), a TCG guest with machine checks enabled\n`,
     );
-    await waitMceReady(client, dom);
+    const ref = dom;
+    await waitForGuestVia(
+      async () =>
+        (
+          await client.call(QEMU.domainMonitorCommand, {
+            dom: ref,
+            cmd: 'info registers',
+            flags: MONITOR_COMMAND_HMP,
+          })
+        ).result,
+      { mce: true, timeoutMs: 60_000 },
+    );
     const command = mceCommandLine(presetFault('ar', 0, 0x1000n));
     ctx.out(
       `[libvirt] ${name}: an action-required error, injected with virsh's qemu-monitor-command: ${command}\n`,
@@ -111,47 +124,4 @@ export async function runLibvirtPart(ctx: LibvirtPartContext): Promise<LibvirtPa
 
 function isLibvirt(data: unknown): boolean {
   return typeof data === 'object' && data !== null && (data as { via?: unknown }).via === 'libvirt';
-}
-
-/** `info registers` through libvirt until the boot sector idles with CR4.MCE set. */
-async function waitMceReady(client: LibvirtClient, dom: DomainRef): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const { result } = await client.call(QEMU.domainMonitorCommand, {
-      dom,
-      cmd: 'info registers',
-      flags: MONITOR_COMMAND_HMP,
-    });
-    const field = (n: string) =>
-      Number.parseInt(new RegExp(`\\b${n}=([0-9a-fA-F]+)`).exec(result)?.[1] ?? '0', 16);
-    const eip = field('EIP');
-    if (
-      (field('CR4') & 0x40) !== 0 &&
-      field('HLT') === 1 &&
-      eip >= LOAD_ADDRESS &&
-      eip < LOAD_ADDRESS + MCE_HANDLER_OFFSET
-    ) {
-      return;
-    }
-    if (Date.now() > deadline) throw new Error('the libvirt guest did not reach its idle loop');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-function domainXml(name: string, image: string): string {
-  return `<domain type='qemu'>
-  <name>${name}</name>
-  <memory unit='MiB'>64</memory>
-  <vcpu>1</vcpu>
-  <os><type arch='x86_64' machine='pc'>hvm</type><boot dev='fd'/></os>
-  <devices>
-    <disk type='file' device='floppy'>
-      <driver name='qemu' type='raw'/>
-      <source file='${image}'/>
-      <target dev='fda' bus='fdc'/>
-    </disk>
-    <memballoon model='none'/>
-  </devices>
-</domain>
-`;
 }

@@ -48,7 +48,11 @@ export interface GuestRegisters {
 }
 
 export async function readRegisters(client: QmpClient): Promise<GuestRegisters> {
-  const text = await hmp(client, 'info registers');
+  return registersIn(await hmp(client, 'info registers'));
+}
+
+/** The registers in HMP's `info registers` text (whichever way it was asked: QMP, libvirt, virsh). */
+export function registersIn(text: string): GuestRegisters {
   const field = (name: string) => {
     const m = new RegExp(`\\b${name}=([0-9a-fA-F]+)`).exec(text);
     if (!m) throw new Error(`no ${name} in 'info registers' output: ${text.slice(0, 200)}`);
@@ -66,14 +70,25 @@ const CR4_MCE = 1 << CR4_MCE_BIT;
  * guest halts there until a reset has gone through, and is not ready again
  * before it has rebooted (SeaBIOS may reset it more than once on the way).
  */
-export async function waitForGuest(
+export function waitForGuest(
   client: QmpClient,
+  options: { mce: boolean; timeoutMs?: number },
+): Promise<GuestRegisters> {
+  return waitForGuestVia(() => hmp(client, 'info registers'), options);
+}
+
+/**
+ * waitForGuest with `infoRegisters` asking HMP's `info registers` another
+ * way (libvirt's qemu-monitor-command, virsh).
+ */
+export async function waitForGuestVia(
+  infoRegisters: () => Promise<string>,
   options: { mce: boolean; timeoutMs?: number },
 ): Promise<GuestRegisters> {
   const idleEnd = LOAD_ADDRESS + (options.mce ? MCE_HANDLER_OFFSET : PLAIN_CODE_BYTES);
   const deadline = Date.now() + (options.timeoutMs ?? 30_000);
   for (;;) {
-    const regs = await readRegisters(client);
+    const regs = registersIn(await infoRegisters());
     const idle = regs.halted && regs.eip >= LOAD_ADDRESS && regs.eip < idleEnd;
     if (idle && ((regs.cr4 & CR4_MCE) !== 0) === options.mce) return regs;
     if (Date.now() > deadline) {

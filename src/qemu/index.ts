@@ -23,6 +23,7 @@ export {
   readRegisters,
   startGuest,
   waitForGuest,
+  waitForGuestVia,
 } from './guest.js';
 export {
   detectTarget,

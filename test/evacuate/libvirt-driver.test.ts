@@ -22,6 +22,7 @@ import { loadInventory } from '../../src/evacuate/inventory.js';
 import { Journal } from '../../src/evacuate/journal.js';
 import { LibvirtDriver } from '../../src/evacuate/libvirt-driver.js';
 import { COUNTER_ADDRESS, counterBootSector } from '../../src/qemu/counter.js';
+import { domainXml } from '../../src/qemu/domain-xml.js';
 import { type LibvirtdLease, useLibvirtd, virsh } from '../libvirt/libvirtd.js';
 import { REPO_ROOT } from '../qapi/qemu-source.js';
 import { type SecondLibvirtd, startSecondLibvirtd } from '../libvirt/second-libvirtd.js';
@@ -39,27 +40,6 @@ async function run(args: string[]): Promise<{ code: number; stdout: string; stde
   };
   const code = await main(args, io);
   return { code, stdout, stderr };
-}
-
-/** A counter guest; its floppy is read-only (libvirt migrates only disks it may call safe). */
-function counterXml(name: string, uuid: string, image: string): string {
-  return `<domain type='qemu'>
-  <name>${name}</name>
-  <uuid>${uuid}</uuid>
-  <memory unit='MiB'>64</memory>
-  <vcpu>1</vcpu>
-  <os><type arch='x86_64' machine='pc'>hvm</type><boot dev='fd'/></os>
-  <devices>
-    <disk type='file' device='floppy'>
-      <driver name='qemu' type='raw'/>
-      <source file='${image}'/>
-      <target dev='fda' bus='fdc'/>
-      <readonly/>
-    </disk>
-    <memballoon model='none'/>
-  </devices>
-</domain>
-`;
 }
 
 async function counterAt(uri: string | null, name: string): Promise<number> {
@@ -116,7 +96,10 @@ describe('libvirt driver: peer-to-peer live migration between two real libvirtds
     const name = `memfail-${tag}${process.pid}`;
     const uuid = randomUUID();
     made.push(name);
-    await writeFile(join(dir, `${tag}.xml`), counterXml(name, uuid, join(dir, 'boot.img')));
+    await writeFile(
+      join(dir, `${tag}.xml`),
+      domainXml(name, join(dir, 'boot.img'), { uuid, readonlyDisk: true }),
+    );
     await virsh(['create', join(dir, `${tag}.xml`)]);
     await waitCounting(null, name);
     return { name, uuid };

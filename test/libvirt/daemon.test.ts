@@ -17,6 +17,7 @@ import {
   REMOTE,
   VIR_ERR_NO_DOMAIN,
 } from '../../src/libvirt/index.js';
+import { waitForGuestVia } from '../../src/qemu/index.js';
 import {
   createDomain,
   type LibvirtdLease,
@@ -97,7 +98,17 @@ describe('LibvirtClient against libvirtd', { timeout: 240_000 }, () => {
       flags: 0,
     });
     const { dom: ref } = await client.call(REMOTE.domainLookupByName, { name: dom.name });
-    await waitMceReady(client, ref);
+    await waitForGuestVia(
+      async () =>
+        (
+          await client.call(QEMU.domainMonitorCommand, {
+            dom: ref,
+            cmd: 'info registers',
+            flags: MONITOR_COMMAND_HMP,
+          })
+        ).result,
+      { mce: true },
+    );
     const { result } = await client.call(QEMU.domainMonitorCommand, {
       dom: ref,
       cmd: AR_MCE,
@@ -127,23 +138,3 @@ describe('LibvirtClient against libvirtd', { timeout: 240_000 }, () => {
     await client.close();
   });
 });
-
-/** Polls `info registers` through libvirt until the MCE boot sector set CR4.MCE and idles. */
-async function waitMceReady(
-  client: LibvirtClient,
-  dom: { name: string; uuid: Buffer; id: number },
-): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const { result } = await client.call(QEMU.domainMonitorCommand, {
-      dom,
-      cmd: 'info registers',
-      flags: MONITOR_COMMAND_HMP,
-    });
-    const cr4 = Number.parseInt(/\bCR4=([0-9a-f]+)/i.exec(result)?.[1] ?? '0', 16);
-    const halted = /\bHLT=1\b/.test(result);
-    if ((cr4 & 0x40) !== 0 && halted) return;
-    if (Date.now() > deadline) throw new Error(`guest not ready: ${result.slice(0, 200)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}

@@ -24,13 +24,8 @@ import { mkdir, mkdtemp, readdir, rm, rmdir, writeFile } from 'node:fs/promises'
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  LOAD_ADDRESS,
-  MCE_HANDLER_OFFSET,
-  mceBootSector,
-  PLAIN_CODE_BYTES,
-  plainBootSector,
-} from '../../src/qemu/index.js';
+import { domainXml } from '../../src/qemu/domain-xml.js';
+import { mceBootSector, plainBootSector, waitForGuestVia } from '../../src/qemu/index.js';
 
 export const LIBVIRT_SOCKET = '/var/run/libvirt/libvirt-sock';
 const REGISTER = '/run/memfail-test-libvirtd';
@@ -139,18 +134,10 @@ export async function waitGuestReady(
   mce: boolean,
   limitMs = 30_000,
 ): Promise<void> {
-  const deadline = Date.now() + limitMs;
-  for (;;) {
-    const out = await virsh(['qemu-monitor-command', domain, '--hmp', 'info registers']);
-    const cr4 = Number.parseInt(/\bCR4=([0-9a-f]+)/i.exec(out)?.[1] ?? '0', 16);
-    const eip = Number.parseInt(/\bEIP=([0-9a-f]+)/i.exec(out)?.[1] ?? '0', 16);
-    const idleEnd = LOAD_ADDRESS + (mce ? MCE_HANDLER_OFFSET : PLAIN_CODE_BYTES);
-    const idle = /\bHLT=1\b/.test(out) && eip >= LOAD_ADDRESS && eip < idleEnd;
-    if (idle && ((cr4 & 0x40) !== 0) === mce) return;
-    if (Date.now() > deadline)
-      throw new Error(`${domain} did not reach its idle loop: ${out.slice(0, 300)}`);
-    await sleep(50);
-  }
+  await waitForGuestVia(() => virsh(['qemu-monitor-command', domain, '--hmp', 'info registers']), {
+    mce,
+    timeoutMs: limitMs,
+  });
 }
 
 /** Stops libvirtd (SIGTERM, waiting for it to go) and virtlogd. */
@@ -250,7 +237,7 @@ export async function createDomain(options: {
   (options.mce ? mceBootSector() : plainBootSector()).copy(floppy);
   await writeFile(image, floppy);
   const xmlPath = join(dir, 'domain.xml');
-  await writeFile(xmlPath, domainXml(name, image, options.qemuArgs ?? []));
+  await writeFile(xmlPath, domainXml(name, image, { qemuArgs: options.qemuArgs ?? [] }));
   try {
     await virsh(['create', xmlPath]);
   } catch (err) {
@@ -265,32 +252,6 @@ export async function createDomain(options: {
       await rm(dir, { recursive: true, force: true });
     },
   };
-}
-
-export function domainXml(name: string, image: string, qemuArgs: readonly string[]): string {
-  const extra =
-    qemuArgs.length === 0
-      ? ''
-      : `  <qemu:commandline>\n${qemuArgs.map((a) => `    <qemu:arg value='${escapeXml(a)}'/>`).join('\n')}\n  </qemu:commandline>\n`;
-  return `<domain type='qemu' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>
-  <name>${escapeXml(name)}</name>
-  <memory unit='MiB'>64</memory>
-  <vcpu>1</vcpu>
-  <os><type arch='x86_64' machine='pc'>hvm</type><boot dev='fd'/></os>
-  <devices>
-    <disk type='file' device='floppy'>
-      <driver name='qemu' type='raw'/>
-      <source file='${escapeXml(image)}'/>
-      <target dev='fda' bus='fdc'/>
-    </disk>
-    <memballoon model='none'/>
-  </devices>
-${extra}</domain>
-`;
-}
-
-function escapeXml(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/'/g, '&apos;');
 }
 
 /** Runs virsh against qemu:///system; rejects with its stderr. */
