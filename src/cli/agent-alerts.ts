@@ -1,8 +1,7 @@
-/** `memfail alerts list|retry`: the outbox's undelivered and dead-letter alerts. */
-import { defaultDbPath } from '../agent/paths.js';
 import { microsToIso } from '../agent/records.js';
-import { Store, StoreError } from '../agent/store.js';
+import type { Store } from '../agent/store.js';
 import type { AlertsFlags } from './agent.js';
+import { openStoreFor } from './store-open.js';
 import type { Io } from './io.js';
 
 export function listAlerts(opts: AlertsFlags, io: Io): number {
@@ -46,15 +45,8 @@ function withStore(
   io: Io,
   use: (store: Store) => number,
 ): number {
-  const path = db ?? defaultDbPath();
-  let store: Store;
-  try {
-    store = write ? Store.open(path, { mustExist: true }) : Store.openReadOnly(path);
-  } catch (err) {
-    if (!(err instanceof StoreError)) throw err;
-    io.stderr(`memfail: ${err.message}\n`);
-    return 1;
-  }
+  const store = openStoreFor(db, io, write);
+  if (store === null) return 1;
   try {
     return use(store);
   } finally {

@@ -1,12 +1,10 @@
-/** `memfail events` and `memfail report`: read the agent's database. */
-import { once } from 'node:events';
 import { formatEventLine, toEventRecord } from '../agent/event-record.js';
-import { defaultDbPath } from '../agent/paths.js';
 import type { StoredGap } from '../agent/records.js';
 import { reportText } from '../agent/report.js';
-import { Store, StoreError } from '../agent/store.js';
+import type { Store } from '../agent/store.js';
 import type { EventsFlags, ReportFlags } from './agent.js';
-import { type Io, processIo, UsageError } from './io.js';
+import { openStoreFor } from './store-open.js';
+import { type Io, UsageError, writeOut } from './io.js';
 
 export function events(opts: EventsFlags, io: Io): Promise<number> {
   const since = opts.since === undefined ? undefined : parseSince(opts.since);
@@ -75,28 +73,6 @@ export function report(opts: ReportFlags, io: Io): Promise<number> {
   });
 }
 
-/**
- * Writes the pieces in ~64 KiB chunks. On the process's stdout, waits for a
- * slow reader (a pipe) to drain rather than queue the whole output in memory.
- */
-async function writeOut(io: Io, pieces: Iterable<string>): Promise<void> {
-  const stdout = io === processIo ? process.stdout : null;
-  let pending: string[] = [];
-  let size = 0;
-  const flush = async () => {
-    io.stdout(pending.join(''));
-    pending = [];
-    size = 0;
-    if (stdout?.writableNeedDrain) await once(stdout, 'drain');
-  };
-  for (const piece of pieces) {
-    pending.push(piece);
-    size += piece.length;
-    if (size >= 65536) await flush();
-  }
-  if (pending.length > 0) await flush();
-}
-
 function indent(json: string): string {
   return `  ${json.replaceAll('\n', '\n  ')}`;
 }
@@ -106,15 +82,8 @@ async function withStore(
   io: Io,
   use: (store: Store) => Promise<number>,
 ): Promise<number> {
-  const path = db ?? defaultDbPath();
-  let store: Store;
-  try {
-    store = Store.openReadOnly(path);
-  } catch (err) {
-    if (!(err instanceof StoreError)) throw err;
-    io.stderr(`memfail: ${err.message}\n`);
-    return 1;
-  }
+  const store = openStoreFor(db, io);
+  if (store === null) return 1;
   try {
     return await use(store);
   } finally {

@@ -1,10 +1,7 @@
-/** `memfail events|report|hosts --pg`: read the fleet database; `hosts --db`: the local one. */
-import { once } from 'node:events';
 import { hostname } from 'node:os';
 import { formatEventLine } from '../agent/event-record.js';
-import { defaultDbPath } from '../agent/paths.js';
 import { reportTextAsync } from '../agent/report.js';
-import { Store, StoreError } from '../agent/store.js';
+import type { Store } from '../agent/store.js';
 import { openPg, redactPgUrl, type Sql } from '../fleet/pg.js';
 import { fleetHostHealth } from '../fleet/pg-health.js';
 import { checkPgSchema, PgSchemaError } from '../fleet/pg-schema.js';
@@ -22,7 +19,8 @@ import type { Policy } from '../health/policy.js';
 import type { EventsFlags, ReportFlags } from './agent.js';
 import { parseSince, parseWithin } from './agent-read.js';
 import { readPolicy } from './health-run.js';
-import { type Io, processIo } from './io.js';
+import { openStoreFor } from './store-open.js';
+import { type Io, writeOut } from './io.js';
 
 export async function fleetEventsCommand(opts: EventsFlags, url: string, io: Io): Promise<number> {
   const since = opts.since === undefined ? undefined : parseSince(opts.since);
@@ -129,15 +127,8 @@ export async function hostsCommand(opts: HostsFlags, url: string | undefined, io
       return 0;
     });
   }
-  const path = opts.db ?? defaultDbPath();
-  let store: Store;
-  try {
-    store = Store.open(path, { mustExist: true });
-  } catch (err) {
-    if (!(err instanceof StoreError)) throw err;
-    io.stderr(`memfail: ${err.message}\n`);
-    return 1;
-  }
+  const store = openStoreFor(opts.db, io, true);
+  if (store === null) return 1;
   try {
     print([localHost(store, opts.host ?? hostname(), policy)]);
     return 0;
@@ -188,22 +179,4 @@ export async function withPg(
   } finally {
     await sql.end({ timeout: 5 });
   }
-}
-
-async function writeOut(io: Io, pieces: AsyncIterable<string>): Promise<void> {
-  const stdout = io === processIo ? process.stdout : null;
-  let pending: string[] = [];
-  let size = 0;
-  const flush = async () => {
-    io.stdout(pending.join(''));
-    pending = [];
-    size = 0;
-    if (stdout?.writableNeedDrain) await once(stdout, 'drain');
-  };
-  for await (const piece of pieces) {
-    pending.push(piece);
-    size += piece.length;
-    if (size >= 65536) await flush();
-  }
-  if (pending.length > 0) await flush();
 }

@@ -1,6 +1,4 @@
-/** `memfail health`: one host's verdict from its local store. */
-import { defaultDbPath } from '../agent/paths.js';
-import { Store, StoreError } from '../agent/store.js';
+import type { Store } from '../agent/store.js';
 import type { HostHealth } from '../health/evaluate.js';
 import { defaultHost, formatHealth, hostHealth } from '../health/host.js';
 import {
@@ -11,6 +9,7 @@ import {
   PolicyError,
 } from '../health/policy.js';
 import type { HealthFlags } from './health.js';
+import { openStoreFor } from './store-open.js';
 import { type Io, UsageError } from './io.js';
 
 export async function health(opts: HealthFlags, io: Io): Promise<number> {
@@ -30,15 +29,8 @@ export async function health(opts: HealthFlags, io: Io): Promise<number> {
     );
     return 0;
   }
-  const path = opts.db ?? defaultDbPath();
-  let store: Store;
-  try {
-    store = Store.openReadOnly(path);
-  } catch (err) {
-    if (!(err instanceof StoreError)) throw err;
-    io.stderr(`memfail: ${err.message}\n`);
-    return 1;
-  }
+  const store = openStoreFor(opts.db, io);
+  if (store === null) return 1;
   try {
     const verdict = hostHealth(store, policy, opts.host ?? defaultHost());
     io.stdout(opts.json ? `${JSON.stringify(verdict, null, 2)}\n` : formatHealth(verdict));
@@ -86,14 +78,16 @@ export function* withHealth(
 
 /** The verdict for `report --health`; a bad policy is a usage error (nothing printed yet). */
 export function healthOf(store: Store, opts: { policy?: string; host?: string }): HostHealth {
-  let policy = DEFAULT_POLICY;
-  if (opts.policy !== undefined) {
-    try {
-      policy = loadPolicy(opts.policy);
-    } catch (err) {
-      if (err instanceof PolicyError) throw new UsageError(err.message);
-      throw err;
-    }
+  return hostHealth(store, policyFlag(opts.policy), opts.host ?? defaultHost());
+}
+
+/** `--policy FILE` (the built-in policy without it); a bad file is a usage error. */
+export function policyFlag(file: string | undefined): Policy {
+  if (file === undefined) return DEFAULT_POLICY;
+  try {
+    return loadPolicy(file);
+  } catch (err) {
+    if (err instanceof PolicyError) throw new UsageError(err.message);
+    throw err;
   }
-  return hostHealth(store, policy, opts.host ?? defaultHost());
 }

@@ -5,8 +5,8 @@ import { HealthActor } from '../evacuate/act.js';
 import { PgDrainGate } from '../fleet/drain-pg.js';
 import { defaultHost } from '../health/host.js';
 import { registerHealthMetric } from '../health/metrics.js';
-import { DEFAULT_POLICY, loadPolicy, PolicyError } from '../health/policy.js';
 import { makeDriver } from './evacuate-run.js';
+import { policyFlag } from './health-run.js';
 import type { HealthWatchFlags } from './health.js';
 import { UsageError } from './io.js';
 
@@ -25,15 +25,7 @@ export function healthActor(
   if (!Number.isInteger(drainLimit) || drainLimit < 1) {
     throw new UsageError(`--drain-limit '${opts.drainLimit}' is not a positive integer`);
   }
-  let policy = DEFAULT_POLICY;
-  if (opts.policy !== undefined) {
-    try {
-      policy = loadPolicy(opts.policy);
-    } catch (err) {
-      if (err instanceof PolicyError) throw new UsageError(err.message);
-      throw err;
-    }
-  }
+  const policy = policyFlag(opts.policy);
   const actor = new HealthActor({
     host: opts.host ?? defaultHost(),
     policy,
