@@ -4,15 +4,10 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { Store } from '../../src/agent/store.js';
 import { parseSince } from '../../src/cli/agent-read.js';
-import { main } from '../../src/cli/main.js';
 import { failure, invalidFailure, lifecycle, tempDir } from './fixtures.js';
+import { runCli } from '../support/cli.js';
 
-async function run(args: string[]) {
-  let stdout = '';
-  let stderr = '';
-  const code = await main(args, { stdout: (s) => (stdout += s), stderr: (s) => (stderr += s) });
-  return { code, stdout, stderr };
-}
+const run = (args: string[]) => runCli(args);
 
 function seeded(dir: string): string {
   const path = join(dir, 'events.db');

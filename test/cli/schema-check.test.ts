@@ -24,10 +24,10 @@ import { pathToFileURL } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import type { Io } from '../../src/cli/io.js';
-import { main } from '../../src/cli/main.js';
 import { fastSchemaCheck, runSchemaCheck } from '../../src/cli/schema-check.js';
 import { checkSchemaFile } from '../../src/qapi/load.js';
 import { REPO_ROOT, requireQemuSource } from '../qapi/qemu-source.js';
+import { runCli } from '../support/cli.js';
 
 interface Run {
   code: number;
@@ -35,20 +35,7 @@ interface Run {
   stderr: string;
 }
 
-async function run(args: string[]): Promise<Run> {
-  let stdout = '';
-  let stderr = '';
-  const io: Io = {
-    stdout: (t) => {
-      stdout += t;
-    },
-    stderr: (t) => {
-      stderr += t;
-    },
-  };
-  const code = await main(args, io);
-  return { code, stdout, stderr };
-}
+const run = (args: string[]) => runCli(args);
 
 function runBinary(args: string[]): Run {
   const r = spawnSync(process.execPath, [join(REPO_ROOT, 'bin/memfail.js'), ...args], {

@@ -5,26 +5,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { Store } from '../../src/agent/store.js';
-import type { Io } from '../../src/cli/io.js';
-import { main } from '../../src/cli/main.js';
 import { HealthActor } from '../../src/evacuate/act.js';
 import { DEFAULT_POLICY } from '../../src/health/policy.js';
 import { BASE_SECONDS, failure } from '../agent/fixtures.js';
+import { runCli } from '../support/cli.js';
 
-async function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const io: Io = {
-    stdout: (t) => {
-      stdout += t;
-    },
-    stderr: (t) => {
-      stderr += t;
-    },
-  };
-  const code = await main(args, io);
-  return { code, stdout, stderr };
-}
+const run = (args: string[]) => runCli(args);
 
 function ago(ms: number): number {
   return (Date.now() - ms) * 1000 - BASE_SECONDS * 1_000_000;

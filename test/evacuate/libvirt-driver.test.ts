@@ -15,8 +15,6 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { Io } from '../../src/cli/io.js';
-import { main } from '../../src/cli/main.js';
 import type { MigrationJob } from '../../src/evacuate/driver.js';
 import { loadInventory } from '../../src/evacuate/inventory.js';
 import { Journal } from '../../src/evacuate/journal.js';
@@ -26,21 +24,9 @@ import { domainXml } from '../../src/qemu/domain-xml.js';
 import { type LibvirtdLease, useLibvirtd, virsh } from '../libvirt/libvirtd.js';
 import { REPO_ROOT } from '../qapi/qemu-source.js';
 import { type SecondLibvirtd, startSecondLibvirtd } from '../libvirt/second-libvirtd.js';
+import { runCli } from '../support/cli.js';
 
-async function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const io: Io = {
-    stdout: (t) => {
-      stdout += t;
-    },
-    stderr: (t) => {
-      stderr += t;
-    },
-  };
-  const code = await main(args, io);
-  return { code, stdout, stderr };
-}
+const run = (args: string[]) => runCli(args);
 
 async function counterAt(uri: string | null, name: string): Promise<number> {
   const args = ['qemu-monitor-command', name, '--hmp', `xp /1wx ${COUNTER_ADDRESS}`];

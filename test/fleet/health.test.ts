@@ -9,7 +9,6 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { FailureObservation } from '../../src/agent/records.js';
 import { Store } from '../../src/agent/store.js';
-import { main } from '../../src/cli/main.js';
 import { storeRecords } from '../../src/fleet/collector.js';
 import { openPg, type Sql } from '../../src/fleet/pg.js';
 import { healthWindowQuery } from '../../src/fleet/pg-health.js';
@@ -17,6 +16,7 @@ import { migratePg } from '../../src/fleet/pg-schema.js';
 import { BASE_SECONDS, failure, tempDir } from '../agent/fixtures.js';
 import { failureRecord } from './records.js';
 import { type PostgresServer, startPostgres } from './services.js';
+import { runCli } from '../support/cli.js';
 
 let pg: PostgresServer;
 let sql: Sql;
@@ -42,12 +42,7 @@ const FAILURES: Record<string, FailureObservation[]> = {
   old: [failure('vm3', ago(24 * 30), { actionRequired: true })],
 };
 
-async function run(...args: string[]) {
-  let stdout = '';
-  let stderr = '';
-  const code = await main(args, { stdout: (s) => (stdout += s), stderr: (s) => (stderr += s) });
-  return { code, stdout, stderr };
-}
+const run = (...args: string[]) => runCli(args);
 
 before(async () => {
   pg = await startPostgres(['fsync=off']);

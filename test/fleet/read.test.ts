@@ -6,7 +6,6 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { Store } from '../../src/agent/store.js';
-import { main } from '../../src/cli/main.js';
 import { Collector } from '../../src/fleet/collector.js';
 import { DEFAULT_STREAM, parseNatsUrl } from '../../src/fleet/nats.js';
 import { openPg, type Sql } from '../../src/fleet/pg.js';
@@ -14,6 +13,7 @@ import { eventsQuery } from '../../src/fleet/pg-read.js';
 import { Publisher } from '../../src/fleet/publisher.js';
 import { failure, invalidFailure, lifecycle, tempDir } from '../agent/fixtures.js';
 import { type NatsServer, type PostgresServer, startNats, startPostgres } from './services.js';
+import { runCli } from '../support/cli.js';
 
 let nats: NatsServer;
 let pg: PostgresServer;
@@ -21,12 +21,7 @@ let sql: Sql;
 const tmp = tempDir('memfail-fleet-read-');
 const dbs: Record<string, string> = {};
 
-async function run(...args: string[]) {
-  let stdout = '';
-  let stderr = '';
-  const code = await main(args, { stdout: (s) => (stdout += s), stderr: (s) => (stderr += s) });
-  return { code, stdout, stderr };
-}
+const run = (...args: string[]) => runCli(args);
 
 before(async () => {
   nats = await startNats();

@@ -5,28 +5,14 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { Registry } from 'prom-client';
 import { Store } from '../../src/agent/store.js';
-import type { Io } from '../../src/cli/io.js';
-import { main } from '../../src/cli/main.js';
 import type { HostHealth } from '../../src/health/evaluate.js';
 import { hostHealth } from '../../src/health/host.js';
 import { registerHealthMetric } from '../../src/health/metrics.js';
 import { DEFAULT_POLICY } from '../../src/health/policy.js';
 import { BASE_SECONDS, failure, tempDir } from '../agent/fixtures.js';
+import { runCli } from '../support/cli.js';
 
-async function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const io: Io = {
-    stdout: (t) => {
-      stdout += t;
-    },
-    stderr: (t) => {
-      stderr += t;
-    },
-  };
-  const code = await main(args, io);
-  return { code, stdout, stderr };
-}
+const run = (args: string[]) => runCli(args);
 
 /** Offset (µs from the fixtures' base) of `agoMs` before now. */
 function ago(agoMs: number): number {

@@ -5,7 +5,6 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { main } from '../../src/cli/main.js';
 import {
   createDomain,
   type LibvirtdLease,
@@ -14,13 +13,9 @@ import {
   virsh,
   waitGuestReady,
 } from './libvirtd.js';
+import { runCli } from '../support/cli.js';
 
-async function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const code = await main(args, { stdout: (s) => (stdout += s), stderr: (s) => (stderr += s) });
-  return { code, stdout, stderr };
-}
+const run = (args: string[]) => runCli(args);
 
 let daemon: LibvirtdLease;
 let dom: TestDomain | null = null;

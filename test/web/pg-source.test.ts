@@ -11,7 +11,6 @@ import { after, before, describe, test } from 'node:test';
 import postgres from 'postgres';
 import { nowMicros } from '../../src/agent/records.js';
 import { openFleetDashboard } from '../../src/cli/serve-run.js';
-import { main } from '../../src/cli/main.js';
 import { storeRecords } from '../../src/fleet/collector.js';
 import type { FleetRecord } from '../../src/fleet/message.js';
 import { openPg, type Sql } from '../../src/fleet/pg.js';
@@ -23,6 +22,7 @@ import { startDashboard } from '../../src/web/server.js';
 import { failureRecord, lifecycleRecord } from '../fleet/records.js';
 import { type PostgresServer, startPostgres } from '../fleet/services.js';
 import { failureAt, lifecycleAt, minutesAgo } from './fixtures.js';
+import { runCli } from '../support/cli.js';
 
 let pg: PostgresServer;
 let sql: Sql;
@@ -47,12 +47,7 @@ function fixtures(): FleetRecord[] {
   ];
 }
 
-async function run(...args: string[]) {
-  let stdout = '';
-  let stderr = '';
-  const code = await main(args, { stdout: (s) => (stdout += s), stderr: (s) => (stderr += s) });
-  return { code, stdout, stderr };
-}
+const run = (...args: string[]) => runCli(args);
 
 async function json<T>(base: string, path: string): Promise<T> {
   const res = await fetch(new URL(path, base));
