@@ -20,8 +20,7 @@ import { FleetVerdicts } from '../src/fleet/pg-verdicts.js';
 import { DEFAULT_POLICY } from '../src/health/policy.js';
 import { fleetPolicyHealth } from '../src/web/health.js';
 import { PgSource } from '../src/web/pg-source.js';
-import { startDashboard } from '../src/web/server.js';
-import { OVERVIEW_CALLS } from './web-scale.js';
+import { type OverviewCall, timeOverviewCalls } from './web-scale.js';
 
 const JUDGED_MS = 1000;
 
@@ -61,7 +60,7 @@ export async function buildFleetDb(
 export interface FleetOverviewCost {
   /** Reading every row of memory_failure (the columns the readers use), ms. */
   readonly rowScanMs: number;
-  readonly calls: readonly { path: string; serverMs: number; bytes: number }[];
+  readonly calls: readonly OverviewCall[];
   readonly pageBytes: number;
   /** The first judging of every host (FleetVerdicts' first asking), ms. */
   readonly coldJudgingMs: number;
@@ -123,47 +122,23 @@ export async function measureFleetOverview(
   const listed = await fleetHosts(sql, DEFAULT_POLICY);
   const hostsMs = performance.now() - start;
 
-  const source = new PgSource(sql);
-  const timings = new Map<string, number[]>();
-  const dashboard = await startDashboard({
-    source,
-    // Verdicts are kept 1 s; each timed call below comes later, after new
-    // failures arrived, so each judges again the hosts that changed.
-    health: fleetPolicyHealth(sql, DEFAULT_POLICY, JUDGED_MS),
-    host: '127.0.0.1',
-    port: 0,
-    onTiming: (p, ms) => timings.set(p, [...(timings.get(p) ?? []), ms]),
-  });
-  try {
-    const calls: { path: string; serverMs: number; bytes: number }[] = [];
-    let pageBytes = 0;
-    for (const asset of ['/', '/assets/app.js', '/assets/app.css']) {
-      pageBytes += (await (await fetch(new URL(asset, dashboard.url))).arrayBuffer()).byteLength;
-    }
-    for (const call of OVERVIEW_CALLS) {
-      const route = call.split('?')[0]!;
-      let bytes = 0;
-      for (let i = 0; i <= repeat; i++) {
-        await new Promise((r) => setTimeout(r, JUDGED_MS + 50));
-        await storeRecords(sql, arriving(fleet.arrivals, fleet.hosts, fleet.vmsPerHost));
-        const res = await fetch(new URL(call, dashboard.url));
-        if (res.status !== 200) throw new Error(`${call}: HTTP ${res.status}`);
-        bytes = (await res.arrayBuffer()).byteLength;
-      }
-      const times = timings.get(route)!.slice(1); // the first was the warm-up
-      calls.push({ path: call, serverMs: Math.min(...times), bytes });
-      pageBytes += bytes;
-    }
-    return {
-      rowScanMs,
-      calls,
-      pageBytes,
-      coldJudgingMs,
-      arrivals: fleet.arrivals,
-      hostsMs,
-      hosts: listed.length,
-    };
-  } finally {
-    await dashboard.close();
-  }
+  // Verdicts are kept 1 s; each timed call comes later, after new failures
+  // arrived, so each judges again the hosts that changed.
+  const { calls, pageBytes } = await timeOverviewCalls(
+    { source: new PgSource(sql), health: fleetPolicyHealth(sql, DEFAULT_POLICY, JUDGED_MS) },
+    repeat,
+    async () => {
+      await new Promise((r) => setTimeout(r, JUDGED_MS + 50));
+      await storeRecords(sql, arriving(fleet.arrivals, fleet.hosts, fleet.vmsPerHost));
+    },
+  );
+  return {
+    rowScanMs,
+    calls,
+    pageBytes,
+    coldJudgingMs,
+    arrivals: fleet.arrivals,
+    hostsMs,
+    hosts: listed.length,
+  };
 }

@@ -6,7 +6,7 @@
  * is timed on the server (ServeOptions.onTiming), after one warm-up call.
  */
 import Database from 'better-sqlite3';
-import { startDashboard } from '../src/web/server.js';
+import { type ServeOptions, startDashboard } from '../src/web/server.js';
 import { SqliteSource } from '../src/web/sqlite-source.js';
 
 export const OVERVIEW_CALLS = [
@@ -16,13 +16,20 @@ export const OVERVIEW_CALLS = [
   '/api/top/vms?range=24h&limit=10',
 ] as const;
 
+/** One overview call: server-side time (best of the repeats) and response size. */
+export interface OverviewCall {
+  readonly path: string;
+  readonly serverMs: number;
+  readonly bytes: number;
+}
+
 export interface OverviewCost {
   /** Reading every row's stored columns, ms. */
   readonly rowScanMs: number;
   /** SELECT count(*), sum(length(vm)) over the table, not through an index, ms. */
   readonly countScanMs: number;
   /** Per call: server-side time (best of `repeat`) and response size. */
-  readonly calls: readonly { path: string; serverMs: number; bytes: number }[];
+  readonly calls: readonly OverviewCall[];
   /** Everything the overview page loads: HTML, script, style and its API answers. */
   readonly pageBytes: number;
 }
@@ -51,15 +58,31 @@ export async function measureOverview(path: string, repeat = 3): Promise<Overvie
   }
 
   const source = SqliteSource.open(path, 'bench-host');
+  try {
+    return { rowScanMs, countScanMs, ...(await timeOverviewCalls({ source }, repeat)) };
+  } finally {
+    source.close();
+  }
+}
+
+/**
+ * Each overview call timed on the server (best of `repeat` after a warm-up),
+ * `before` run ahead of every request, and the page's transfer with them.
+ */
+export async function timeOverviewCalls(
+  served: Pick<ServeOptions, 'source' | 'health'>,
+  repeat: number,
+  before: () => Promise<unknown> = async () => {},
+): Promise<{ calls: OverviewCall[]; pageBytes: number }> {
   const timings = new Map<string, number[]>();
   const dashboard = await startDashboard({
-    source,
+    ...served,
     host: '127.0.0.1',
     port: 0,
     onTiming: (p, ms) => timings.set(p, [...(timings.get(p) ?? []), ms]),
   });
   try {
-    const calls: { path: string; serverMs: number; bytes: number }[] = [];
+    const calls: OverviewCall[] = [];
     let pageBytes = 0;
     for (const asset of ['/', '/assets/app.js', '/assets/app.css']) {
       pageBytes += (await (await fetch(new URL(asset, dashboard.url))).arrayBuffer()).byteLength;
@@ -68,6 +91,7 @@ export async function measureOverview(path: string, repeat = 3): Promise<Overvie
       const route = call.split('?')[0]!;
       let bytes = 0;
       for (let i = 0; i <= repeat; i++) {
+        await before();
         const res = await fetch(new URL(call, dashboard.url));
         if (res.status !== 200) throw new Error(`${call}: HTTP ${res.status}`);
         bytes = (await res.arrayBuffer()).byteLength;
@@ -76,9 +100,8 @@ export async function measureOverview(path: string, repeat = 3): Promise<Overvie
       calls.push({ path: call, serverMs: Math.min(...times), bytes });
       pageBytes += bytes;
     }
-    return { rowScanMs, countScanMs, calls, pageBytes };
+    return { calls, pageBytes };
   } finally {
     await dashboard.close();
-    source.close();
   }
 }
