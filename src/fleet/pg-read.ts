@@ -244,7 +244,8 @@ interface ReportRow {
   received_us: number;
 }
 
-interface LifecycleRow {
+/** A lifecycle row as read back (also the dashboard's, web/pg-source.ts). */
+export interface LifecycleRow {
   id: number;
   kind: LifecycleKind;
   ts_seconds: number | null;

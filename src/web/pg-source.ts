@@ -9,12 +9,7 @@
  * the two differ only when a VM's clock and its agent's disagree.
  */
 import { toAlertPayload } from '../agent/event-record.js';
-import {
-  type LifecycleKind,
-  microsToIso,
-  type StoredFailure,
-  type StoredLifecycle,
-} from '../agent/records.js';
+import { microsToIso, type StoredFailure, type StoredLifecycle } from '../agent/records.js';
 import { buildReport, type FailureAccount, zeros } from '../agent/report.js';
 import { ACTIONS, type Action, type Recipient } from '../event/model.js';
 import type { Sql } from '../fleet/pg.js';
@@ -22,6 +17,7 @@ import {
   FAILURE_COLUMNS,
   type FailureRow,
   type FleetEventRecord,
+  type LifecycleRow,
   toRecord,
 } from '../fleet/pg-read.js';
 import type { TimeRange } from './range.js';
@@ -56,15 +52,6 @@ interface VmCountRow {
 
 interface DetailRow extends FailureRow {
   raw: string;
-}
-
-interface LifecycleRow {
-  id: number;
-  kind: LifecycleKind;
-  ts_seconds: number | null;
-  ts_micros: number | null;
-  received_us: number;
-  data: string | null;
 }
 
 export class PgSource implements DataSource {

@@ -21,10 +21,10 @@
 import { type ExecFileException, execFile, execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm, rmdir, writeFile } from 'node:fs/promises';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { domainXml } from '../../src/qemu/domain-xml.js';
+import { alive, readPid, sleep, socketAnswers } from './daemon-process.js';
 import { mceBootSector, plainBootSector, waitForGuestVia } from '../../src/qemu/index.js';
 
 export const LIBVIRT_SOCKET = '/var/run/libvirt/libvirt-sock';
@@ -269,37 +269,6 @@ export function virsh(args: readonly string[], timeoutMs = 60_000): Promise<stri
   });
 }
 
-function socketAnswers(path: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect({ path });
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-}
-
-function readPid(file: string): number | null {
-  try {
-    const n = Number(readFileSync(file, 'utf8').trim());
-    return Number.isInteger(n) && n > 0 ? n : null;
-  } catch {
-    return null;
-  }
-}
-
-function alive(pid: number | null): boolean {
-  if (pid === null) return false;
-  try {
-    // A daemon whose parent is gone may stay a zombie when PID 1 does not reap: that is dead.
-    const state = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0];
-    return state !== undefined && state !== 'Z' && state !== 'X';
-  } catch {
-    return false;
-  }
-}
-
 function hasEntry(file: string, name: string): boolean {
   return readFileSync(file, 'utf8')
     .split('\n')
@@ -315,8 +284,4 @@ function onPath(tool: string): boolean {
 
 function run(tool: string, args: readonly string[]): void {
   execFileSync(tool, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }

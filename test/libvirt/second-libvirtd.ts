@@ -21,9 +21,9 @@ import { execFile, execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { alive, readPid, sleep, socketAnswers } from './daemon-process.js';
 
 export interface SecondLibvirtd {
   /** Its private tree and its socket directory (shared with the system daemon's view). */
@@ -98,7 +98,7 @@ export async function startSecondLibvirtd(): Promise<SecondLibvirtd> {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     const deadline = Date.now() + 30_000;
-    while (!(await answers(socket))) {
+    while (!(await socketAnswers(socket))) {
       if (Date.now() > deadline) {
         throw new Error(`the second libvirtd did not serve ${socket} within 30 s${logTail(dir)}`);
       }
@@ -160,43 +160,10 @@ function logTail(dir: string): string {
   }
 }
 
-function answers(path: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect({ path });
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-}
-
-function readPid(file: string): number | null {
-  try {
-    const n = Number(readFileSync(file, 'utf8').trim());
-    return Number.isInteger(n) && n > 0 ? n : null;
-  } catch {
-    return null;
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    const state = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0];
-    return state !== undefined && state !== 'Z' && state !== 'X';
-  } catch {
-    return false;
-  }
-}
-
 function kill(pid: number, signal: NodeJS.Signals): void {
   try {
     process.kill(pid, signal);
   } catch {
     // already gone
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }
