@@ -14,7 +14,7 @@ import { openPg, type Sql } from '../../src/fleet/pg.js';
 import { healthWindowQuery } from '../../src/fleet/pg-health.js';
 import { migratePg } from '../../src/fleet/pg-schema.js';
 import { BASE_SECONDS, failure, tempDir } from '../agent/fixtures.js';
-import { failureRecord } from './records.js';
+import { failureRecord, insertOlderFailures } from './records.js';
 import { type PostgresServer, startPostgres } from './services.js';
 import { runCli } from '../support/cli.js';
 
@@ -168,12 +168,7 @@ test('report --pg --health: every host judged, or --host judged as report --db -
 
 test('the health window query reads through the time index, fleet-wide and per host', async () => {
   // 50,000 older failures over 500 hosts: enough that a scan would cost more than the index.
-  await sql`INSERT INTO memory_failure (host, vm, recipient, action, action_required, recursive,
-      ts_seconds, ts_micros, seen_us, received_us, dialect, raw, valid, dedup)
-    SELECT 'h' || (i % 500), 'vm' || (i % 7), 'guest', 'inject', false, false,
-      1764000000 + i, 0, (1764000000 + i)::bigint * 1000000, (1764000000 + i)::bigint * 1000000,
-      'qemu', '{}', true, '3'
-    FROM generate_series(1, 50000) AS i`;
+  await insertOlderFailures(sql);
   await sql`ANALYZE memory_failure`;
   const plan = async (host?: string) => {
     // The window holds the last 1,000 seconds of those rows (2% of the table).

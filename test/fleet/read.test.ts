@@ -14,6 +14,7 @@ import { Publisher } from '../../src/fleet/publisher.js';
 import { failure, invalidFailure, lifecycle, tempDir } from '../agent/fixtures.js';
 import { type NatsServer, type PostgresServer, startNats, startPostgres } from './services.js';
 import { runCli } from '../support/cli.js';
+import { insertOlderFailures } from './records.js';
 
 let nats: NatsServer;
 let pg: PostgresServer;
@@ -162,12 +163,7 @@ test('a database without the fleet schema: a clear error, exit 1', async () => {
 
 test('the per-host and time-range queries use indexes, not a scan of the table', async () => {
   // Enough rows over enough hosts that a scan would cost more than an index.
-  await sql`INSERT INTO memory_failure (host, vm, recipient, action, action_required, recursive,
-      ts_seconds, ts_micros, seen_us, received_us, dialect, raw, valid, dedup)
-    SELECT 'h' || (i % 500), 'vm' || (i % 7), 'guest', 'inject', false, false,
-      1764000000 + i, 0, (1764000000 + i)::bigint * 1000000, (1764000000 + i)::bigint * 1000000,
-      'qemu', '{}', true, '3'
-    FROM generate_series(1, 50000) AS i`;
+  await insertOlderFailures(sql);
   await sql`ANALYZE memory_failure`;
   const plan = async (filter: Parameters<typeof eventsQuery>[0]) => {
     const q = eventsQuery(filter);

@@ -15,6 +15,7 @@ import {
   record,
   serveStore,
   tempDir,
+  liveMarks,
 } from './fixtures.js';
 
 /** GET with raw control over the path and headers (fetch normalises both). */
@@ -275,35 +276,15 @@ describe('dashboard API over a SQLite store', () => {
   });
 
   test('the live stream announces a new failure within a second', async () => {
-    const marks: { failure: number; at: number }[] = [];
-    const res = await new Promise<import('node:http').IncomingMessage>((resolve, reject) => {
-      const url = new URL('/api/stream', base);
-      request(url, resolve).on('error', reject).end();
-    });
-    assert.match(res.headers['content-type'] ?? '', /^text\/event-stream/);
-    let buffer = '';
-    res.setEncoding('utf8');
-    res.on('data', (chunk: string) => {
-      buffer += chunk;
-      for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
-        const event = buffer.slice(0, end);
-        buffer = buffer.slice(end + 2);
-        const data = /^data: (.*)$/m.exec(event)?.[1];
-        if (/^event: marks$/m.test(event) && data) {
-          marks.push({
-            failure: (JSON.parse(data) as { failure: number }).failure,
-            at: performance.now(),
-          });
-        }
-      }
-    });
+    const { marks, contentType, close } = await liveMarks(base);
+    assert.match(contentType, /^text\/event-stream/);
     await waitFor(() => marks.length === 1);
     const start = performance.now();
     record(db, [failureAt('vm4', nowMicros())]);
     await waitFor(() => marks.length === 2);
     assert.ok(marks[1]!.failure > marks[0]!.failure);
     assert.ok(marks[1]!.at - start < 1000, `${marks[1]!.at - start} ms`);
-    res.destroy();
+    close();
   });
 });
 

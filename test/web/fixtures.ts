@@ -1,4 +1,5 @@
 /** Shared pieces of the dashboard tests: stores with failures at chosen times, a served dashboard. */
+import { request } from 'node:http';
 import { nowMicros } from '../../src/agent/records.js';
 import type { FailureObservation, LifecycleObservation } from '../../src/agent/records.js';
 import { Store } from '../../src/agent/store.js';
@@ -87,4 +88,34 @@ export async function serveStore(
       source.close();
     },
   };
+}
+
+/**
+ * Opens the dashboard's live stream at `base` and collects its `marks`
+ * events (the newest failure id each announces) with when each came.
+ */
+export async function liveMarks(
+  base: string,
+): Promise<{ marks: { failure: number; at: number }[]; contentType: string; close(): void }> {
+  const marks: { failure: number; at: number }[] = [];
+  const res = await new Promise<import('node:http').IncomingMessage>((resolve, reject) => {
+    request(new URL('/api/stream', base), resolve).on('error', reject).end();
+  });
+  let buffer = '';
+  res.setEncoding('utf8');
+  res.on('data', (chunk: string) => {
+    buffer += chunk;
+    for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
+      const event = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      const data = /^data: (.*)$/m.exec(event)?.[1];
+      if (/^event: marks$/m.test(event) && data) {
+        marks.push({
+          failure: (JSON.parse(data) as { failure: number }).failure,
+          at: performance.now(),
+        });
+      }
+    }
+  });
+  return { marks, contentType: res.headers['content-type'] ?? '', close: () => res.destroy() };
 }

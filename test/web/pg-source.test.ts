@@ -6,7 +6,6 @@
  * source really sent).
  */
 import assert from 'node:assert/strict';
-import { type IncomingMessage, request } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import postgres from 'postgres';
 import { nowMicros } from '../../src/agent/records.js';
@@ -19,9 +18,9 @@ import { DEFAULT_POLICY } from '../../src/health/policy.js';
 import { fleetPolicyHealth } from '../../src/web/health.js';
 import { PgSource } from '../../src/web/pg-source.js';
 import { startDashboard } from '../../src/web/server.js';
-import { failureRecord, lifecycleRecord } from '../fleet/records.js';
+import { failureRecord, lifecycleRecord, insertOlderFailures } from '../fleet/records.js';
 import { type PostgresServer, startPostgres } from '../fleet/services.js';
-import { failureAt, lifecycleAt, minutesAgo } from './fixtures.js';
+import { failureAt, lifecycleAt, liveMarks, minutesAgo } from './fixtures.js';
 import { runCli } from '../support/cli.js';
 
 let pg: PostgresServer;
@@ -200,30 +199,14 @@ describe('dashboard API over the fleet database', () => {
   });
 
   test('the live stream announces a failure the collector stores, within a second', async () => {
-    const marks: { failure: number; at: number }[] = [];
-    const res = await new Promise<IncomingMessage>((resolve, reject) => {
-      request(new URL('/api/stream', base), resolve).on('error', reject).end();
-    });
-    let buffer = '';
-    res.setEncoding('utf8');
-    res.on('data', (chunk: string) => {
-      buffer += chunk;
-      for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
-        const event = buffer.slice(0, end);
-        buffer = buffer.slice(end + 2);
-        const data = /^data: (.*)$/m.exec(event)?.[1];
-        if (/^event: marks$/m.test(event) && data) {
-          marks.push({ failure: JSON.parse(data).failure, at: performance.now() });
-        }
-      }
-    });
+    const { marks, close } = await liveMarks(base);
     await waitFor(() => marks.length === 1);
     const start = performance.now();
     await storeRecords(sql, [failureRecord('host-c', failureAt('vm1', nowMicros()))]);
     await waitFor(() => marks.length === 2);
     assert.ok(marks[1]!.failure > marks[0]!.failure);
     assert.ok(marks[1]!.at - start < 1000, `${marks[1]!.at - start} ms`);
-    res.destroy();
+    close();
   });
 });
 
@@ -242,12 +225,7 @@ test('serve --pg on a database without the fleet schema: a clear error, exit 1',
 
 test("the overview's range queries use indexes (EXPLAIN of the statements sent)", async () => {
   // 50,000 older failures over 500 hosts, so that a scan would cost more than an index.
-  await sql`INSERT INTO memory_failure (host, vm, recipient, action, action_required, recursive,
-      ts_seconds, ts_micros, seen_us, received_us, dialect, raw, valid, dedup)
-    SELECT 'h' || (i % 500), 'vm' || (i % 7), 'guest', 'inject', false, false,
-      1764000000 + i, 0, (1764000000 + i)::bigint * 1000000, (1764000000 + i)::bigint * 1000000,
-      'qemu', '{}', true, '3'
-    FROM generate_series(1, 50000) AS i`;
+  await insertOlderFailures(sql);
   await sql`INSERT INTO vm_summary SELECT host, vm, count(*), 0, count(*), 0, count(*), 0, 0, 0,
       0, 0, min(seen_us), max(seen_us) FROM memory_failure WHERE host ~ '^h[0-9]+$' GROUP BY host, vm`;
   await sql`INSERT INTO host_summary SELECT host, sum(failures), max(last_us) FROM vm_summary
